@@ -1,0 +1,1 @@
+"""The ``ftprobe`` command line: the last stage, which may import every other."""
