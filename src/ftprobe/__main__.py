@@ -1,0 +1,5 @@
+"""``python -m ftprobe`` runs the command line."""
+
+from ftprobe.cli.main import main
+
+main()
