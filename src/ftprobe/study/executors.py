@@ -1,0 +1,82 @@
+"""Executors: where a study's jobs run.
+
+The runner decides *what* runs and *when* (a job is submitted once every job it
+needs has finished); an executor only runs one job somewhere and hands back a
+:class:`concurrent.futures.Future` of its result. That small interface is what a
+distributed engine implements too.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from ftprobe.study.jobs_model import Job
+
+JobFunction = Callable[[Job, str], dict[str, Any]]
+
+
+class Executor(Protocol):
+    """Runs one job and returns a future of its result record."""
+
+    name: str
+
+    def submit(self, fn: JobFunction, job: Job, out_dir: Path) -> cf.Future[dict[str, Any]]:
+        """Start ``fn(job, out_dir)`` and return a future of what it returns."""
+        ...
+
+    def shutdown(self) -> None:
+        """Release workers; jobs still running are waited for."""
+        ...
+
+
+class SequentialExecutor:
+    """Runs each job in this process, at once: simplest, and the easiest to debug."""
+
+    name = "local"
+
+    def submit(self, fn: JobFunction, job: Job, out_dir: Path) -> cf.Future[dict[str, Any]]:
+        future: cf.Future[dict[str, Any]] = cf.Future()
+        try:
+            future.set_result(fn(job, str(out_dir)))
+        except BaseException as exc:  # noqa: BLE001 - the runner reports it per job
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self) -> None:
+        return None
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+class ProcessPoolExecutor:
+    """Runs jobs in a pool of local worker processes (``spawn``, so torch starts clean).
+
+    Each worker gets ``threads`` torch threads, so ``workers * threads`` should not
+    exceed the machine's cores.
+    """
+
+    name = "process"
+
+    def __init__(self, workers: int = 2, threads: int = 1) -> None:
+        self._pool = cf.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(threads,),
+        )
+
+    def submit(self, fn: JobFunction, job: Job, out_dir: Path) -> cf.Future[dict[str, Any]]:
+        return self._pool.submit(fn, job, str(out_dir))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,305 @@
+"""Planning: from a validated study to the full list of jobs and the rows they fill.
+
+Planning does no heavy work. It needs two facts that the study file does not
+hold: how many training examples each fine-tuned task has (to know which
+checkpoint steps fine-tuning will save) and how many layers each model has (to
+expand "all layers" and to reject a layer out of range). :func:`plan_study`
+takes them as arguments; the runner reads them cheaply beforehand.
+
+The representation before fine-tuning (checkpoint step 0) is the base model's,
+so it is planned once per (model, task) and shared by every seed and
+fine-tuning task: the same work always has the same job key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ftprobe.errors import ConfigError
+from ftprobe.study.jobs_model import Job, Resources
+from ftprobe.study.spec import Study
+
+
+def checkpoint_steps(
+    n_examples: int, epochs: int, batch_size: int, save_every: int, max_steps: int = 0
+) -> list[int]:
+    """The update steps at which fine-tuning saves the encoder: 0, every N, and the last."""
+    total = epochs * math.ceil(n_examples / batch_size)
+    if max_steps:
+        total = min(total, max_steps)
+    steps = list(range(0, total, save_every))
+    if total not in steps:
+        steps.append(total)
+    return steps
+
+
+@dataclass(frozen=True)
+class RepresentationRow:
+    """One representation of the study and the jobs whose results describe it.
+
+    ``finetune_task`` is None for rows of the untouched base model that belong to
+    no fine-tuning run (never produced: step 0 of every run stands for them).
+    """
+
+    seed: int
+    model: str
+    finetune_task: str
+    step: int
+    is_last_step: bool
+    task: str
+    layer: int
+    directprobe_train: str | None
+    directprobe_test: str | None
+    classifier: str | None
+    curve: str | None
+
+
+@dataclass
+class Plan:
+    """Every job of a study, in an order where each job comes after the jobs it needs."""
+
+    jobs: dict[str, Job] = field(default_factory=dict)
+    rows: list[RepresentationRow] = field(default_factory=list)
+
+    def add(self, job: Job) -> str:
+        """Add ``job`` unless the same work is planned already; return its key."""
+        key = job.key
+        if key not in self.jobs:
+            missing = [d for d in job.deps if d not in self.jobs]
+            if missing:
+                raise ValueError(f"job {job.describe()} planned before its dependencies {missing}")
+            self.jobs[key] = job
+        return key
+
+    def count(self) -> dict[str, int]:
+        """Number of planned jobs of each kind."""
+        out: dict[str, int] = {}
+        for job in self.jobs.values():
+            out[job.kind] = out.get(job.kind, 0) + 1
+        return out
+
+
+def _layer_index(value: str, n_layers: int, where: str) -> int:
+    if value == "first":
+        return 0
+    if value == "last":
+        return n_layers
+    layer = int(value)
+    if layer < 0:
+        layer += n_layers + 1
+    if not 0 <= layer <= n_layers:
+        raise ConfigError(
+            f"{where}: layer {value} is out of range: the model has layers 0..{n_layers}"
+        )
+    return layer
+
+
+def _steps_with_all_layers(spec: tuple[str, ...], steps: list[int]) -> set[int]:
+    chosen = set()
+    for at in spec:
+        if at == "first":
+            chosen.add(steps[0])
+        elif at == "last":
+            chosen.add(steps[-1])
+        elif int(at) in steps:
+            chosen.add(int(at))
+    return chosen
+
+
+def plan_study(
+    study: Study, train_sizes: Mapping[str, int], model_layers: Mapping[str, int]
+) -> Plan:
+    """Plan every job of ``study``.
+
+    ``train_sizes`` maps each fine-tuned task to its number of training examples
+    (after ``max_train``); ``model_layers`` maps each model name to its number of
+    transformer layers (layer 0 is the embedding layer, so layers run 0..n).
+    """
+    plan = Plan()
+    where = str(study.path)
+    reps = study.representations
+    ft = study.finetune
+    probes = study.probes
+
+    for model in study.models:
+        n_layers = model_layers[model.name]
+        every = sorted({_layer_index(str(v), n_layers, where) for v in reps.every_checkpoint})
+        for seed in study.seeds:
+            for ft_task in study.finetune_tasks:
+                steps = checkpoint_steps(
+                    train_sizes[ft_task], ft.epochs, ft.batch_size, ft.save_every, ft.max_steps
+                )
+                ft_spec = study.task(ft_task)
+                ft_key = plan.add(
+                    Job(
+                        "finetune",
+                        {
+                            "model": model.path,
+                            "task": ft_task,
+                            "split": ft_spec.train_split,
+                            "max_train": ft_spec.max_train,
+                            "eval_split": ft_spec.test_split,
+                            "max_eval": ft_spec.max_test,
+                            "seed": seed,
+                            "epochs": ft.epochs,
+                            "batch_size": ft.batch_size,
+                            "learning_rate": ft.learning_rate,
+                            "warmup_ratio": ft.warmup_ratio,
+                            "weight_decay": ft.weight_decay,
+                            "save_every": ft.save_every,
+                            "max_steps": ft.max_steps,
+                            "pooling": reps.pooling,
+                            "sentence_pooling": reps.sentence_pooling,
+                            "data_dir": str(study.data_dir) if study.data_dir else None,
+                        },
+                        resources=Resources(cpus=2, gpus=0),
+                        label=f"fine-tune {model.name} on {ft_task} (seed {seed})",
+                    )
+                )
+                probed = [ft_task] + [c.probe for c in study.cross if c.finetune == ft_task]
+                all_layer_steps = _steps_with_all_layers(reps.all_layers_at, steps)
+                for task_name in dict.fromkeys(probed):
+                    for step in steps:
+                        layers = list(range(n_layers + 1)) if step in all_layer_steps else every
+                        _plan_representation(
+                            plan,
+                            study,
+                            model.name,
+                            model.path,
+                            seed,
+                            ft_task,
+                            ft_key,
+                            step,
+                            step == steps[-1],
+                            task_name,
+                            layers,
+                        )
+    if not probes.directprobe and not probes.classifier:
+        raise ConfigError(f"{where}: [probes] enables neither directprobe nor classifier")
+    return plan
+
+
+def _plan_representation(
+    plan: Plan,
+    study: Study,
+    model_name: str,
+    model_path: str,
+    seed: int,
+    ft_task: str,
+    ft_key: str,
+    step: int,
+    is_last: bool,
+    task_name: str,
+    layers: list[int],
+) -> None:
+    reps = study.representations
+    probes = study.probes
+    task = study.task(task_name)
+    # Step 0 is the base model itself: share its extraction across runs and seeds.
+    encoder = {"model": model_path, "finetune": None if step == 0 else ft_key, "step": step}
+    deps = () if step == 0 else (ft_key,)
+    extract = {}
+    for role, split, limit in (
+        ("train", task.train_split, task.max_train),
+        ("test", task.test_split, task.max_test),
+    ):
+        extract[role] = plan.add(
+            Job(
+                "extract",
+                {
+                    **encoder,
+                    "task": task_name,
+                    "split": split,
+                    "max_examples": limit,
+                    "layers": layers,
+                    "pooling": reps.pooling,
+                    "sentence_pooling": reps.sentence_pooling,
+                    "data_dir": str(study.data_dir) if study.data_dir else None,
+                },
+                deps=deps,
+                resources=Resources(cpus=2, gpus=0),
+                label=f"extract {model_name}@{step} {task_name}/{split}",
+            )
+        )
+    both = (extract["train"], extract["test"])
+    for layer in layers:
+        where = f"{model_name}@{step} {task_name} L{layer}"
+        dp_train = dp_test = clf = curve = None
+        if probes.directprobe:
+            dp_train = plan.add(
+                Job(
+                    "directprobe",
+                    {
+                        "train": extract["train"],
+                        "test": extract["test"],
+                        "layer": layer,
+                        "min_cluster_size": probes.min_cluster_size,
+                    },
+                    deps=both,
+                    label=f"DirectProbe {where} (train, predict test)",
+                )
+            )
+            dp_test = plan.add(
+                Job(
+                    "directprobe",
+                    {
+                        "train": extract["test"],
+                        "test": None,
+                        "layer": layer,
+                        "min_cluster_size": probes.min_cluster_size,
+                    },
+                    deps=(extract["test"],),
+                    label=f"DirectProbe {where} (test split's own space)",
+                )
+            )
+        if probes.classifier:
+            clf = plan.add(
+                Job(
+                    "classifier",
+                    {
+                        "train": extract["train"],
+                        "test": extract["test"],
+                        "layer": layer,
+                        "hidden_size": probes.hidden_size,
+                        "seed": seed,
+                    },
+                    deps=both,
+                    label=f"classifier probe {where}",
+                )
+            )
+        own_task = task_name == ft_task
+        ends = step == 0 or is_last
+        if probes.memorization and own_task and ends and layer == max(layers):
+            curve = plan.add(
+                Job(
+                    "curve",
+                    {
+                        "train": extract["train"],
+                        "test": extract["test"],
+                        "layer": layer,
+                        "hidden_size": probes.hidden_size,
+                        "seed": seed,
+                        "subtrain_fraction": probes.subtrain_fraction,
+                        "fractions": list(probes.fractions),
+                    },
+                    deps=both,
+                    label=f"memorization curve {where}",
+                )
+            )
+        plan.rows.append(
+            RepresentationRow(
+                seed=seed,
+                model=model_name,
+                finetune_task=ft_task,
+                step=step,
+                is_last_step=is_last,
+                task=task_name,
+                layer=layer,
+                directprobe_train=dp_train,
+                directprobe_test=dp_test,
+                classifier=clf,
+                curve=curve,
+            )
+        )

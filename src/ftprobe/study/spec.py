@@ -1,0 +1,296 @@
+"""The study file: one TOML document describing a whole study.
+
+A study names models, tasks, fine-tuning settings, which layers to represent at
+which checkpoints, cross-task pairs and probes. :func:`load_study` validates it
+completely before any work starts, so that a typo fails in a second instead of
+after an hour of fine-tuning.
+
+Example::
+
+    name = "quickstart"
+    seeds = [13]
+
+    [[model]]
+    name = "minilm"
+    path = "minilm-l6"
+
+    [[task]]
+    name = "ps-role"
+    train_split = "dev"
+    test_split = "test"
+
+    [finetune]
+    epochs = 2
+    save_every = 20
+
+    [representations]
+    all_layers_at = ["first", "last"]
+    every_checkpoint = ["last"]
+
+    [[cross]]
+    finetune = "ps-role"
+    probe = "ps-fxn"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ftprobe.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An encoder to study: a short name used in tables, and what to load."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task of the study and which of its splits train and test the probes.
+
+    ``max_train``/``max_test`` keep only the first N examples (0 keeps all); they
+    make slices such as "POS on the first 3,000 EWT words" for quick studies.
+    """
+
+    name: str
+    train_split: str
+    test_split: str
+    max_train: int = 0
+    max_test: int = 0
+
+
+@dataclass(frozen=True)
+class FinetuneSpec:
+    """Fine-tuning settings shared by every fine-tuning job of the study."""
+
+    epochs: int = 3
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    save_every: int = 50
+    max_steps: int = 0
+    tasks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepresentationSpec:
+    """Which layers are represented at which checkpoints, and how units are pooled.
+
+    ``all_layers_at`` lists checkpoints ("first", "last" or a step number) at which
+    every layer is taken; ``every_checkpoint`` lists layers ("last", "first" or a
+    number) taken at every saved checkpoint.
+    """
+
+    pooling: str = "first"
+    sentence_pooling: str = "cls"
+    all_layers_at: tuple[str, ...] = ("first", "last")
+    every_checkpoint: tuple[str, ...] = ("last",)
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """Which probes run on every representation, with their settings."""
+
+    directprobe: bool = True
+    classifier: bool = True
+    min_cluster_size: int = 5
+    hidden_size: int = 256
+    memorization: bool = True
+    subtrain_fraction: float = 0.8
+    fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class CrossSpec:
+    """Fine-tune on ``finetune``, then represent and probe ``probe``."""
+
+    finetune: str
+    probe: str
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated study file."""
+
+    name: str
+    path: Path
+    models: tuple[ModelSpec, ...]
+    tasks: tuple[TaskSpec, ...]
+    seeds: tuple[int, ...] = (13,)
+    finetune: FinetuneSpec = field(default_factory=FinetuneSpec)
+    representations: RepresentationSpec = field(default_factory=RepresentationSpec)
+    probes: ProbeSpec = field(default_factory=ProbeSpec)
+    cross: tuple[CrossSpec, ...] = ()
+    data_dir: Path | None = None
+
+    def task(self, name: str) -> TaskSpec:
+        """The task called ``name``."""
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    @property
+    def finetune_tasks(self) -> tuple[str, ...]:
+        """Tasks fine-tuned on: those listed, else every task, plus every cross pair's source."""
+        chosen = list(self.finetune.tasks or [t.name for t in self.tasks])
+        for pair in self.cross:
+            if pair.finetune not in chosen:
+                chosen.append(pair.finetune)
+        return tuple(chosen)
+
+
+def _section(raw: Mapping[str, Any], key: str, cls: type, where: str) -> Any:
+    table = raw.get(key, {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: [{key}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) in [{key}]: {', '.join(unknown)}")
+    values = {}
+    for name, value in table.items():
+        default = getattr(cls(), name) if _all_defaulted(cls) else None
+        if isinstance(default, tuple):
+            if not isinstance(value, list):
+                raise ConfigError(f"{where}: [{key}] {name} must be a list")
+            value = tuple(value)
+        elif default is not None and not isinstance(value, type(default)):
+            if not (isinstance(default, float) and isinstance(value, int)):
+                raise ConfigError(
+                    f"{where}: [{key}] {name} must be {type(default).__name__}, got {value!r}"
+                )
+            value = float(value)
+        values[name] = value
+    return cls(**values)
+
+
+def _all_defaulted(cls: type) -> bool:
+    try:
+        cls()
+    except TypeError:
+        return False
+    return True
+
+
+def _records(raw: Mapping[str, Any], key: str, cls: type, where: str) -> tuple[Any, ...]:
+    items = raw.get(key, [])
+    if not isinstance(items, list):
+        raise ConfigError(f"{where}: [[{key}]] must be an array of tables")
+    known = {f.name for f in fields(cls)}
+    required = {
+        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+    }
+    out = []
+    for i, item in enumerate(items, 1):
+        unknown = sorted(set(item) - known)
+        if unknown:
+            raise ConfigError(f"{where}: [[{key}]] #{i}: unknown key(s): {', '.join(unknown)}")
+        missing = sorted(required - set(item))
+        if missing:
+            raise ConfigError(f"{where}: [[{key}]] #{i}: missing key(s): {', '.join(missing)}")
+        out.append(cls(**item))
+    return tuple(out)
+
+
+def parse_study(raw: Mapping[str, Any], path: Path) -> Study:
+    """Build a :class:`Study` from a parsed TOML mapping; structural checks only."""
+    where = str(path)
+    top = {"name", "seeds", "data_dir", "model", "task", "finetune", "representations"}
+    top |= {"probes", "cross"}
+    unknown = sorted(set(raw) - top)
+    if unknown:
+        raise ConfigError(f"{where}: unknown top-level key(s): {', '.join(unknown)}")
+    models = _records(raw, "model", ModelSpec, where)
+    tasks = _records(raw, "task", TaskSpec, where)
+    if not models:
+        raise ConfigError(f"{where}: the study names no [[model]]")
+    if not tasks:
+        raise ConfigError(f"{where}: the study names no [[task]]")
+    for kind, names in (("model", [m.name for m in models]), ("task", [t.name for t in tasks])):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"{where}: duplicate {kind} name(s): {', '.join(dupes)}")
+    seeds = raw.get("seeds", [13])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise ConfigError(f"{where}: seeds must be a non-empty list of integers")
+    data_dir = raw.get("data_dir")
+    study = Study(
+        name=str(raw.get("name", path.stem)),
+        path=path,
+        models=models,
+        tasks=tasks,
+        seeds=tuple(seeds),
+        finetune=_section(raw, "finetune", FinetuneSpec, where),
+        representations=_section(raw, "representations", RepresentationSpec, where),
+        probes=_section(raw, "probes", ProbeSpec, where),
+        cross=_records(raw, "cross", CrossSpec, where),
+        data_dir=(path.parent / data_dir) if data_dir else None,
+    )
+    _check_references(study, where)
+    return study
+
+
+def _check_references(study: Study, where: str) -> None:
+    task_names = {t.name for t in study.tasks}
+    for name in study.finetune.tasks:
+        if name not in task_names:
+            raise ConfigError(f"{where}: [finetune] tasks names {name!r}, which is no [[task]]")
+    for pair in study.cross:
+        for role, name in (("finetune", pair.finetune), ("probe", pair.probe)):
+            if name not in task_names:
+                raise ConfigError(
+                    f"{where}: cross-task pair {pair.finetune} -> {pair.probe}: "
+                    f"its {role} task {name!r} is no [[task]] of the study"
+                )
+    reps = study.representations
+    for at in reps.all_layers_at:
+        if at not in ("first", "last") and not str(at).isdigit():
+            raise ConfigError(
+                f"{where}: [representations] all_layers_at entries are 'first', 'last' "
+                f"or a step number, got {at!r}"
+            )
+    for layer in reps.every_checkpoint:
+        if str(layer) not in ("first", "last") and not str(layer).lstrip("-").isdigit():
+            raise ConfigError(
+                f"{where}: [representations] every_checkpoint entries are 'first', 'last' "
+                f"or a layer number, got {layer!r}"
+            )
+    if reps.pooling not in ("first", "mean"):
+        raise ConfigError(f"{where}: [representations] pooling is 'first' or 'mean'")
+    if reps.sentence_pooling not in ("cls", "mean"):
+        raise ConfigError(f"{where}: [representations] sentence_pooling is 'cls' or 'mean'")
+    probes = study.probes
+    if not 0 < probes.subtrain_fraction < 1:
+        raise ConfigError(f"{where}: [probes] subtrain_fraction must lie strictly between 0 and 1")
+    if not probes.fractions or not all(0 < f <= 1 for f in probes.fractions):
+        raise ConfigError(f"{where}: [probes] fractions must lie in (0, 1]")
+    ft = study.finetune
+    if ft.epochs < 1 or ft.batch_size < 1 or ft.save_every < 1 or ft.max_steps < 0:
+        raise ConfigError(
+            f"{where}: [finetune] epochs, batch_size and save_every must be >= 1, max_steps >= 0"
+        )
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and validate a study file (structure and cross-references)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such study file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_study(raw, path.resolve())

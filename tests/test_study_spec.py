@@ -1,0 +1,101 @@
+"""Study files: valid ones plan the expected jobs; broken ones fail before any work."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ftprobe.errors import ConfigError
+from ftprobe.study.plan import checkpoint_steps, plan_study
+from ftprobe.study.spec import load_study
+
+BASE = """
+name = "t"
+[[model]]
+name = "m"
+path = "minilm-l6"
+[[task]]
+name = "ps-role"
+train_split = "dev"
+test_split = "test"
+[[task]]
+name = "ps-fxn"
+train_split = "dev"
+test_split = "test"
+[finetune]
+epochs = 1
+batch_size = 16
+save_every = 10
+tasks = ["ps-fxn"]
+[representations]
+all_layers_at = ["first", "last"]
+every_checkpoint = ["last"]
+[[cross]]
+finetune = "ps-role"
+probe = "ps-fxn"
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_checkpoint_steps_include_start_every_n_and_end() -> None:
+    assert checkpoint_steps(100, epochs=2, batch_size=16, save_every=5) == [0, 5, 10, 14]
+    assert checkpoint_steps(100, epochs=2, batch_size=16, save_every=7) == [0, 7, 14]
+    assert checkpoint_steps(100, epochs=5, batch_size=16, save_every=10, max_steps=12) == [
+        0,
+        10,
+        12,
+    ]
+
+
+def test_plan_covers_all_layers_at_ends_and_last_layer_between(tmp_path: Path) -> None:
+    study = load_study(_write(tmp_path, BASE))
+    assert study.finetune_tasks == ("ps-fxn", "ps-role")
+    plan = plan_study(study, {"ps-role": 40, "ps-fxn": 40}, {"m": 6})
+    steps = checkpoint_steps(40, 1, 16, 10)
+    assert steps == [0, 3]
+    own = [r for r in plan.rows if r.finetune_task == "ps-fxn" and r.task == "ps-fxn"]
+    assert {(r.step, r.layer) for r in own} == {(s, layer) for s in steps for layer in range(7)}
+    cross = [r for r in plan.rows if r.finetune_task == "ps-role"]
+    assert {r.task for r in cross} == {"ps-role", "ps-fxn"}
+    # The base model's representation is planned once, whichever run it starts.
+    base_fxn = {r.directprobe_train for r in plan.rows if r.task == "ps-fxn" and r.step == 0}
+    assert len(base_fxn) == 7
+    assert plan.count()["finetune"] == 2
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s.replace('probe = "ps-fxn"', 'probe = "ps-fnx"'), "'ps-fnx' is no [[task]]"),
+        (lambda s: s.replace('tasks = ["ps-fxn"]', 'tasks = ["pos"]'), "'pos'"),
+        (lambda s: s.replace('[[model]]\nname = "m"\npath = "minilm-l6"\n', ""), "no [[model]]"),
+        (lambda s: s.replace('path = "minilm-l6"', ""), "missing key(s): path"),
+        (lambda s: s.replace("epochs = 1", "epochs = 0"), "epochs"),
+        (lambda s: s.replace("epochs = 1", "epocs = 1"), "unknown key(s) in [finetune]: epocs"),
+        (lambda s: s + "\n[[bogus]]\nx = 1\n", "unknown top-level key(s): bogus"),
+        (lambda s: s.replace("[finetune]", "[finetune\n"), "not valid TOML"),
+    ],
+)
+def test_broken_study_files_fail_clearly(tmp_path: Path, edit, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_study(_write(tmp_path, edit(BASE)))
+
+
+def test_layer_out_of_range_is_rejected_at_planning(tmp_path: Path) -> None:
+    study = load_study(
+        _write(tmp_path, BASE.replace('every_checkpoint = ["last"]', 'every_checkpoint = ["9"]'))
+    )
+    with pytest.raises(ConfigError, match="layer 9 is out of range"):
+        plan_study(study, {"ps-role": 40, "ps-fxn": 40}, {"m": 6})
+
+
+def test_missing_study_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such study file"):
+        load_study(tmp_path / "nope.toml")
