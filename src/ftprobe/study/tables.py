@@ -1,0 +1,152 @@
+"""The study's tidy tables, gathered from finished jobs.
+
+Every table has the representation keys
+``seed, model, finetune_task, step, is_last_step, task, layer`` (one fine-tuning
+run is ``(seed, model, finetune_task)``; ``step`` 0 is the model before
+fine-tuning; ``task`` is the task represented and probed, which differs from
+``finetune_task`` for cross-task pairs) followed by its own columns:
+
+``representations``
+    one row per representation and ``split`` ("train": DirectProbe fitted on the
+    training split, predicting the test split, and the classifier probe trained on
+    train, scored on test; "test": DirectProbe fitted on the test split's own
+    space): ``n_examples, n_labels, n_labels_present, n_clusters, dp_accuracy,
+    dist_min, dist_mean, dist_max, clf_accuracy, clf_macro_f1,
+    train_test_similarity`` (Pearson of the train and test distance vectors).
+``labels``
+    one row per representation, ``split`` and ``label``: ``n_points,
+    outside_min, inside_max, inside_mean, centroid`` (the label's mean vector, a
+    list of floats).
+``label_pairs``
+    one row per representation, ``split`` and label pair ``label_a < label_b``
+    (label-set order): ``distance`` (the distance vector, ``vec.txt``).
+``classifier_labels``
+    one row per representation and ``label``: ``accuracy, support`` on the test
+    split.
+``curves``
+    memorization learning curves, one row per representation, ``fraction`` of
+    subtrain and ``eval_split`` ("subtrain", "subtest", "test"): ``n_train,
+    accuracy, macro_f1``.
+
+Each job writes its own small parts (``result.json`` and Parquet files in its
+folder); :func:`build_tables` joins them to the plan's rows and writes
+``tables/<name>.parquet`` and a CSV copy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ftprobe.study.plan import Plan, RepresentationRow
+from ftprobe.study.runner import job_dir, read_result
+
+KEYS = ["seed", "model", "finetune_task", "step", "is_last_step", "task", "layer"]
+TABLES = ("representations", "labels", "label_pairs", "classifier_labels", "curves")
+
+
+def _keys(row: RepresentationRow) -> dict[str, object]:
+    d = asdict(row)
+    return {k: d[k] for k in KEYS}
+
+
+def _part(out_dir: Path, key: str | None, name: str) -> pd.DataFrame | None:
+    if key is None:
+        return None
+    path = job_dir(out_dir, key) / name
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def _pearson(a: pd.DataFrame | None, b: pd.DataFrame | None) -> float:
+    if a is None or b is None:
+        return float("nan")
+    both = a.merge(b, on=["label_a", "label_b"], suffixes=("_a", "_b"))
+    if len(both) < 2:
+        return float("nan")
+    x, y = both["distance_a"].to_numpy(), both["distance_b"].to_numpy()
+    if np.std(x) == 0 or np.std(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
+    """Join every finished job's parts to the plan's representation rows."""
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
+    reps: list[dict[str, object]] = []
+    for row in plan.rows:
+        keys = _keys(row)
+        pairs = {
+            split: _part(out_dir, key, "label_pairs.parquet")
+            for split, key in (("train", row.directprobe_train), ("test", row.directprobe_test))
+        }
+        similarity = _pearson(pairs["train"], pairs["test"])
+        clf = read_result(out_dir, row.classifier) if row.classifier else None
+        for split, key in (("train", row.directprobe_train), ("test", row.directprobe_test)):
+            dp = read_result(out_dir, key) if key else None
+            record: dict[str, object] = {**keys, "split": split}
+            if dp is not None:
+                for col in ("n_examples", "n_labels", "n_labels_present", "n_clusters"):
+                    record[col] = dp.get(col)
+                record["dp_accuracy"] = dp.get("accuracy")
+                for col in ("dist_min", "dist_mean", "dist_max"):
+                    record[col] = dp.get(col)
+            if split == "train" and clf is not None:
+                record["clf_accuracy"] = clf.get("accuracy")
+                record["clf_macro_f1"] = clf.get("macro_f1")
+            record["train_test_similarity"] = similarity
+            reps.append(record)
+            for name, file in (
+                ("labels", "labels.parquet"),
+                ("label_pairs", "label_pairs.parquet"),
+            ):
+                frame = _part(out_dir, key, file)
+                if frame is not None:
+                    parts[name].append(frame.assign(**keys, split=split))
+        frame = _part(out_dir, row.classifier, "per_label.parquet")
+        if frame is not None:
+            parts["classifier_labels"].append(frame.assign(**keys))
+        frame = _part(out_dir, row.curve, "curve.parquet")
+        if frame is not None:
+            parts["curves"].append(frame.assign(**keys))
+    tables = {"representations": pd.DataFrame(reps)}
+    for name in TABLES[1:]:
+        frames = parts[name]
+        tables[name] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    for name, frame in tables.items():
+        if not frame.empty:
+            lead = [c for c in KEYS + ["split"] if c in frame.columns]
+            tables[name] = frame[lead + [c for c in frame.columns if c not in lead]]
+    return tables
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """Write each table as Parquet (for analyses) and CSV (for eyes), atomically."""
+    folder = out_dir / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in tables.items():
+        for suffix in (".parquet", ".csv"):
+            path = folder / f"{name}{suffix}"
+            tmp = folder / f".{name}{suffix}.{os.getpid()}.tmp"
+            if suffix == ".parquet":
+                frame.to_parquet(tmp, index=False)
+            else:
+                frame.to_csv(tmp, index=False)
+            os.replace(tmp, path)
+            written.append(path)
+    return written
+
+
+def read_tables(out_dir: Path) -> dict[str, pd.DataFrame]:
+    """Read the tables a study run wrote (missing ones come back empty)."""
+    folder = Path(out_dir) / "tables"
+    return {
+        name: pd.read_parquet(folder / f"{name}.parquet")
+        if (folder / f"{name}.parquet").is_file()
+        else pd.DataFrame()
+        for name in TABLES
+    }
