@@ -1,0 +1,76 @@
+"""``ftprobe run`` and ``ftprobe status``: run a study file, see what is done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ftprobe.errors import ConfigError
+
+console = Console()
+
+
+def run(
+    study_file: Path = typer.Argument(..., help="The study's TOML file (see studies/)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder; rerun to resume."),
+    executor: str = typer.Option(
+        "local", help="Where jobs run: 'local' (one by one), 'process' (a local pool), 'ray'."
+    ),
+    workers: int = typer.Option(2, help="Worker processes for --executor process."),
+    address: str = typer.Option(
+        None, help="Ray cluster address for --executor ray (default: start a local one)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan and list jobs; run nothing."),
+) -> None:
+    """Plan every job of a study, run what is missing, and write the tables."""
+    from ftprobe.study.execute import make_executor
+    from ftprobe.study.session import StudySession
+
+    session = StudySession.open(study_file, out)
+    counts = session.plan.count()
+    todo = session.pending()
+    console.print(
+        f"[bold]{session.study.name}[/]: {len(session.plan.jobs)} jobs "
+        f"({', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}); "
+        f"{len(todo)} to run, {len(session.plan.jobs) - len(todo)} done"
+    )
+    if dry_run:
+        for job in todo:
+            console.print(f"  {job.key}  {job.describe()}")
+        return
+    report = session.run(make_executor(executor, workers=workers, address=address))
+    console.print(
+        f"ran {len(report.ran)} jobs, reused {len(report.reused)}, "
+        f"failed {len(report.failed)}, skipped {len(report.skipped)}; tables in {out / 'tables'}"
+    )
+    if report.failed:
+        for key, error in report.failed.items():
+            console.print(f"[red]failed[/] {session.plan.jobs[key].describe()}: {error}")
+        raise typer.Exit(1)
+
+
+def status(out: Path = typer.Argument(..., help="A study's output folder.")) -> None:
+    """Show which jobs of a study are done and which remain."""
+    from ftprobe.study.session import StudySession
+
+    if not (out / "study.toml").is_file():
+        raise ConfigError(f"{out}: not a study output folder (no study.toml)")
+    session = StudySession.open(out / "study.toml", out)
+    table = Table(title=f"{session.study.name} in {out}")
+    for col in ("kind", "done", "to do"):
+        table.add_column(col, justify="right" if col != "kind" else "left")
+    pending = {job.key for job in session.pending()}
+    kinds: dict[str, list[int]] = {}
+    for key, job in session.plan.jobs.items():
+        kinds.setdefault(job.kind, [0, 0])[key in pending] += 1
+    for kind, (done, todo) in kinds.items():
+        table.add_row(kind, str(done), str(todo))
+    console.print(table)
+    left = session.pending()
+    for job in left[:20]:
+        console.print(f"  to do: {job.describe()}")
+    if len(left) > 20:
+        console.print(f"  ... and {len(left) - 20} more")
