@@ -26,7 +26,7 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan and list jobs; run nothing."),
 ) -> None:
     """Plan every job of a study, run what is missing, and write the tables."""
-    from ftprobe.study.execute import make_executor
+    from ftprobe.study.executors import make_executor
     from ftprobe.study.session import StudySession
 
     session = StudySession.open(study_file, out)

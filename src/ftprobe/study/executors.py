@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -80,3 +81,20 @@ class ProcessPoolExecutor:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def make_executor(name: str, workers: int = 2, address: str | None = None) -> Executor:
+    """The executor called ``name`` ('local', 'process' or 'ray')."""
+    from ftprobe.errors import ConfigError
+
+    if name == "local":
+        return SequentialExecutor()
+    if name == "process":
+        return ProcessPoolExecutor(
+            workers=workers, threads=max(1, (os.cpu_count() or 2) // workers)
+        )
+    if name == "ray":
+        from ftprobe.study.ray_executor import RayExecutor
+
+        return RayExecutor(address=address)
+    raise ConfigError(f"unknown executor {name!r}: choose local, process or ray")
