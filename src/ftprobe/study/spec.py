@@ -57,6 +57,7 @@ class TaskSpec:
 
     ``max_train``/``max_test`` keep only the first N examples (0 keeps all); they
     make slices such as "POS on the first 3,000 EWT words" for quick studies.
+    ``options`` go to the task's reader (e.g. ``{on_bad_line = "skip"}`` for TREC).
     """
 
     name: str
@@ -64,6 +65,10 @@ class TaskSpec:
     test_split: str
     max_train: int = 0
     max_test: int = 0
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.train_split, self.test_split, self.max_train, self.max_test))
 
 
 @dataclass(frozen=True)
@@ -84,13 +89,15 @@ class FinetuneSpec:
 class RepresentationSpec:
     """Which layers are represented at which checkpoints, and how units are pooled.
 
+    ``pooling`` is "first" (a word's first piece; a sentence's [CLS]) or "mean"
+    (the mean of the pieces).
+
     ``all_layers_at`` lists checkpoints ("first", "last" or a step number) at which
     every layer is taken; ``every_checkpoint`` lists layers ("last", "first" or a
     number) taken at every saved checkpoint.
     """
 
     pooling: str = "first"
-    sentence_pooling: str = "cls"
     all_layers_at: tuple[str, ...] = ("first", "last")
     every_checkpoint: tuple[str, ...] = ("last",)
 
@@ -266,8 +273,6 @@ def _check_references(study: Study, where: str) -> None:
             )
     if reps.pooling not in ("first", "mean"):
         raise ConfigError(f"{where}: [representations] pooling is 'first' or 'mean'")
-    if reps.sentence_pooling not in ("cls", "mean"):
-        raise ConfigError(f"{where}: [representations] sentence_pooling is 'cls' or 'mean'")
     probes = study.probes
     if not 0 < probes.subtrain_fraction < 1:
         raise ConfigError(f"{where}: [probes] subtrain_fraction must lie strictly between 0 and 1")
