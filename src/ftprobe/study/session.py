@@ -31,7 +31,7 @@ def inspect_study(study: Study) -> tuple[dict[str, int], dict[str, int]]:
     sizes: dict[str, int] = {}
     for task in study.tasks:
         for split, limit in ((task.train_split, task.max_train), (task.test_split, task.max_test)):
-            loaded = load_task(task.name, split, data_dir=study.data_dir)
+            loaded = load_task(task.name, split, data_dir=study.data_dir, **task.options)
             if len(loaded) == 0:
                 raise ConfigError(f"{study.path}: task {task.name} split {split} has no examples")
             if split == task.train_split:
