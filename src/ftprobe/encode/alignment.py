@@ -12,9 +12,11 @@ The rules (the same for extraction and for fine-tuning heads):
   counted (:attr:`WordPieces.unk_words`).
 - **Pooling** (``first`` or ``mean``):
   - a *word* is its first piece, or the mean of its pieces;
-  - a *span* (a multiword expression, possibly with gaps) is the mean over its
-    words of each word pooled as above, so every word weighs the same
-    whatever its number of pieces;
+  - a *span* (a multiword expression, possibly with gaps) is treated as one
+    lexical unit whose pieces are all its words' pieces: ``first`` is the first
+    piece of its first word, ``mean`` the mean of all its pieces. (This is
+    what the published pre-packed PS-role folders contain: their multiword
+    adpositions are represented by the first piece of the first word.)
   - a *pair* (head, dependent) is the concatenation of the two words pooled
     as above (twice the model's width);
   - a *sentence* is the first position of the encoded sequence (``[CLS]``) for
@@ -238,12 +240,14 @@ def unit_slots(unit: Unit, pieces: WordPieces, pooling: Pooling) -> list[list[tu
             _word_terms(pieces, unit.indices[0], pooling, 1.0),
             _word_terms(pieces, unit.indices[1], pooling, 1.0),
         ]
-    words = unit.indices
-    share = 1.0 / len(words)
-    terms: list[tuple[int, float]] = []
-    for w in words:
-        terms.extend(_word_terms(pieces, w, pooling, share))
-    return [terms]
+    if unit.kind == "word":
+        return [_word_terms(pieces, unit.indices[0], pooling, 1.0)]
+    # A span is one lexical unit made of several words: its first piece is
+    # the first piece of its first word; its mean is over all its pieces.
+    if pooling == "first":
+        return [_word_terms(pieces, unit.indices[0], "first", 1.0)]
+    span_pieces = [p for w in unit.indices for p in _word_terms(pieces, w, "mean", 1.0)]
+    return [[(p, 1.0 / len(span_pieces)) for p, _ in span_pieces]]
 
 
 def _word_terms(
