@@ -58,3 +58,13 @@ def read_lines(
     if lines and lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+class SkippedLineWarning(UserWarning):
+    """A reader skipped a bad input line because the user asked it to (``on_bad_line="skip"``)."""
+
+    def __init__(self, path: str | os.PathLike[str], line: int, reason: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{self.path}, line {line}: skipped: {reason}")
