@@ -34,6 +34,7 @@ def test_skipping_keeps_5443_questions_and_reports_the_line(
     assert [(s.path, s.line) for s in skipped] == [(str(trec_train), 4_451)]
     assert len(task) == 5_443 and len(task.labels) == n_labels
     assert "NUM:How" not in task.labels
+    assert task.labels.names == (FINE_LABELS if granularity == "fine" else COARSE_LABELS)
     ex = task.examples[0]
     assert ex.unit.kind == "sentence" and ex.text.startswith("How did serfdom develop")
 
