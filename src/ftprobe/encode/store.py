@@ -307,12 +307,15 @@ class RepresentationStore:
         stride: int | None = None,
         progress: bool = True,
         verify: bool = True,
+        encoder: tuple[Any, Any] | None = None,
     ) -> StoreEntry:
         """The entry for ``task`` encoded by ``model``, extracting only what is missing.
 
         An entry with the same provenance is reused (its layers are checked,
         with checksums when ``verify``); missing layers are extracted and
-        added. The model is loaded only when something must be extracted.
+        added. The model is loaded only when something must be extracted;
+        ``encoder`` may pass an already loaded ``(tokenizer, model)`` for
+        ``model`` (e.g. to encode several tasks with one load).
         """
         check_pooling(pooling)
         key = self.key_for(task, model, pooling, model_name)
@@ -322,7 +325,7 @@ class RepresentationStore:
             "pooling": pooling,
             "window_overlap": stride,
         }
-        total, hidden = _model_shape(model)
+        total, hidden = model_shape(model)
         wanted = parse_layers(layers, total)
         existing = self.entry(key)
         if existing is not None:
@@ -334,11 +337,45 @@ class RepresentationStore:
             if not missing:
                 return existing
             return self._add_layers(
-                existing, task, model, missing, pooling, device, batch_size, stride, progress
+                existing,
+                task,
+                model,
+                missing,
+                pooling,
+                device,
+                batch_size,
+                stride,
+                progress,
+                encoder,
             )
         return self._create(
-            key, task, model, provenance, wanted, pooling, device, batch_size, stride, progress
+            key,
+            task,
+            model,
+            provenance,
+            wanted,
+            pooling,
+            device,
+            batch_size,
+            stride,
+            progress,
+            encoder,
         )
+
+    def missing_layers(
+        self,
+        task: Task,
+        model: ModelRef,
+        layers: str | Sequence[int] | None = "all",
+        pooling: Pooling = "first",
+        model_name: str | None = None,
+    ) -> list[int]:
+        """The layers :meth:`get_or_extract` would have to compute (no model is loaded)."""
+        wanted = parse_layers(layers, model_shape(model)[0])
+        existing = self.entry(self.key_for(task, model, pooling, model_name))
+        if existing is None:
+            return wanted
+        return [layer for layer in wanted if layer not in existing.layers]
 
     def put(
         self,
@@ -395,10 +432,11 @@ class RepresentationStore:
         batch_size: int,
         stride: int | None,
         progress: bool,
+        encoder: tuple[Any, Any] | None,
     ) -> StoreEntry:
-        tokenizer, encoder = load_encoder(model, device)
+        tokenizer, network = encoder or load_encoder(model, device)
         width = 2 if task.examples and task.examples[0].unit.kind == "pair" else 1
-        dim = int(encoder.config.hidden_size) * width
+        dim = int(network.config.hidden_size) * width
         n = len(task)
         with self._staging(key) as tmp:
             out = {
@@ -410,7 +448,7 @@ class RepresentationStore:
             reps = extract(
                 task,
                 tokenizer,
-                encoder,
+                network,
                 layers,
                 pooling,
                 batch_size=batch_size,
@@ -451,8 +489,9 @@ class RepresentationStore:
         batch_size: int,
         stride: int | None,
         progress: bool,
+        encoder: tuple[Any, Any] | None,
     ) -> StoreEntry:
-        tokenizer, encoder = load_encoder(model, device)
+        tokenizer, network = encoder or load_encoder(model, device)
         n, dim = entry.n_examples, entry.dim
         temps = {
             layer: entry.path / f".{_layer_file(layer)}.{uuid.uuid4().hex}.tmp" for layer in layers
@@ -465,7 +504,7 @@ class RepresentationStore:
             extract(
                 task,
                 tokenizer,
-                encoder,
+                network,
                 layers,
                 pooling,
                 batch_size=batch_size,
@@ -596,7 +635,7 @@ def _check_provenance(entry: StoreEntry, provenance: dict[str, Any]) -> None:
         )
 
 
-def _model_shape(model: ModelRef) -> tuple[int, int]:
+def model_shape(model: ModelRef) -> tuple[int, int]:
     """(number of hidden-state layers, hidden size) from the model's config, without weights."""
     config_path = model.path / "config.json"
     try:
