@@ -40,6 +40,8 @@ __all__ = [
     "PrepackedPaths",
     "entities_to_task",
     "layer_embedding_paths",
+    "PrepackedData",
+    "load_prepacked",
     "load_prepacked_task",
     "prepacked_paths",
     "read_config",
@@ -509,3 +511,63 @@ def load_prepacked_task(
     train = entities_to_task(paths.train_entities, labels, name, "train", paths.label_set)
     test = entities_to_task(paths.test_entities, labels, name, "test", paths.label_set)
     return train, test
+
+
+@dataclass(frozen=True)
+class PrepackedData:
+    """A pre-packed task with its vectors: row ``i`` of a matrix is example ``i`` of its task."""
+
+    train: Task
+    test: Task
+    train_vectors: np.ndarray
+    test_vectors: np.ndarray
+    paths: PrepackedPaths
+
+
+def load_prepacked(
+    source: PathLike | PrepackedConfig,
+    layer: int | None = None,
+    dtype: np.typing.DTypeLike = np.float32,
+    name: str | None = None,
+) -> PrepackedData:
+    """Load a pre-packed task and its embeddings, checking that the counts agree.
+
+    The embedding files are those named by ``config.ini``; for a folder
+    without one, ``embeddings/layers/{train,test}/{layer}.txt`` (``layer`` may
+    be left out when the folder has a single layer). A different number of
+    vectors than examples is an :class:`InputError` naming the embedding file.
+    """
+    paths = prepacked_paths(source)
+    if paths.train_embeddings is not None and paths.test_embeddings is not None:
+        if layer is not None:
+            raise ConfigError("config.ini's embedding paths fix the layer; do not pass one")
+        train_file, test_file = paths.train_embeddings, paths.test_embeddings
+    else:
+        folder = paths.train_entities.parent.parent
+        layers = sorted(
+            set(layer_embedding_paths(folder, "train")) & set(layer_embedding_paths(folder, "test"))
+        )
+        found = ", ".join(map(str, layers)) or "none"
+        if layer is None and len(layers) != 1:
+            raise ConfigError(
+                f"{folder}: choose a layer (embeddings/layers/{{train,test}}/L.txt; "
+                f"layers found: {found})"
+            )
+        layer = layers[0] if layer is None else layer
+        if layer not in layers:
+            raise ConfigError(
+                f"{folder}: no embeddings/layers/{{train,test}}/{layer}.txt (layers found: {found})"
+            )
+        train_file = folder / "embeddings" / "layers" / "train" / f"{layer}.txt"
+        test_file = folder / "embeddings" / "layers" / "test" / f"{layer}.txt"
+        paths = PrepackedPaths(
+            paths.label_set, paths.train_entities, paths.test_entities, train_file, test_file
+        )
+    train, test = load_prepacked_task(source, name=name)
+    return PrepackedData(
+        train=train,
+        test=test,
+        train_vectors=read_embeddings(train_file, len(train), dtype),
+        test_vectors=read_embeddings(test_file, len(test), dtype),
+        paths=paths,
+    )
