@@ -217,6 +217,8 @@ def test_load_prepacked_pairs_tasks_with_vectors(ss_folder: Path) -> None:
     assert data.paths.test_embeddings == ss_folder / "embeddings/layers/test/6.txt"
     with pytest.raises(ConfigError, match="layers found: 6"):
         load_prepacked(ss_folder, layer=12)
+    explicit = load_prepacked(data.paths)  # explicit paths work as well
+    assert explicit.train.name == "SS" and (explicit.test_vectors == data.test_vectors).all()
 
 
 def test_prepacked_folder_with_fewer_vectors_than_entities(

@@ -412,14 +412,17 @@ class PrepackedPaths:
     test_embeddings: Path | None = None
 
 
-def prepacked_paths(source: PathLike | PrepackedConfig) -> PrepackedPaths:
+def prepacked_paths(source: PathLike | PrepackedConfig | PrepackedPaths) -> PrepackedPaths:
     """Find a pre-packed task's files.
 
-    ``source`` is a ``config.ini`` file (or a parsed one), a folder holding a
+    ``source`` is explicit :class:`PrepackedPaths` (returned as they are), a
+    ``config.ini`` file (or a parsed one), a folder holding a
     ``config.ini``, or a folder in the published layout without one
     (``entities/{train,test}.txt`` and ``labels/tags.txt``; the embeddings are
     then left for the caller to pick, see :func:`layer_embedding_paths`).
     """
+    if isinstance(source, PrepackedPaths):
+        return source
     if isinstance(source, PrepackedConfig):
         cfg = source
     else:
@@ -492,18 +495,21 @@ def entities_to_task(
 
 
 def load_prepacked_task(
-    source: PathLike | PrepackedConfig, name: str | None = None
+    source: PathLike | PrepackedConfig | PrepackedPaths, name: str | None = None
 ) -> tuple[Task, Task]:
-    """Load a pre-packed folder (or its ``config.ini``) as ``(train task, test task)``.
+    """Load a pre-packed folder (or its ``config.ini``, or explicit paths) as ``(train, test)``.
 
-    Both share the label set of ``tags.txt``. ``name`` defaults to the folder's
-    name. The embeddings are not read here (see :func:`read_embeddings`; pass
-    ``expected_rows=len(task)``).
+    Both share the label set of ``tags.txt``. ``name`` defaults to the name of
+    the folder holding ``config.ini`` (or ``entities/``). The embeddings are
+    not read here: see :func:`load_prepacked`, or :func:`read_embeddings` with
+    ``expected_rows=len(task)``.
     """
     paths = prepacked_paths(source)
     if name is None:
         if isinstance(source, PrepackedConfig):
-            name = source.path.parent.name
+            name = source.path.resolve().parent.name
+        elif isinstance(source, PrepackedPaths):
+            name = source.train_entities.resolve().parent.parent.name
         else:
             p = Path(source)
             name = (p if p.is_dir() else p.parent).resolve().name
@@ -525,7 +531,7 @@ class PrepackedData:
 
 
 def load_prepacked(
-    source: PathLike | PrepackedConfig,
+    source: PathLike | PrepackedConfig | PrepackedPaths,
     layer: int | None = None,
     dtype: np.typing.DTypeLike = np.float32,
     name: str | None = None,
