@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from ftprobe import __version__
+from ftprobe.cli import data as data_cli
 from ftprobe.errors import FtprobeError
 
 app = typer.Typer(
@@ -40,6 +41,8 @@ def _root(
 ) -> None:
     """See how fine-tuning changes a transformer's representation space."""
 
+
+app.add_typer(data_cli.app, name="data")
 
 from ftprobe.cli import embed as _embed  # noqa: E402
 
