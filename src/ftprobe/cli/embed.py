@@ -77,8 +77,13 @@ def embed(
         ),
     ] = None,
     train_split: Annotated[
-        str, typer.Option("--train-split", help="Store split that is the pre-packed 'train' set.")
-    ] = "dev",
+        str | None,
+        typer.Option(
+            "--train-split",
+            help="Store split that is the pre-packed 'train' set (export default: train if the "
+            "store has it, else dev, the training set here; import default: train).",
+        ),
+    ] = None,
     test_split: Annotated[
         str, typer.Option("--test-split", help="Store split that is the pre-packed 'test' set.")
     ] = "test",
@@ -115,7 +120,7 @@ def embed(
     _extract(
         store,
         task,
-        split or ["dev", "test"],
+        split,
         model,
         model_name,
         layers,
@@ -131,7 +136,7 @@ def embed(
 def _extract(
     store: RepresentationStore,
     task: str,
-    splits: list[str],
+    splits: list[str] | None,
     model: str,
     model_name: str | None,
     layers: str,
@@ -142,15 +147,18 @@ def _extract(
     limit: int | None,
     progress: bool,
 ) -> None:
-    from ftprobe.data.registry import load_splits
+    from ftprobe.data.registry import load_splits, load_task
     from ftprobe.encode.alignment import check_pooling
     from ftprobe.encode.models import load_encoder, resolve_model
 
     check_pooling(pooling)
     ref = resolve_model(model)
-    tasks = load_splits(task, splits, data_dir=data_dir)
+    tasks = load_splits(task, data_dir=data_dir)
+    for name in splits or []:
+        if name not in tasks:
+            load_task(task, name, data_dir=data_dir)  # raises the registry's explanation
     loaded = None
-    for name in splits:
+    for name in splits or list(tasks):
         data = tasks[name]
         if limit is not None and limit < len(data):
             data = data.subset(range(limit))
@@ -187,14 +195,18 @@ def _export(
     model: str,
     model_name: str | None,
     task: str,
-    train_split: str,
+    train_split: str | None,
     test_split: str,
     pooling: str,
     layers: str,
 ) -> None:
     from ftprobe.encode.prepacked_io import export_prepacked
+    from ftprobe.encode.store import EntryKey
 
     name = model_name or _store_model_name(model)
+    if train_split is None:
+        has_train = store.entry(EntryKey(name, task, "train", pooling)) is not None
+        train_split = "train" if has_train else "dev"
     chosen = None
     if layers.strip().lower() != "all":
         try:
@@ -223,7 +235,7 @@ def _import(
     model: str,
     model_name: str | None,
     task: str | None,
-    train_split: str,
+    train_split: str | None,
     test_split: str,
     pooling: str,
 ) -> None:
@@ -235,7 +247,7 @@ def _import(
         folder,
         name,
         task=task,
-        train_split=train_split,
+        train_split=train_split or "train",
         test_split=test_split,
         pooling=pooling,
     )

@@ -150,9 +150,10 @@ def import_prepacked(
     """Read a pre-packed folder (or its ``config.ini``) into two store entries.
 
     ``model`` names the encoder the vectors came from (the folder does not
-    say). With a ``config.ini`` the one layer it names is imported (its
-    number taken from the file name when it is a number, else 0); without one,
-    every ``embeddings/layers/{train,test}/{L}.txt`` (or ``layers``). The
+    say). Every ``embeddings/layers/{train,test}/{L}.txt`` is imported (or
+    those of ``layers``); a folder without them imports the one layer its
+    ``config.ini`` names (numbered by its file name when that is a number,
+    else 0). The
     entries' provenance is a hash of the imported files, so importing the same
     folder again reuses them and importing different vectors under the same
     name is an error.
@@ -162,18 +163,20 @@ def import_prepacked(
     train_task, test_task = load_prepacked_task(src, name=task)
     name = train_task.name
     folder = paths.label_set.parent.parent
-    files: dict[str, dict[int, Path]] = {}
-    if paths.train_embeddings is not None and paths.test_embeddings is not None:
-        layer = int(paths.train_embeddings.stem) if paths.train_embeddings.stem.isdigit() else 0
-        files = {"train": {layer: paths.train_embeddings}, "test": {layer: paths.test_embeddings}}
-    else:
-        files = {s: layer_embedding_paths(folder, s) for s in PREPACKED_SPLITS}
+    files = {s: layer_embedding_paths(folder, s) for s in PREPACKED_SPLITS}
+    if not files["train"] and paths.train_embeddings is not None:
+        # No per-layer folders: the one layer the config.ini names.
+        stem = paths.train_embeddings.stem
+        layer = int(stem) if stem.isdigit() else 0
+        files = {"train": {layer: paths.train_embeddings}}
+        if paths.test_embeddings is not None:
+            files["test"] = {layer: paths.test_embeddings}
     if layers is not None:
         files = {s: {k: v for k, v in f.items() if k in set(layers)} for s, f in files.items()}
-    if not files["train"] or set(files["train"]) != set(files["test"]):
+    if not files["train"] or set(files["train"]) != set(files.get("test", {})):
         raise ConfigError(
             f"{src}: no embedding layers found in both splits "
-            f"(train: {sorted(files['train'])}, test: {sorted(files['test'])})"
+            f"(train: {sorted(files['train'])}, test: {sorted(files.get('test', {}))})"
         )
     entries = []
     for prepacked_split, store_split, sub in (
