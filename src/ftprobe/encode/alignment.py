@@ -349,6 +349,7 @@ class PoolingPlan:
             torch.stack([torch.as_tensor(self.slots, device=device), rows]),
             torch.as_tensor(self.weights, device=device, dtype=hidden.dtype),
             (n_slots, hidden.shape[0]),
+            check_invariants=True,
         )
         return torch.sparse.mm(matrix, hidden).reshape(self.n_units, self.width * d)
 
