@@ -44,6 +44,10 @@ def _root(
 
 app.add_typer(data_cli.app, name="data")
 
+from ftprobe.cli import embed as _embed  # noqa: E402
+
+app.command("embed")(_embed.embed)
+
 
 def main() -> None:
     """Run the CLI, turning user-fixable errors into a clear message and exit status 2."""
