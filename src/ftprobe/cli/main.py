@@ -41,6 +41,11 @@ def _root(
     """See how fine-tuning changes a transformer's representation space."""
 
 
+from ftprobe.cli import embed as _embed  # noqa: E402
+
+app.command("embed")(_embed.embed)
+
+
 def main() -> None:
     """Run the CLI, turning user-fixable errors into a clear message and exit status 2."""
     try:
