@@ -11,6 +11,7 @@ import pytest
 
 from ftprobe.data.prepacked import (
     layer_embedding_paths,
+    load_prepacked,
     load_prepacked_task,
     read_config,
     read_embeddings,
@@ -207,3 +208,25 @@ def test_config_bad_boolean_is_a_config_error(tmp_path: Path) -> None:
     path.write_text(CONFIG.replace("enable_cuda = False", "enable_cuda = maybe"))
     with pytest.raises(ConfigError, match="enable_cuda"):
         read_config(path)
+
+
+def test_load_prepacked_pairs_tasks_with_vectors(ss_folder: Path) -> None:
+    data = load_prepacked(ss_folder)  # one layer in the folder: no need to name it
+    assert data.train_vectors.shape == (len(data.train), 384)
+    assert data.test_vectors.shape == (len(data.test), 384)
+    assert data.paths.test_embeddings == ss_folder / "embeddings/layers/test/6.txt"
+    with pytest.raises(ConfigError, match="layers found: 6"):
+        load_prepacked(ss_folder, layer=12)
+    explicit = load_prepacked(data.paths)  # explicit paths work as well
+    assert explicit.train.name == "SS" and (explicit.test_vectors == data.test_vectors).all()
+
+
+def test_prepacked_folder_with_fewer_vectors_than_entities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _make_folder(tmp_path / "T", "on\tA\nat\tB\nin\tA\n", "A\nB\n", n_vectors=2)
+    (tmp_path / "config.ini").write_text(CONFIG.replace("mode = prediction", "mode = probing"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="2 vectors but 3 examples") as info:
+        load_prepacked(tmp_path / "config.ini")
+    assert info.value.path.endswith("emb_train.txt")

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from ftprobe import __version__
+from ftprobe.cli import data as data_cli
 from ftprobe.errors import FtprobeError
 
 app = typer.Typer(
@@ -44,6 +45,7 @@ def _root(
 from ftprobe.cli import embed as _embed  # noqa: E402
 
 app.command("embed")(_embed.embed)
+app.add_typer(data_cli.app, name="data")
 
 
 def main() -> None:

@@ -40,6 +40,8 @@ __all__ = [
     "PrepackedPaths",
     "entities_to_task",
     "layer_embedding_paths",
+    "PrepackedData",
+    "load_prepacked",
     "load_prepacked_task",
     "prepacked_paths",
     "read_config",
@@ -410,14 +412,17 @@ class PrepackedPaths:
     test_embeddings: Path | None = None
 
 
-def prepacked_paths(source: PathLike | PrepackedConfig) -> PrepackedPaths:
+def prepacked_paths(source: PathLike | PrepackedConfig | PrepackedPaths) -> PrepackedPaths:
     """Find a pre-packed task's files.
 
-    ``source`` is a ``config.ini`` file (or a parsed one), a folder holding a
+    ``source`` is explicit :class:`PrepackedPaths` (returned as they are), a
+    ``config.ini`` file (or a parsed one), a folder holding a
     ``config.ini``, or a folder in the published layout without one
     (``entities/{train,test}.txt`` and ``labels/tags.txt``; the embeddings are
     then left for the caller to pick, see :func:`layer_embedding_paths`).
     """
+    if isinstance(source, PrepackedPaths):
+        return source
     if isinstance(source, PrepackedConfig):
         cfg = source
     else:
@@ -490,18 +495,21 @@ def entities_to_task(
 
 
 def load_prepacked_task(
-    source: PathLike | PrepackedConfig, name: str | None = None
+    source: PathLike | PrepackedConfig | PrepackedPaths, name: str | None = None
 ) -> tuple[Task, Task]:
-    """Load a pre-packed folder (or its ``config.ini``) as ``(train task, test task)``.
+    """Load a pre-packed folder (or its ``config.ini``, or explicit paths) as ``(train, test)``.
 
-    Both share the label set of ``tags.txt``. ``name`` defaults to the folder's
-    name. The embeddings are not read here (see :func:`read_embeddings`; pass
-    ``expected_rows=len(task)``).
+    Both share the label set of ``tags.txt``. ``name`` defaults to the name of
+    the folder holding ``config.ini`` (or ``entities/``). The embeddings are
+    not read here: see :func:`load_prepacked`, or :func:`read_embeddings` with
+    ``expected_rows=len(task)``.
     """
     paths = prepacked_paths(source)
     if name is None:
         if isinstance(source, PrepackedConfig):
-            name = source.path.parent.name
+            name = source.path.resolve().parent.name
+        elif isinstance(source, PrepackedPaths):
+            name = source.train_entities.resolve().parent.parent.name
         else:
             p = Path(source)
             name = (p if p.is_dir() else p.parent).resolve().name
@@ -509,3 +517,63 @@ def load_prepacked_task(
     train = entities_to_task(paths.train_entities, labels, name, "train", paths.label_set)
     test = entities_to_task(paths.test_entities, labels, name, "test", paths.label_set)
     return train, test
+
+
+@dataclass(frozen=True)
+class PrepackedData:
+    """A pre-packed task with its vectors: row ``i`` of a matrix is example ``i`` of its task."""
+
+    train: Task
+    test: Task
+    train_vectors: np.ndarray
+    test_vectors: np.ndarray
+    paths: PrepackedPaths
+
+
+def load_prepacked(
+    source: PathLike | PrepackedConfig | PrepackedPaths,
+    layer: int | None = None,
+    dtype: np.typing.DTypeLike = np.float32,
+    name: str | None = None,
+) -> PrepackedData:
+    """Load a pre-packed task and its embeddings, checking that the counts agree.
+
+    The embedding files are those named by ``config.ini``; for a folder
+    without one, ``embeddings/layers/{train,test}/{layer}.txt`` (``layer`` may
+    be left out when the folder has a single layer). A different number of
+    vectors than examples is an :class:`InputError` naming the embedding file.
+    """
+    paths = prepacked_paths(source)
+    if paths.train_embeddings is not None and paths.test_embeddings is not None:
+        if layer is not None:
+            raise ConfigError("config.ini's embedding paths fix the layer; do not pass one")
+        train_file, test_file = paths.train_embeddings, paths.test_embeddings
+    else:
+        folder = paths.train_entities.parent.parent
+        layers = sorted(
+            set(layer_embedding_paths(folder, "train")) & set(layer_embedding_paths(folder, "test"))
+        )
+        found = ", ".join(map(str, layers)) or "none"
+        if layer is None and len(layers) != 1:
+            raise ConfigError(
+                f"{folder}: choose a layer (embeddings/layers/{{train,test}}/L.txt; "
+                f"layers found: {found})"
+            )
+        layer = layers[0] if layer is None else layer
+        if layer not in layers:
+            raise ConfigError(
+                f"{folder}: no embeddings/layers/{{train,test}}/{layer}.txt (layers found: {found})"
+            )
+        train_file = folder / "embeddings" / "layers" / "train" / f"{layer}.txt"
+        test_file = folder / "embeddings" / "layers" / "test" / f"{layer}.txt"
+        paths = PrepackedPaths(
+            paths.label_set, paths.train_entities, paths.test_entities, train_file, test_file
+        )
+    train, test = load_prepacked_task(source, name=name)
+    return PrepackedData(
+        train=train,
+        test=test,
+        train_vectors=read_embeddings(train_file, len(train), dtype),
+        test_vectors=read_embeddings(test_file, len(test), dtype),
+        paths=paths,
+    )

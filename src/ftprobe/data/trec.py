@@ -93,7 +93,10 @@ def trec_examples(
         if problem is not None:
             if on_bad_line == "error":
                 raise InputError(
-                    path, lineno, problem + "; use on_bad_line='skip' to leave such lines out"
+                    path,
+                    lineno,
+                    problem
+                    + "; to leave such lines out, use on_bad_line='skip' (--on-bad-line skip)",
                 )
             warnings.warn(SkippedLineWarning(path, lineno, problem), stacklevel=2)
             continue
