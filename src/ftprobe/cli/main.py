@@ -47,6 +47,10 @@ from ftprobe.cli import embed as _embed  # noqa: E402
 app.command("embed")(_embed.embed)
 app.add_typer(data_cli.app, name="data")
 
+from ftprobe.cli import finetune as _finetune  # noqa: E402
+
+app.command("finetune")(_finetune.finetune)
+
 
 def main() -> None:
     """Run the CLI, turning user-fixable errors into a clear message and exit status 2."""
