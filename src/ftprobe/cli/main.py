@@ -42,11 +42,15 @@ def _root(
     """See how fine-tuning changes a transformer's representation space."""
 
 
-app.add_typer(data_cli.app, name="data")
-
 from ftprobe.cli import embed as _embed  # noqa: E402
+from ftprobe.cli import finetune as _finetune  # noqa: E402
+from ftprobe.cli import study as _study  # noqa: E402
 
+app.add_typer(data_cli.app, name="data")
 app.command("embed")(_embed.embed)
+app.command("finetune")(_finetune.finetune)
+app.command("run")(_study.run)
+app.command("status")(_study.status)
 
 
 def main() -> None:
