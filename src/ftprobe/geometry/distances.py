@@ -62,6 +62,9 @@ class ClusteringLike(Protocol):
     @property
     def n_clusters(self) -> int: ...
 
+    @property
+    def label_names(self) -> tuple[str, ...]: ...
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` is CUDA when torch sees a GPU, else the CPU; anything else is passed on."""
