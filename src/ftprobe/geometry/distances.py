@@ -354,7 +354,7 @@ def _bpp(
     free: torch.Tensor,
     n_groups: int,
     *,
-    max_iter: int = 200,
+    max_iter: int = 60,
     backup: int = 3,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Block principal pivoting for a batch of small convex QPs.
