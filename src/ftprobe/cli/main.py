@@ -41,6 +41,12 @@ def _root(
     """See how fine-tuning changes a transformer's representation space."""
 
 
+from ftprobe.cli import analyze, report  # noqa: E402
+
+app.command("analyze")(analyze.analyze)
+app.command("report")(report.report)
+
+
 def main() -> None:
     """Run the CLI, turning user-fixable errors into a clear message and exit status 2."""
     try:
