@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -49,12 +50,9 @@ class DevTools:
     def __init__(self, exe: str, profile: Path) -> None:
         to_chrome_r, to_chrome_w = os.pipe()
         from_chrome_r, from_chrome_w = os.pipe()
-        # Move the child's ends clear of 3 and 4 so the dup2 calls cannot clobber them.
-        child_in = os.dup(to_chrome_r) if to_chrome_r < 5 else to_chrome_r
-        child_out = os.dup(from_chrome_w) if from_chrome_w < 5 else from_chrome_w
-        while child_in < 5 or child_out < 5:
-            child_in = os.dup(child_in) if child_in < 5 else child_in
-            child_out = os.dup(child_out) if child_out < 5 else child_out
+        # Copies of the child's ends numbered 10 and up, so dup2 onto 3 and 4 clobbers neither.
+        child_in = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)
+        child_out = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
 
         def wire() -> None:
             os.dup2(child_in, 3)

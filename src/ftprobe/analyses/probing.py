@@ -37,6 +37,11 @@ def _bars(ax, labels: list[str], before, after, before_sd, after_sd, ylabel: str
     P.legend_outside(ax)
 
 
+def _bar_width(n_pairs: int) -> float:
+    """Panel width (inches) for grouped bars of ``n_pairs`` (model, task) pairs."""
+    return float(min(18.0, max(5.0, 0.9 * n_pairs + 2)))
+
+
 def _pair_label(model: str, task: str) -> str:
     return f"{model}\n{task}"
 
@@ -139,7 +144,8 @@ def performance(tables: Mapping[str, pd.DataFrame], context: StudyContext) -> An
 
 
 def _performance_figure(table: pd.DataFrame):
-    fig, axes = P.grid(2, ncols=2, panel=(max(4.6, 1.2 * len(table) + 2), 3.8))
+    width = _bar_width(len(table))
+    fig, axes = P.grid(2, ncols=2 if width < 9 else 1, panel=(width, 3.8))
     labels = [_pair_label(m, t) for m, t in table[["model", "task"]].itertuples(index=False)]
     _bars(
         axes[0],
@@ -224,7 +230,7 @@ def linearity(tables: Mapping[str, pd.DataFrame], context: StudyContext) -> Anal
 
 
 def _linearity_figure(table: pd.DataFrame):
-    fig, axes = P.grid(1, ncols=1, panel=(max(5.0, 1.2 * len(table) + 2), 3.8))
+    fig, axes = P.grid(1, ncols=1, panel=(_bar_width(len(table)), 3.8))
     ax = axes[0]
     labels = [_pair_label(m, t) for m, t in table[["model", "task"]].itertuples(index=False)]
     _bars(

@@ -76,7 +76,8 @@ def _cell(value: object) -> tuple[str, str, bool]:
         return str(int(value)), str(int(value)), True
     if isinstance(value, float | np.floating):
         v = float(value)
-        return f"{v:.4g}", repr(v), True
+        key = ("Infinity" if v > 0 else "-Infinity") if math.isinf(v) else repr(v)
+        return f"{v:.4g}", key, True
     if isinstance(value, list | tuple | np.ndarray):
         text = f"[{len(value)} values]"
         return text, text, False
