@@ -7,6 +7,7 @@ without a traceback and exit with status 2.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -59,6 +60,8 @@ app.command("report")(_report.report)
 
 def main() -> None:
     """Run the CLI, turning user-fixable errors into a clear message and exit status 2."""
+    # ftprobe shows its own progress; transformers' per-load bars would bury it.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app()
     except FtprobeError as exc:

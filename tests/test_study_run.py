@@ -1,0 +1,99 @@
+"""The study runner end to end on the smoke study: results, reuse, resume."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ftprobe.study.execute import execute_job
+from ftprobe.study.executors import SequentialExecutor
+from ftprobe.study.runner import run_plan
+from ftprobe.study.session import StudySession
+from ftprobe.study.tables import collect_tables, read_tables
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "studies" / "smoke.toml"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data_env(shared_data: Path) -> Iterator[None]:
+    old = os.environ.get("FTPROBE_DATA")
+    os.environ["FTPROBE_DATA"] = str(shared_data)
+    yield
+    if old is None:
+        os.environ.pop("FTPROBE_DATA", None)
+    else:
+        os.environ["FTPROBE_DATA"] = old
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, data_env: None) -> Path:
+    out = tmp_path_factory.mktemp("smoke")
+    StudySession.open(SMOKE, out).run_or_raise(SequentialExecutor(), progress=False)
+    return out
+
+
+def test_smoke_study_fills_every_table(smoke_run: Path) -> None:
+    tables = read_tables(smoke_run)
+    reps = tables["representations"]
+    train = reps[reps["split"] == "train"]
+    # ps-role fine-tuned for 4 updates, saved at 0, 2, 4; ps-fxn probed as a cross task.
+    assert sorted(train["step"].unique()) == [0, 2, 4]
+    assert set(train["task"]) == {"ps-role", "ps-fxn"}
+    assert set(train["layer"]) == {0, 6}
+    assert train["clf_accuracy"].between(0, 1).all()
+    assert train["dp_accuracy"].between(0, 1).all()
+    assert (train["n_clusters"] >= train["n_labels_present"]).all()
+    labels = tables["labels"]
+    assert len(labels["centroid"].iloc[0]) == 384
+    assert not tables["label_pairs"].empty
+    curves = tables["curves"]
+    assert set(curves["eval_split"]) == {"subtrain", "subtest", "test"}
+    assert set(curves["step"]) == {0, 4}
+    cka = tables["cka"]
+    assert set(cka["step"]) == {2, 4}
+    # Fine-tuning moved the last layer more than the embedding layer.
+    last = cka[(cka["step"] == 4) & (cka["task"] == "ps-role")].set_index("layer")["cka"]
+    assert last[6] < last[0] <= 1.0 + 1e-9
+
+
+def test_second_run_does_no_work(smoke_run: Path, data_env: None) -> None:
+    session = StudySession.open(SMOKE, smoke_run)
+    assert session.pending() == []
+    report = session.run(SequentialExecutor(), progress=False)
+    assert report.ran == [] and report.failed == {}
+    assert len(report.reused) == len(session.plan.jobs)
+
+
+def test_interrupted_run_resumes_to_the_same_tables(
+    smoke_run: Path, tmp_path: Path, data_env: None
+) -> None:
+    out = tmp_path / "resumed"
+    session = StudySession.open(SMOKE, out)
+    calls = {"n": 0}
+
+    def interrupt_after_ten(job, out_dir):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] > 10:
+            raise KeyboardInterrupt
+        return execute_job(job, out_dir)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(session.plan, out, interrupt_after_ten, SequentialExecutor(), progress=False)
+    assert 0 < len(session.plan.jobs) - len(session.pending()) <= 10
+    report = session.run(SequentialExecutor(), progress=False)
+    assert report.failed == {} and len(report.reused) == 10
+    resumed = collect_tables(session.plan, out)
+    original = read_tables(smoke_run)
+    for name, frame in resumed.items():
+        pd.testing.assert_frame_equal(
+            frame.reset_index(drop=True), original[name].reset_index(drop=True), check_dtype=False
+        )
+    shutil.rmtree(out)
