@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ftprobe.data.registry import load_task
 from ftprobe.data.task import Task
@@ -196,7 +197,95 @@ def run_finetune(job: Job, out_dir: Path) -> dict[str, Any]:
     }
 
 
+def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
+    """DirectProbe on one layer: clusters, distances, statistics, test predictions.
+
+    Writes the published files (clusters.txt, dis.txt, vec.txt, outside_min.txt,
+    inside_max.txt, inside_mean.txt, prediction.txt when there is a test split,
+    log.txt) and the study's parts: per-label statistics with centroids, and the
+    distance vector as label pairs.
+    """
+    from ftprobe.geometry import outputs
+    from ftprobe.geometry.clustering import supervised_clustering
+    from ftprobe.geometry.distances import cluster_distance_matrix, point_hull_distances
+    from ftprobe.geometry.statistics import label_statistics
+
+    p = job.params
+    folder = job_dir(out_dir, job.key)
+    folder.mkdir(parents=True, exist_ok=True)
+    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
+    X = np.asarray(X, dtype=np.float64)
+    log = outputs.RunLog()
+    log.info(
+        f"DirectProbe on layer {p['layer']} of {p['train']}: {len(y)} points, {X.shape[1]} dims"
+    )
+    clustering = supervised_clustering(
+        X, y, names, state_path=folder / "clustering-state", resume=True, progress=False
+    )
+    dist = cluster_distance_matrix(X, clustering, progress=False)
+    stats = label_statistics(
+        X,
+        clustering,
+        min_cluster_size=p["min_cluster_size"],
+        cluster_distances=dist,
+        progress=False,
+    )
+    outputs.write_clusters(folder / "clusters.txt", clustering)
+    outputs.write_dis(folder / "dis.txt", clustering, dist)
+    outputs.write_statistics(folder, stats)
+    cross = dist[np.isfinite(dist) & (np.triu(np.ones_like(dist, dtype=bool), 1))]
+    record: dict[str, Any] = {
+        "n_examples": int(len(y)),
+        "n_labels": len(names),
+        "n_labels_present": int(len(np.unique(y))),
+        "n_clusters": int(clustering.n_clusters),
+        "n_conflicts": len(clustering.conflicts),
+        "dist_min": float(cross.min()) if cross.size else None,
+        "dist_mean": float(cross.mean()) if cross.size else None,
+        "dist_max": float(cross.max()) if cross.size else None,
+        "accuracy": None,
+    }
+    if p["test"] is not None:
+        Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
+        to_hulls = point_hull_distances(
+            np.asarray(Xt, dtype=np.float64), X, clustering, progress=False
+        )
+        gold = [names[i] for i in yt]
+        outputs.write_predictions(folder / "prediction.txt", gold, to_hulls, clustering)
+        record["accuracy"] = outputs.accuracy_from(gold, to_hulls, clustering)
+    log.extend(outputs.cluster_summary_lines(clustering.n_clusters, record["accuracy"], dist))
+    log.extend(outputs.statistics_summary_lines(stats))
+    outputs.write_log(folder / "log.txt", log)
+
+    counts = np.bincount(y, minlength=len(names))
+    centroids = np.zeros((len(names), X.shape[1]))
+    np.add.at(centroids, y, X)
+    present = counts > 0
+    centroids[present] /= counts[present, None]
+    pd.DataFrame(
+        {
+            "label": list(names),
+            "n_points": counts,
+            "outside_min": stats.outside_min,
+            "inside_max": stats.inside_max,
+            "inside_mean": stats.inside_mean,
+            "centroid": [c.astype(np.float32).tolist() for c in centroids],
+        }
+    ).to_parquet(folder / "labels.parquet")
+    pairs = stats.pairs
+    pd.DataFrame(
+        {
+            "label_a": [a for a, _ in pairs],
+            "label_b": [b for _, b in pairs],
+            "distance": stats.vec,
+            "defined": stats.defined,
+        }
+    ).to_parquet(folder / "label_pairs.parquet")
+    return record
+
+
 _RUNNERS = {
+    "directprobe": run_directprobe,
     "finetune": run_finetune,
     "extract": run_extract,
     "classifier": run_classifier,
