@@ -132,15 +132,17 @@ def _toy_job(job: Job, out_dir: str) -> dict[str, Any]:
     """A cheap job with the real contract: reads its dependencies' files, writes its own.
 
     A file ``stall-<key>`` in the output folder makes it record its PID and wait
-    to be killed; ``fail`` in its parameters makes it raise, after noting the
-    attempt.
+    to be killed; ``fail`` in its parameters makes it raise and ``die`` kill its
+    own process, after noting the attempt.
     """
     out = Path(out_dir)
     folder = job_dir(out, job.key)
     folder.mkdir(parents=True, exist_ok=True)
-    if job.params.get("fail"):
+    if job.params.get("fail") or job.params.get("die"):
         with open(out / f"attempts-{job.key}", "a") as f:
             f.write(f"{os.getpid()}\n")
+        if job.params.get("die"):
+            os.kill(os.getpid(), signal.SIGKILL)
         raise ValueError(f"bad input for {job.params['name']}")
     if (out / f"stall-{job.key}").exists():
         (out / f"pid-{job.key}.tmp").write_text(str(os.getpid()))
@@ -250,6 +252,17 @@ def test_killed_worker_is_retried_and_results_are_complete(ray_head: str, tmp_pa
     assert not report.failed and sorted(report.ran) == sorted(plan.jobs)
     assert read_result(out, victim)["worker"] != killed[0]
     assert _results(out, plan) == _results(tmp_path / "local", plan)
+
+
+def test_job_whose_worker_always_dies_fails_after_the_retries(ray_head: str, tmp_path: Path):
+    plan = Plan()
+    first = plan.add(Job("extract", {"name": "doomed", "die": True}))
+    after = plan.add(Job("directprobe", {"name": "after"}, deps=(first,)))
+    executor = RayExecutor(address=ray_head, max_retries=1)
+    report = run_plan(plan, tmp_path, _toy_job, executor, progress=False)
+    assert list(report.failed) == [first] and report.skipped == [after]
+    assert "retried up to 1 times when its worker died" in report.failed[first]
+    assert len((tmp_path / f"attempts-{first}").read_text().split()) == 2
 
 
 def test_unreachable_address_is_a_clear_error_within_seconds():

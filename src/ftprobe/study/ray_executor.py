@@ -338,16 +338,24 @@ class RayExecutor:
         outer: cf.Future[dict[str, Any]] = cf.Future()
 
         def settle(done: cf.Future[dict[str, Any]]) -> None:
+            if done.cancelled():
+                outer.set_exception(FtprobeError(f"{job.describe()}: cancelled in Ray"))
+                return
             exc = done.exception()
             if exc is None:
                 outer.set_result(done.result())
-            elif isinstance(exc, task_error) and not isinstance(exc.cause, ray_error):
-                outer.set_exception(exc.cause)
+            elif isinstance(exc, task_error):
+                # The job itself raised: hand on its own exception when it crossed over.
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, Exception) and not isinstance(cause, ray_error):
+                    outer.set_exception(cause)
+                else:
+                    outer.set_exception(FtprobeError(_first_line(exc)))
             elif isinstance(exc, ray_error):
                 outer.set_exception(
                     FtprobeError(
-                        f"Ray gave up on {job.describe()} after {self.max_retries} retries: "
-                        f"{_first_line(exc)}"
+                        f"Ray could not finish {job.describe()} (retried up to "
+                        f"{self.max_retries} times when its worker died): {_first_line(exc)}"
                     )
                 )
             else:
