@@ -8,6 +8,9 @@ Run from the repository root::
 1. Extraction: ``ftprobe.encode.extract.extract`` of every layer (first-piece
    pooling) for the POS units of the first N sentences of EWT dev, timed end to
    end (tokenization, batching, model, pooling, copy to float32 arrays).
+   The same extraction with the model call replaced by a replay of its recorded
+   outputs isolates the work extraction adds (a figure that load from other
+   processes on a shared machine disturbs far less than the two above).
 2. Bare forward: the very same batches (recorded from one extraction run) fed
    to the model with ``output_hidden_states`` under ``torch.inference_mode``,
    nothing else. Target: extraction within 1.5x of this.
@@ -80,10 +83,13 @@ def main() -> None:
     task = task.subset([i for i, ex in enumerate(task.examples) if ex.tokens in keep])
 
     recorded: list[dict[str, torch.Tensor]] = []
+    outputs: list[tuple[torch.Tensor, ...]] = []
 
     def recording_forward(m, inputs):
         recorded.append({k: v.clone() for k, v in inputs.items()})
-        return m(**inputs, output_hidden_states=True).hidden_states
+        hidden = m(**inputs, output_hidden_states=True).hidden_states
+        outputs.append(hidden)
+        return hidden
 
     reps = extract(
         task,
@@ -98,8 +104,46 @@ def main() -> None:
     n_pieces = sum(int(b["attention_mask"].sum()) for b in recorded)
     n_positions = sum(int(b["attention_mask"].numel()) for b in recorded)
 
+    inside: list[float] = []  # model time inside each extraction run
+    rest: list[float] = []  # the rest of each extraction run
+
+    def timed_forward(m, inputs):
+        start = time.perf_counter()
+        hidden = m(**inputs, output_hidden_states=True).hidden_states
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        inside[-1] += time.perf_counter() - start
+        return hidden
+
     def run_extract() -> None:
-        extract(task, tokenizer, model, "all", "first", batch_size=args.batch_size, progress=False)
+        inside.append(0.0)
+        start = time.perf_counter()
+        extract(
+            task,
+            tokenizer,
+            model,
+            "all",
+            "first",
+            batch_size=args.batch_size,
+            progress=False,
+            forward=timed_forward,
+        )
+        rest.append(time.perf_counter() - start - inside[-1])
+
+    def run_overhead_only() -> None:
+        # The model replaced by a replay of its recorded outputs: what remains is
+        # tokenization, batching, pooling and the copy into the result arrays.
+        replay = iter(outputs)
+        extract(
+            task,
+            tokenizer,
+            model,
+            "all",
+            "first",
+            batch_size=args.batch_size,
+            progress=False,
+            forward=lambda m, inputs: next(replay),
+        )
 
     def run_bare() -> None:
         with torch.inference_mode():
@@ -109,6 +153,9 @@ def main() -> None:
             torch.cuda.synchronize()
 
     t_bare, t_extract = _median_times_interleaved([run_bare, run_extract], args.repeats)
+    t_over = _median_time(run_overhead_only, max(args.repeats, 5))
+    t_rest = statistics.median(rest[1:])
+    t_inside = statistics.median(inside[1:])
     units = len(task)
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, model {ref.name}")
     print(
@@ -119,11 +166,25 @@ def main() -> None:
     print(f"bare forward pass : {t_bare:8.3f} s  {units / t_bare:9.1f} units/s")
     print(f"extraction        : {t_extract:8.3f} s  {units / t_extract:9.1f} units/s")
     print(f"extraction / bare : {t_extract / t_bare:8.3f}x  (target <= 1.5x)")
+    print(
+        f"in extraction runs: model {t_inside:.3f} s, everything else {t_rest:.3f} s "
+        f"(= {t_rest / t_inside:.1%} on top of the model)"
+    )
+    print(
+        f"work outside the model (model replaced by a replay of its outputs): "
+        f"{t_over:.3f} s = {t_over / t_bare:.1%} of the bare forward pass"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         store = RepresentationStore(Path(tmp))
         entry = store.get_or_extract(
-            task, ref, "all", "first", progress=False, encoder=(tokenizer, model)
+            task,
+            ref,
+            "all",
+            "first",
+            progress=False,
+            encoder=(tokenizer, model),
+            batch_size=args.batch_size,
         )
         path = entry.path / entry.manifest["layers"]["6"]["file"]
         size_mb = path.stat().st_size / 2**20

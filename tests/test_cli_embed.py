@@ -41,11 +41,11 @@ def test_embed_extract_reuse_export_import(tmp_path: Path, shared_data: Path) ->
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "all-MiniLM-L6-v2/ps-role/dev/first: 25 x 384, layers 0,6" in result.output
-    assert "all-MiniLM-L6-v2/ps-role/test/first: 25 x 384, layers 0,6" in result.output
+    assert "all-MiniLM-L6-v2/ps-role/dev-first25/first: 25 x 384, layers 0,6" in result.output
+    assert "all-MiniLM-L6-v2/ps-role/test-first25/first: 25 x 384, layers 0,6" in result.output
     assert "0 units in 0 sentences longer than 512 positions" in result.output
     entries = RepresentationStore(store_dir).entries()
-    assert sorted(e.key.split for e in entries) == ["dev", "test"]
+    assert sorted(e.key.split for e in entries) == ["dev-first25", "test-first25"]
     stamps = {p: p.stat().st_mtime_ns for p in store_dir.rglob("*.npy")}
 
     again = runner.invoke(app, args)
@@ -55,12 +55,24 @@ def test_embed_extract_reuse_export_import(tmp_path: Path, shared_data: Path) ->
     packed = tmp_path / "packed"
     exported = runner.invoke(
         app,
-        ["embed", "--out", str(store_dir), "--task", "ps-role", "--export-prepacked", str(packed)],
+        [
+            "embed",
+            "--out",
+            str(store_dir),
+            "--task",
+            "ps-role",
+            "--export-prepacked",
+            str(packed),
+            "--train-split",
+            "dev-first25",
+            "--test-split",
+            "test-first25",
+        ],
     )
     assert exported.exit_code == 0, exported.output
     assert "train 25, test 25 examples, layers 0,6" in exported.output
     train = read_embeddings(packed / "embeddings" / "layers" / "train" / "6.txt")
-    dev_entry = next(e for e in entries if e.key.split == "dev")
+    dev_entry = next(e for e in entries if e.key.split == "dev-first25")
     np.testing.assert_allclose(train, dev_entry.load(6), atol=5e-7 + 2e-6)
     assert [lab for _, lab in read_entities(packed / "entities" / "train.txt")] == [
         dev_entry.label_names[i] for i in dev_entry.labels()

@@ -148,3 +148,12 @@ def test_encode_units_for_fine_tuning_points_at_the_right_positions(tokenizer) -
     pieces = tokenize_words(tokenizer, [SENTENCE])[0]
     row = int(full.plan.rows[0])
     assert full.input_ids.reshape(-1)[row] == pieces.ids[pieces.starts[3]]
+
+
+def test_pooling_plan_passes_gradients_to_the_pieces() -> None:
+    import torch
+
+    plan = PoolingPlan.build([[[(0, 0.5), (1, 0.5)]], [[(2, 1.0)]]], [np.arange(3), np.arange(3)])
+    hidden = torch.randn(4, 3, requires_grad=True)
+    plan.apply_torch(hidden).sum().backward()
+    np.testing.assert_allclose(hidden.grad[:, 0].numpy(), [0.5, 0.5, 1.0, 0.0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -59,7 +60,10 @@ def embed(
     limit: Annotated[
         int | None,
         typer.Option(
-            "--limit", min=1, help="Only the first N examples of each split (a quick look)."
+            "--limit",
+            min=1,
+            help="Only the first N examples of each split (a quick look; stored as split "
+            "SPLIT-firstN).",
         ),
     ] = None,
     export_prepacked: Annotated[
@@ -87,6 +91,21 @@ def embed(
     test_split: Annotated[
         str, typer.Option("--test-split", help="Store split that is the pre-packed 'test' set.")
     ] = "test",
+    on_bad_line: Annotated[
+        str | None,
+        typer.Option(
+            "--on-bad-line",
+            help="TREC: 'error' (default) stops at a malformed line; 'skip' leaves it out.",
+        ),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="A task reader option KEY=VALUE, e.g. include_root=true for dep; repeatable.",
+        ),
+    ] = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
     ] = True,
@@ -117,9 +136,13 @@ def embed(
             layers,
         )
         return
+    options = _reader_options(option or [])
+    if on_bad_line is not None:
+        options["on_bad_line"] = on_bad_line
     _extract(
         store,
         task,
+        options,
         split,
         model,
         model_name,
@@ -136,6 +159,7 @@ def embed(
 def _extract(
     store: RepresentationStore,
     task: str,
+    options: dict[str, str],
     splits: list[str] | None,
     model: str,
     model_name: str | None,
@@ -153,15 +177,20 @@ def _extract(
 
     check_pooling(pooling)
     ref = resolve_model(model)
-    tasks = load_splits(task, data_dir=data_dir)
+    tasks = load_splits(task, data_dir=data_dir, **options)
     for name in splits or []:
         if name not in tasks:
-            load_task(task, name, data_dir=data_dir)  # raises the registry's explanation
+            load_task(task, name, data_dir=data_dir, **options)  # raises the registry's reason
     loaded = None
     for name in splits or list(tasks):
         data = tasks[name]
+        # A different selection of examples is a different store entry, not a
+        # mismatch with the full one: the key says what was taken.
+        variant = sorted(f"{k}={v}" for k, v in options.items() if k not in _READING_ONLY_OPTIONS)
+        if variant:
+            data = dataclasses.replace(data, name="+".join([data.name, *variant]))
         if limit is not None and limit < len(data):
-            data = data.subset(range(limit))
+            data = data.subset(range(limit), split=f"{name}-first{limit}")
         # One model load serves every split that needs extraction.
         if loaded is None and store.missing_layers(data, ref, layers, pooling, model_name):
             loaded = load_encoder(ref, device)
@@ -256,6 +285,20 @@ def _import(
             f"{entry.key}: {entry.n_examples} x {entry.dim}, layers {_ranges(entry.layers)} "
             f"-> {entry.path}"
         )
+
+
+# Reader options that change how a file is read, not which examples a task has.
+_READING_ONLY_OPTIONS = frozenset({"on_bad_line", "encoding"})
+
+
+def _reader_options(items: list[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option takes KEY=VALUE, got {item!r}")
+        options[key.strip()] = value.strip()
+    return options
 
 
 def _store_model_name(model: str) -> str:

@@ -42,11 +42,19 @@ def _root(
     """See how fine-tuning changes a transformer's representation space."""
 
 
-app.add_typer(data_cli.app, name="data")
-
+from ftprobe.cli import analyze as _analyze  # noqa: E402
 from ftprobe.cli import embed as _embed  # noqa: E402
+from ftprobe.cli import finetune as _finetune  # noqa: E402
+from ftprobe.cli import report as _report  # noqa: E402
+from ftprobe.cli import study as _study  # noqa: E402
 
+app.add_typer(data_cli.app, name="data")
 app.command("embed")(_embed.embed)
+app.command("finetune")(_finetune.finetune)
+app.command("run")(_study.run)
+app.command("status")(_study.status)
+app.command("analyze")(_analyze.analyze)
+app.command("report")(_report.report)
 
 
 def main() -> None:

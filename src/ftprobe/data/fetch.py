@@ -140,8 +140,13 @@ def _record_sum(root: Path, rel: str, digest: str) -> None:
     if sums.get(rel) == digest:
         return
     sums[rel] = digest
-    with atomic_open(root / SUMS_FILE) as f:
-        f.writelines(f"{d}  {name}\n" for name, d in sorted(sums.items()))
+    try:
+        with atomic_open(root / SUMS_FILE) as f:
+            f.writelines(f"{d}  {name}\n" for name, d in sorted(sums.items()))
+    except OSError as exc:
+        raise FetchError(
+            f"cannot record the checksum of {rel} in {root / SUMS_FILE}: {exc}"
+        ) from None
 
 
 # --------------------------------------------------------------------------- download
@@ -249,7 +254,10 @@ def fetch_file(
 ) -> FetchResult:
     """Fetch one corpus file into the data folder ``root`` (see the module doc for the rules)."""
     target = root / entry.path
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FetchError(f"cannot create {target.parent}: {exc}") from None
     recorded = _read_sums(root).get(entry.path)
     expected = entry.sha256 or recorded
     if target.is_file():
@@ -258,7 +266,7 @@ def fetch_file(
             _record_sum(root, entry.path, digest)
             return FetchResult(target, "present", digest, "no pinned checksum: recorded")
         if digest in (entry.sha256, recorded):
-            _record_sum(root, entry.path, digest)
+            # nothing to record: the folder may be read-only (a shared copy)
             return FetchResult(target, "present", digest)
         if not accept_changed:
             raise FetchError(

@@ -175,7 +175,7 @@ def _parse_fast(data: bytes, dtype: np.typing.DTypeLike) -> np.ndarray | None:
         frame = frame.iloc[:, :-1]
     if frame.shape[1] == 0 or not all(kind in "fi" for kind in (t.kind for t in frame.dtypes)):
         return None
-    return frame.to_numpy(dtype=np.float64).astype(dtype, copy=False)
+    return frame.to_numpy(dtype=dtype)
 
 
 def _parse_checked(path: PathLike, data: bytes, dtype: np.typing.DTypeLike) -> np.ndarray:

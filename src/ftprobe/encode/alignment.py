@@ -309,6 +309,16 @@ class PoolingPlan:
             weights=np.asarray(weights, dtype=np.float32),
         )
 
+    @property
+    def is_gather(self) -> bool:
+        """Whether every slot is one row with weight 1 (first-piece and [CLS] pooling)."""
+        n = self.n_units * self.width
+        return (
+            len(self.rows) == n
+            and bool((self.slots == np.arange(n)).all())
+            and bool((self.weights == 1.0).all())
+        )
+
     def apply_numpy(self, hidden: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Pool a ``(rows, d)`` float array into ``(n_units, width * d)``."""
         d = hidden.shape[1]
@@ -321,16 +331,27 @@ class PoolingPlan:
         return out
 
     def apply_torch(self, hidden: Any) -> Any:
-        """Pool a ``(rows, d)`` tensor into ``(n_units, width * d)`` (differentiable)."""
+        """Pool a ``(rows, d)`` tensor into ``(n_units, width * d)`` (differentiable).
+
+        A plain gather when every slot is a single row (the common first-piece
+        case); otherwise a sparse (slots x rows) matrix product, which is much
+        faster on the CPU than scattered additions.
+        """
         import torch
 
         device = hidden.device
+        d = hidden.shape[1]
         rows = torch.as_tensor(self.rows, device=device)
-        slots = torch.as_tensor(self.slots, device=device)
-        weights = torch.as_tensor(self.weights, device=device, dtype=hidden.dtype)
-        flat = hidden.new_zeros((self.n_units * self.width, hidden.shape[1]))
-        flat.index_add_(0, slots, hidden.index_select(0, rows) * weights[:, None])
-        return flat.reshape(self.n_units, self.width * hidden.shape[1])
+        if self.is_gather:
+            return hidden.index_select(0, rows).reshape(self.n_units, self.width * d)
+        n_slots = self.n_units * self.width
+        matrix = torch.sparse_coo_tensor(
+            torch.stack([torch.as_tensor(self.slots, device=device), rows]),
+            torch.as_tensor(self.weights, device=device, dtype=hidden.dtype),
+            (n_slots, hidden.shape[0]),
+            check_invariants=True,
+        )
+        return torch.sparse.mm(matrix, hidden).reshape(self.n_units, self.width * d)
 
 
 @dataclass(frozen=True)

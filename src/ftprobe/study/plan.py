@@ -23,16 +23,19 @@ from ftprobe.study.spec import Study
 
 
 def checkpoint_steps(
-    n_examples: int, epochs: int, batch_size: int, save_every: int, max_steps: int = 0
+    n_sentences: int, epochs: int, batch_size: int, save_every: int, max_steps: int = 0
 ) -> list[int]:
-    """The update steps at which fine-tuning saves the encoder: 0, every N, and the last."""
-    total = epochs * math.ceil(n_examples / batch_size)
+    """The update steps at which fine-tuning will save the encoder.
+
+    Fine-tuning batches whole sentences, so a run makes ``ceil(n_sentences /
+    batch_size)`` updates an epoch; the saving rule itself is fine-tuning's own.
+    """
+    from ftprobe.encode.finetune import checkpoint_steps as saved_steps
+
+    total = epochs * math.ceil(n_sentences / batch_size)
     if max_steps:
         total = min(total, max_steps)
-    steps = list(range(0, total, save_every))
-    if total not in steps:
-        steps.append(total)
-    return steps
+    return saved_steps(total, save_every)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class RepresentationRow:
     is_last_step: bool
     task: str
     layer: int
+    extract_train: str
     directprobe_train: str | None
     directprobe_test: str | None
     classifier: str | None
@@ -113,9 +117,10 @@ def plan_study(
 ) -> Plan:
     """Plan every job of ``study``.
 
-    ``train_sizes`` maps each fine-tuned task to its number of training examples
-    (after ``max_train``); ``model_layers`` maps each model name to its number of
-    transformer layers (layer 0 is the embedding layer, so layers run 0..n).
+    ``train_sizes`` maps each fine-tuned task to its number of distinct training
+    sentences (after ``max_train``), which fixes the number of updates;
+    ``model_layers`` maps each model name to its number of transformer layers
+    (layer 0 is the embedding layer, so layers run 0..n).
     """
     plan = Plan()
     where = str(study.path)
@@ -151,6 +156,7 @@ def plan_study(
                             "weight_decay": ft.weight_decay,
                             "save_every": ft.save_every,
                             "max_steps": ft.max_steps,
+                            "subtrain_fraction": probes.subtrain_fraction,
                             "pooling": reps.pooling,
                             "data_dir": str(study.data_dir) if study.data_dir else None,
                         },
@@ -283,6 +289,11 @@ def _plan_representation(
                         "seed": seed,
                         "subtrain_fraction": probes.subtrain_fraction,
                         "fractions": list(probes.fractions),
+                        "task": task_name,
+                        "split": task.train_split,
+                        "max_examples": task.max_train,
+                        "options": dict(task.options),
+                        "data_dir": str(study.data_dir) if study.data_dir else None,
                     },
                     deps=both,
                     label=f"memorization curve {where}",
@@ -297,6 +308,7 @@ def _plan_representation(
                 is_last_step=is_last,
                 task=task_name,
                 layer=layer,
+                extract_train=extract["train"],
                 directprobe_train=dp_train,
                 directprobe_test=dp_test,
                 classifier=clf,

@@ -18,7 +18,7 @@ from ftprobe.study.tables import collect_tables, write_tables
 
 
 def inspect_study(study: Study) -> tuple[dict[str, int], dict[str, int]]:
-    """Check that every task split and model exists; return training sizes and model depths.
+    """Check that every task split and model exists; return training sentences and model depths.
 
     Reads the task files and each model's configuration only, so a wrong name
     fails here, in seconds, before any job starts.
@@ -35,7 +35,9 @@ def inspect_study(study: Study) -> tuple[dict[str, int], dict[str, int]]:
             if len(loaded) == 0:
                 raise ConfigError(f"{study.path}: task {task.name} split {split} has no examples")
             if split == task.train_split:
-                sizes[task.name] = min(len(loaded), limit) if limit else len(loaded)
+                kept = loaded.examples[:limit] if limit else loaded.examples
+                # Fine-tuning batches distinct sentences: they set the number of updates.
+                sizes[task.name] = len({ex.tokens for ex in kept})
     layers: dict[str, int] = {}
     for model in study.models:
         ref = resolve_model(model.path)

@@ -23,6 +23,9 @@ fine-tuning; ``task`` is the task represented and probed, which differs from
 ``classifier_labels``
     one row per representation and ``label``: ``accuracy, support`` on the test
     split.
+``cka``
+    one row per representation after step 0: ``cka``, linear CKA between its
+    training-split vectors and those of the same model, task and layer at step 0.
 ``curves``
     memorization learning curves, one row per representation, ``fraction`` of
     subtrain and ``eval_split`` ("subtrain", "subtest", "test"): ``n_train,
@@ -46,7 +49,7 @@ from ftprobe.study.plan import Plan, RepresentationRow
 from ftprobe.study.runner import job_dir, read_result
 
 KEYS = ["seed", "model", "finetune_task", "step", "is_last_step", "task", "layer"]
-TABLES = ("representations", "labels", "label_pairs", "classifier_labels", "curves")
+TABLES = ("representations", "labels", "label_pairs", "classifier_labels", "curves", "cka")
 
 
 def _keys(row: RepresentationRow) -> dict[str, object]:
@@ -112,6 +115,7 @@ def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
         frame = _part(out_dir, row.curve, "curve.parquet")
         if frame is not None:
             parts["curves"].append(frame.assign(**keys))
+    parts["cka"] = [_cka_table(plan, out_dir)]
     tables = {"representations": pd.DataFrame(reps)}
     for name in TABLES[1:]:
         frames = parts[name]
@@ -121,6 +125,36 @@ def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
             lead = [c for c in KEYS + ["split"] if c in frame.columns]
             tables[name] = frame[lead + [c for c in frame.columns if c not in lead]]
     return tables
+
+
+def _cka_table(plan: Plan, out_dir: Path) -> pd.DataFrame:
+    from ftprobe.analyses.cka import linear_cka
+    from ftprobe.study.execute import load_vectors
+
+    base = {
+        (r.seed, r.model, r.finetune_task, r.task, r.layer): r.extract_train
+        for r in plan.rows
+        if r.step == 0
+    }
+    cache: dict[tuple[str, int], np.ndarray] = {}
+
+    def vectors(key: str, layer: int) -> np.ndarray | None:
+        if read_result(out_dir, key) is None:
+            return None
+        if (key, layer) not in cache:
+            cache[(key, layer)] = np.asarray(load_vectors(out_dir, key, layer)[0], dtype=np.float64)
+        return cache[(key, layer)]
+
+    rows = []
+    for row in plan.rows:
+        ref = base.get((row.seed, row.model, row.finetune_task, row.task, row.layer))
+        if row.step == 0 or ref is None:
+            continue
+        before, after = vectors(ref, row.layer), vectors(row.extract_train, row.layer)
+        if before is None or after is None:
+            continue
+        rows.append({**_keys(row), "split": "train", "cka": linear_cka(before, after)})
+    return pd.DataFrame(rows)
 
 
 def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:

@@ -1,0 +1,45 @@
+"""The study's nine analyses: functions from the study's tidy tables to a table, a figure and words.
+
+Each analysis takes the dict of tables (:func:`load_tables`) and a
+:class:`StudyContext` and returns an :class:`AnalysisResult`;
+:func:`run_analyses` runs them on a study folder and writes their files.
+"""
+
+from ftprobe.analyses.cka import linear_cka
+from ftprobe.analyses.labels import centroid_paths, cross_task, label_distances
+from ftprobe.analyses.layers import layer_movement, layer_similarity, movement_direction
+from ftprobe.analyses.memorization import memorization
+from ftprobe.analyses.probing import linearity, performance
+from ftprobe.analyses.result import AnalysisResult, StudyContext, context_from_study
+from ftprobe.analyses.runner import (
+    ANALYSES,
+    Analysis,
+    load_tables,
+    run_analyses,
+    select,
+    study_context,
+    write_result,
+)
+
+__all__ = [
+    "ANALYSES",
+    "Analysis",
+    "AnalysisResult",
+    "StudyContext",
+    "centroid_paths",
+    "context_from_study",
+    "cross_task",
+    "label_distances",
+    "layer_movement",
+    "layer_similarity",
+    "linear_cka",
+    "linearity",
+    "load_tables",
+    "memorization",
+    "movement_direction",
+    "performance",
+    "run_analyses",
+    "select",
+    "study_context",
+    "write_result",
+]

@@ -1,0 +1,148 @@
+"""Running the analyses on a study's output folder and writing their files.
+
+``run_analyses(DIR)`` reads ``DIR/tables/``, runs the chosen analyses and writes,
+for each, ``DIR/analyses/<n>_<name>.csv`` (its table), ``..._summary.csv`` (when
+it has one), ``.png``, ``.svg`` and ``.json`` (title, caption, headline), each
+atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ftprobe.analyses import plotting as P
+from ftprobe.analyses.labels import centroid_paths, cross_task, label_distances
+from ftprobe.analyses.layers import layer_movement, layer_similarity, movement_direction
+from ftprobe.analyses.memorization import memorization
+from ftprobe.analyses.probing import linearity, performance
+from ftprobe.analyses.result import AnalysisResult, StudyContext, context_from_study
+from ftprobe.errors import ConfigError
+from ftprobe.study.spec import load_study
+from ftprobe.study.tables import read_tables
+
+STUDY_FILE = "study.toml"
+EXTRA_TABLES = ("cka",)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One of the study's analyses: its number, file-name slug and function."""
+
+    number: int
+    name: str
+    function: Callable[[Mapping[str, pd.DataFrame], StudyContext], AnalysisResult]
+
+
+ANALYSES: tuple[Analysis, ...] = (
+    Analysis(1, "performance", performance),
+    Analysis(2, "memorization", memorization),
+    Analysis(3, "linearity", linearity),
+    Analysis(4, "label_distances", label_distances),
+    Analysis(5, "centroid_paths", centroid_paths),
+    Analysis(6, "cross_task", cross_task),
+    Analysis(7, "layer_movement", layer_movement),
+    Analysis(8, "layer_similarity", layer_similarity),
+    Analysis(9, "movement_direction", movement_direction),
+)
+
+
+def select(which: Iterable[int | str] | None) -> list[Analysis]:
+    """The analyses named by number ("3") or name ("linearity"); all when ``which`` is None."""
+    if which is None:
+        return list(ANALYSES)
+    chosen: dict[int, Analysis] = {}
+    for item in which:
+        text = str(item).strip()
+        match = [a for a in ANALYSES if text in (str(a.number), a.name)]
+        if not match:
+            known = ", ".join(f"{a.number} ({a.name})" for a in ANALYSES)
+            raise ConfigError(f"no analysis {text!r}; choose among {known}")
+        chosen[match[0].number] = match[0]
+    return [chosen[n] for n in sorted(chosen)]
+
+
+def load_tables(out_dir: Path) -> dict[str, pd.DataFrame]:
+    """The study's tables (:func:`ftprobe.study.tables.read_tables`) plus ``cka`` when written."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "tables").is_dir():
+        raise ConfigError(f"{out_dir}: no tables/ folder; run the study into this folder first")
+    tables = read_tables(out_dir)
+    for name in EXTRA_TABLES:
+        path = out_dir / "tables" / f"{name}.parquet"
+        if name not in tables or tables[name].empty:
+            tables[name] = pd.read_parquet(path) if path.is_file() else pd.DataFrame()
+    return tables
+
+
+def study_context(
+    out_dir: Path, study_file: Path | None = None, notes: Iterable[str] = ()
+) -> StudyContext:
+    """Caption context from ``study_file``, else from ``DIR/study.toml`` if present, else notes."""
+    path = study_file or (Path(out_dir) / STUDY_FILE)
+    if study_file is None and not path.is_file():
+        return StudyContext(notes=tuple(notes))
+    return context_from_study(load_study(path), notes)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def write_result(result: AnalysisResult, folder: Path) -> list[Path]:
+    """Write one analysis' table(s), figure (PNG, SVG) and description into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = folder / result.stem
+    written = [_write_csv(result.table, base.with_suffix(".csv"))]
+    if result.summary is not None:
+        written.append(_write_csv(result.summary, folder / f"{result.stem}_summary.csv"))
+    written += P.save(result.figure, base, result.png())
+    meta = {
+        "number": result.number,
+        "name": result.name,
+        "title": result.title,
+        "headline": result.headline,
+        "caption": result.caption,
+        "files": [p.name for p in written],
+    }
+    text = json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8")
+    written.append(P.write_atomic(base.with_suffix(".json"), text))
+    return written
+
+
+def run_analyses(
+    out_dir: Path,
+    which: Iterable[int | str] | None = None,
+    context: StudyContext | None = None,
+    *,
+    write: bool = True,
+    on_result: Callable[[AnalysisResult], None] | None = None,
+) -> list[AnalysisResult]:
+    """Run the chosen analyses (all by default) on the study in ``out_dir``.
+
+    ``context`` says which splits trained and tested each task (see
+    :func:`study_context`; by default read from ``DIR/study.toml`` when present).
+    With ``write``, each result goes to ``DIR/analyses/``; ``on_result`` is called
+    after each analysis (for progress display).
+    """
+    out_dir = Path(out_dir)
+    chosen = select(which)
+    tables = load_tables(out_dir)
+    context = context if context is not None else study_context(out_dir)
+    results = []
+    for analysis in chosen:
+        result = analysis.function(tables, context)
+        if write:
+            write_result(result, out_dir / "analyses")
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results

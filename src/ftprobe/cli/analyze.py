@@ -1,0 +1,58 @@
+"""``ftprobe analyze DIR``: run the study's analyses and write their tables and figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ftprobe.analyses import AnalysisResult, run_analyses, study_context
+
+_out = Console()
+
+StudyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--study",
+        help="The study file (TOML) the run used, so captions can say which split served as "
+        "training data for each task. Default: DIR/study.toml when it exists.",
+    ),
+]
+NoteOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--note", help="A sentence to add to every caption (repeatable), e.g. the data's origin."
+    ),
+]
+DirArgument = Annotated[Path, typer.Argument(help="The study's output folder (holding tables/).")]
+
+
+def parse_only(only: str | None) -> list[str] | None:
+    """'1,3,linearity' -> ['1', '3', 'linearity']; None stays None (all analyses)."""
+    if only is None:
+        return None
+    return [part.strip() for part in only.split(",") if part.strip()]
+
+
+def show(result: AnalysisResult) -> None:
+    """Print one analysis' headline as it finishes."""
+    _out.print(f"[bold]{result.number}. {result.title}[/]: {result.headline}", highlight=False)
+
+
+def analyze(
+    out_dir: DirArgument,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only", help="Comma-separated analyses to run, by number or name (default: all)."
+        ),
+    ] = None,
+    study: StudyOption = None,
+    note: NoteOption = None,
+) -> None:
+    """Run the nine analyses on a study; write DIR/analyses/<n>_<name>.{csv,png,svg}."""
+    context = study_context(out_dir, study, note or ())
+    results = run_analyses(out_dir, parse_only(only), context, on_result=show)
+    _out.print(f"wrote {len(results)} analyses to {out_dir / 'analyses'}", highlight=False)

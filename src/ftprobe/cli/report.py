@@ -1,0 +1,31 @@
+"""``ftprobe report DIR``: a self-contained HTML report of the study's analyses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ftprobe.analyses import run_analyses, study_context
+from ftprobe.cli.analyze import DirArgument, NoteOption, StudyOption, show
+from ftprobe.report import write_report
+
+_out = Console()
+
+
+def report(
+    out_dir: DirArgument,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Where to write the page (default: DIR/report.html)."),
+    ] = None,
+    study: StudyOption = None,
+    note: NoteOption = None,
+) -> None:
+    """Run every analysis and write one self-contained report.html (figures embedded)."""
+    context = study_context(out_dir, study, note or ())
+    results = run_analyses(out_dir, None, context, on_result=show)
+    path = write_report(out_dir, results, context, output)
+    _out.print(f"wrote {path}", highlight=False)

@@ -1,0 +1,1 @@
+"""DirectProbe: separability, supervised clustering, hull distances, statistics, files."""

@@ -1,0 +1,218 @@
+"""The job functions: what each kind of planned job does.
+
+``execute_job(job, out_dir)`` is the one entry point every executor calls (in
+this process, in a worker process or on a Ray node), so it takes only
+picklable arguments and finds everything else on disk under ``out_dir``:
+
+- ``store/``: the representation store shared by all extraction jobs;
+- ``jobs/<key>/``: each job's own outputs, with ``result.json`` written last.
+
+A job reads the results of the jobs it depends on from their ``result.json``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ftprobe.data.registry import load_task
+from ftprobe.data.task import Task
+from ftprobe.encode.models import ModelRef, resolve_model
+from ftprobe.encode.store import EntryKey, RepresentationStore
+from ftprobe.errors import FtprobeError
+from ftprobe.study.jobs_model import Job
+from ftprobe.study.runner import job_dir, read_result, write_result
+
+STORE = "store"
+
+
+def _load_task(params: Mapping[str, Any], split: str, limit: int) -> Task:
+    task = load_task(
+        params["task"], split, data_dir=params.get("data_dir"), **dict(params.get("options") or {})
+    )
+    if limit and limit < len(task):
+        # The slice gets its own split name so that its store entry never
+        # collides with the whole split's.
+        task = task.subset(range(limit), split=f"{split}-first{limit}")
+    return task
+
+
+def _needed(out_dir: Path, key: str) -> dict[str, Any]:
+    result = read_result(out_dir, key)
+    if result is None:
+        raise FtprobeError(f"job {key} has not finished, but a job that needs it was started")
+    return result
+
+
+def _encoder(out_dir: Path, params: Mapping[str, Any]) -> tuple[ModelRef, str]:
+    """The encoder of an extraction: the base model, or a fine-tuning checkpoint."""
+    base = resolve_model(params["model"])
+    if params["finetune"] is None:
+        return base, f"{_slug(base.name)}--base"
+    run = _needed(out_dir, params["finetune"])
+    checkpoints = {int(step): path for step, path in run["checkpoints"].items()}
+    step = int(params["step"])
+    if step not in checkpoints:
+        raise FtprobeError(
+            f"fine-tuning run {params['finetune']} saved no checkpoint at step {step} "
+            f"(it saved {sorted(checkpoints)})"
+        )
+    ref = resolve_model(str(out_dir / checkpoints[step]))
+    return ref, f"{_slug(base.name)}--{params['finetune']}--step-{step:06d}"
+
+
+def _slug(name: str) -> str:
+    return name.replace("\\", "/").strip("/").replace("/", "--")
+
+
+def run_extract(job: Job, out_dir: Path) -> dict[str, Any]:
+    """Extract the planned layers of one split of a task with one encoder into the store."""
+    p = job.params
+    task = _load_task(p, p["split"], p["max_examples"])
+    ref, name = _encoder(out_dir, p)
+    store = RepresentationStore(out_dir / STORE)
+    entry = store.get_or_extract(
+        task, ref, list(p["layers"]), p["pooling"], model_name=name, progress=False
+    )
+    return {
+        "store_key": list(entry.key.relpath.parts),
+        "n_examples": entry.n_examples,
+        "layers": entry.layers,
+        "dim": entry.dim,
+        "label_names": entry.label_names,
+    }
+
+
+def load_vectors(
+    out_dir: Path, extract_key: str, layer: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The vectors of one layer, the label indices and the label names of an extraction."""
+    result = _needed(out_dir, extract_key)
+    entry = RepresentationStore(out_dir / STORE).get(EntryKey(*result["store_key"]))
+    return entry.load(layer), entry.labels(), entry.label_names
+
+
+def run_classifier(job: Job, out_dir: Path) -> dict[str, Any]:
+    """Train the two-layer classifier probe on the training split, score it on the test split."""
+    from ftprobe.probes.classifier import ClassifierProbe
+
+    p = job.params
+    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
+    Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
+    probe = ClassifierProbe(hidden_size=p["hidden_size"], seed=p["seed"])
+    probe.fit(np.asarray(X), y, n_labels=len(names))
+    train_scores = probe.evaluate(np.asarray(X), y, names)
+    scores = probe.evaluate(np.asarray(Xt), yt, names)
+    folder = job_dir(out_dir, job.key)
+    folder.mkdir(parents=True, exist_ok=True)
+    per_label = scores.per_label.rename(columns={"n": "support"})
+    per_label[["label", "accuracy", "support"]].to_parquet(folder / "per_label.parquet")
+    return {
+        "accuracy": scores.accuracy,
+        "macro_f1": scores.macro_f1,
+        "train_accuracy": train_scores.accuracy,
+        "n_train": len(y),
+        "n_test": len(yt),
+        "epochs": probe.epochs_,
+    }
+
+
+def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
+    """Learning curves of the classifier probe on growing fractions of subtrain."""
+    from ftprobe.probes.classifier import ClassifierProbe, learning_curve
+
+    p = job.params
+    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
+    Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
+    from ftprobe.encode.subsplit import plan_split
+
+    X = np.asarray(X)
+    # The same seeded, sentence-grouped split that fine-tuning saved in its run folder.
+    split = plan_split(
+        _load_task(p, p["split"], p["max_examples"]), p["subtrain_fraction"], p["seed"]
+    )
+    sub, held = np.asarray(split.subtrain), np.asarray(split.subtest)
+    curve = learning_curve(
+        X[sub],
+        y[sub],
+        {"subtrain": (X[sub], y[sub]), "subtest": (X[held], y[held]), "test": (np.asarray(Xt), yt)},
+        fractions=p["fractions"],
+        seed=p["seed"],
+        probe=ClassifierProbe(hidden_size=p["hidden_size"], seed=p["seed"]),
+        n_labels=len(names),
+    )
+    folder = job_dir(out_dir, job.key)
+    folder.mkdir(parents=True, exist_ok=True)
+    curve.rename(columns={"split": "eval_split"}).to_parquet(folder / "curve.parquet")
+    return {"n_subtrain": int(len(sub)), "n_subtest": int(len(held)), "points": len(curve)}
+
+
+def run_finetune(job: Job, out_dir: Path) -> dict[str, Any]:
+    """Fine-tune the encoder on a task's training split, saving the planned checkpoints.
+
+    The run lives in ``jobs/<key>/run``; an interrupted run resumes from its last
+    checkpoint when the job runs again.
+    """
+    from ftprobe.encode.finetune import FinetuneSettings, finetune
+
+    p = job.params
+    train = _load_task(p, p["split"], p["max_train"])
+    dev = _load_task(p, p["eval_split"], p["max_eval"])
+    settings = FinetuneSettings(
+        epochs=p["epochs"],
+        batch_size=p["batch_size"],
+        learning_rate=p["learning_rate"],
+        warmup_ratio=p["warmup_ratio"],
+        weight_decay=p["weight_decay"],
+        seed=p["seed"],
+        save_every=p["save_every"],
+        max_steps=p["max_steps"] or None,
+        pooling=p["pooling"],
+    )
+    folder = job_dir(out_dir, job.key) / "run"
+    run = finetune(
+        train,
+        folder,
+        p["model"],
+        settings,
+        eval_task=dev,
+        subtrain_fraction=p["subtrain_fraction"],
+        split_seed=p["seed"],
+        progress=False,
+    )
+    return {
+        "checkpoints": {
+            str(r.step): r.path.resolve().relative_to(out_dir.resolve()).as_posix()
+            for r in run.checkpoints
+        },
+        "train_loss": {str(r.step): r.train_loss for r in run.checkpoints},
+        "dev_accuracy": {str(r.step): r.dev_accuracy for r in run.checkpoints},
+        "n_train": len(train),
+    }
+
+
+_RUNNERS = {
+    "finetune": run_finetune,
+    "extract": run_extract,
+    "classifier": run_classifier,
+    "curve": run_curve,
+}
+
+
+def execute_job(job: Job, out_dir: str) -> dict[str, Any]:
+    """Run one job and mark it done; returns its result record."""
+    root = Path(out_dir)
+    folder = job_dir(root, job.key)
+    if folder.exists() and read_result(root, job.key) is None and job.kind != "finetune":
+        # Leftovers of an interrupted attempt: start clean.
+        shutil.rmtree(folder)
+    started = time.perf_counter()
+    record = _RUNNERS[job.kind](job, root)
+    record = {"kind": job.kind, "seconds": time.perf_counter() - started, **record}
+    write_result(folder, record)
+    return record
