@@ -18,7 +18,11 @@ JobKind = Literal["finetune", "extract", "directprobe", "classifier", "curve"]
 
 @dataclass(frozen=True)
 class Resources:
-    """What one job needs while it runs (a scheduler such as Ray reserves this)."""
+    """What one job needs while it runs (a scheduler such as Ray reserves this).
+
+    ``gpus`` is what the job would like: fine-tuning and extraction ask for one,
+    and run on CPUs where no GPU is to be had. Resources are no part of a job's key.
+    """
 
     cpus: float = 1.0
     gpus: float = 0.0

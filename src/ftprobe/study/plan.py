@@ -160,7 +160,7 @@ def plan_study(
                             "pooling": reps.pooling,
                             "data_dir": str(study.data_dir) if study.data_dir else None,
                         },
-                        resources=Resources(cpus=2, gpus=0),
+                        resources=Resources(cpus=2, gpus=1),
                         label=f"fine-tune {model.name} on {ft_task} (seed {seed})",
                     )
                 )
@@ -225,7 +225,7 @@ def _plan_representation(
                     "data_dir": str(study.data_dir) if study.data_dir else None,
                 },
                 deps=deps,
-                resources=Resources(cpus=2, gpus=0),
+                resources=Resources(cpus=2, gpus=1),
                 label=f"extract {model_name}@{step} {task_name}/{split}",
             )
         )
