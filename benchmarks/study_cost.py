@@ -8,7 +8,7 @@ Run from the repository root::
 
 1. Job counts: the paper's full study (BERT-tiny, mini, small, medium and base,
    i.e. 2, 4, 4, 8 and 12 transformer layers; POS, DEP, PS-role, PS-fxn and
-   TREC-50 with the sizes of their full training splits; the cross-task pairs
+   TREC-50 with the sizes of their full training splits (estimated, below); the cross-task pairs
    PS-role -> PS-fxn and POS -> PS-fxn; every layer at every checkpoint, as the
    layer-similarity analysis needs (``--layers ends``: every layer at the first
    and last checkpoint, the last layer at the others, as the quick start);
@@ -49,10 +49,13 @@ MODELS = {
     "bert-medium": ("google/bert_uncased_L-8_H-512_A-8", 8),
     "bert-base": ("bert-base-uncased", 12),
 }
-# Training units of the full training splits (EWT train: 204,585 words, one
-# POS unit each and one DEP pair each but the roots' 12,543; STREUSLE 4.x train:
-# about 4,300 adpositions/possessives; TREC train: 5,452 questions).
-TRAIN_SIZES = {"pos": 204_585, "dep": 192_042, "ps-role": 4_300, "ps-fxn": 4_300, "trec-50": 5_452}
+# Distinct training sentences of the full training splits, which fix the number
+# of fine-tuning updates (fine-tuning batches sentences): EWT train has 12,543
+# sentences, ~12,000 distinct (the shared dev split: 1,913 of 2,001), for POS and
+# DEP alike; STREUSLE train has ~4,300 adpositions/possessives in ~2,500 sentences
+# (dev: 462 in 266); TREC train has 5,452 questions, ~5,380 distinct. Estimates:
+# the full training splits are not in the shared corpora.
+TRAIN_SIZES = {"pos": 12_000, "dep": 12_000, "ps-role": 2_500, "ps-fxn": 2_500, "trec-50": 5_380}
 CROSS = [("ps-role", "ps-fxn"), ("pos", "ps-fxn")]
 GPU_KINDS = ("finetune", "extract")
 
@@ -101,7 +104,7 @@ def plan_full_study(
         ).jobs.values():
             merged.add(job)  # shared jobs (the base models' extractions) count once
         print(
-            f"  {task:8s} {size:>7,} training units, {updates:>6,} updates, "
+            f"  {task:8s} {size:>7,} training sentences, {updates:>6,} updates, "
             f"{len(steps)} checkpoints"
         )
     return merged

@@ -298,3 +298,71 @@ def test_address_that_does_not_answer_like_ray_times_out(tmp_path: Path):
         with pytest.raises(FtprobeError, match="did not accept this driver within 3 s"):
             RayExecutor(address=address, init_timeout_s=3)
         assert time.monotonic() - started < 10
+
+
+# The smoke study cut to one task, one fine-tuning of one update and the last
+# layer, so that running it twice (on Ray, then locally) fits the test budget;
+# every job kind but DirectProbe (not yet a study job) runs for real.
+SMALL_STUDY = """
+name = "smoke-on-ray"
+seeds = [13]
+
+[[model]]
+name = "minilm"
+path = "minilm-l6"
+
+[[task]]
+name = "ps-role"
+train_split = "dev"
+test_split = "test"
+max_train = 80
+max_test = 60
+
+[finetune]
+epochs = 1
+batch_size = 16
+save_every = 1
+max_steps = 1
+
+[representations]
+all_layers_at = []
+every_checkpoint = ["last"]
+
+[probes]
+directprobe = false
+hidden_size = 64
+fractions = [1.0]
+"""
+
+
+@pytest.mark.slow
+def test_small_study_on_ray_gives_the_local_tables(
+    ray_head: str, tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import pandas as pd
+
+    from ftprobe.study.session import StudySession
+    from ftprobe.study.tables import read_tables
+
+    # Given to the driver only: the executor passes them on to Ray's workers.
+    monkeypatch.setenv("FTPROBE_DATA", str(shared_data))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    study = tmp_path / "study.toml"
+    study.write_text(SMALL_STUDY, encoding="utf-8")
+    on_ray = StudySession.open(study, tmp_path / "ray")
+    report = on_ray.run_or_raise(RayExecutor(address=ray_head), progress=False)
+    assert sorted(report.ran) == sorted(on_ray.plan.jobs)
+    # The local run takes over Ray's fine-tuning (the costliest job) and redoes
+    # everything after it: extraction from its checkpoints, and the probes.
+    local = StudySession.open(study, tmp_path / "local")
+    (finetune,) = [k for k, j in local.plan.jobs.items() if j.kind == "finetune"]
+    shutil.copytree(job_dir(tmp_path / "ray", finetune), job_dir(tmp_path / "local", finetune))
+    assert local.run_or_raise(SequentialExecutor(), progress=False).reused == [finetune]
+    expected, got = read_tables(tmp_path / "local"), read_tables(tmp_path / "ray")
+    assert not expected["representations"].empty and not expected["curves"].empty
+    for name, frame in expected.items():
+        timing = [c for c in frame.columns if "seconds" in c]
+        pd.testing.assert_frame_equal(
+            got[name].drop(columns=timing), frame.drop(columns=timing), obj=name
+        )
