@@ -180,6 +180,7 @@ def decide(
     *,
     scale: float | None = None,
     hints: Iterable[np.ndarray] = (),
+    wide: bool = False,
 ) -> Verdict:
     """Decide whether P and Q (rows are points) are strictly linearly separable.
 
@@ -187,7 +188,11 @@ def decide(
     ``scale`` is the length the tolerances are relative to; by default the largest distance
     of a point from the mean of both sets (pass the dataset's scale to keep the tolerance
     the same for every check of one run). ``hints`` are candidate normal directions tried
-    first (any orientation is accepted: P is put on the positive side).
+    first (any orientation is accepted: P is put on the positive side). With ``wide`` the
+    exact method is run to its optimum instead of stopping at the first separating
+    hyperplane: the hyperplane then has a wide margin (close to the hard-margin SVM's),
+    which costs about the same and makes it far more likely to still separate when one of
+    the sets later grows.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -201,22 +206,36 @@ def decide(
     if scale is None:
         scale = own_scale
 
-    for u in hints:
+    # Cheap witnesses: each candidate direction is scored by its (normalised) gap in both
+    # orientations; the best one, even if it fails, seeds the exact method below.
+    best, best_gap = None, -np.inf
+    for u in [*hints, P.mean(axis=0) - Q.mean(axis=0)]:
         u = np.asarray(u, dtype=np.float64)
-        for cand in (u, -u):
-            cert = hyperplane_from_direction(cand, P, Q, scale)
+        norm = float(np.linalg.norm(u))
+        if not np.isfinite(norm) or norm == 0.0:
+            continue
+        u = u / norm
+        pp, qq = P @ u, Q @ u
+        for sign, gap in ((1.0, pp.min() - qq.max()), (-1.0, qq.min() - pp.max())):
+            if gap > best_gap:
+                best, best_gap = sign * u, float(gap)
+        if best_gap > 2 * SEPARATION_TOL * scale and not wide:
+            cert = hyperplane_from_direction(best, P, Q, scale)
             if cert is not None:
                 return cert
-    cert = hyperplane_from_direction(P.mean(axis=0) - Q.mean(axis=0), P, Q, scale)
-    if cert is not None:
-        return cert
 
     # Work in local coordinates (centred, unit radius) for conditioning; certificates are
     # mapped back and verified on the caller's coordinates.
     Pn = (P - centre) / own_scale
     Qn = (Q - centre) / own_scale
-    for solver in (_active_set_nnls, _single_column_nnls, _highs_lp):
-        verdict = solver(Pn, Qn)
+    seed = best if best is not None else P.mean(axis=0) - Q.mean(axis=0)
+    attempts = (
+        lambda: _active_set_nnls(Pn, Qn, seed, optimal=wide),
+        lambda: _single_column_nnls(Pn, Qn),
+        lambda: _highs_lp(Pn, Qn),
+    )
+    for attempt in attempts:
+        verdict = attempt()
         if verdict is not None:
             checked = _to_caller(verdict, P, Q, centre, own_scale, scale)
             if checked is not None:
@@ -269,14 +288,20 @@ def _dual_matrix(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _active_set_nnls(
-    P: np.ndarray, Q: np.ndarray, block: int = 32, max_outer: int = 5000
+    P: np.ndarray,
+    Q: np.ndarray,
+    seed: np.ndarray | None = None,
+    block: int = 32,
+    max_outer: int = 5000,
+    optimal: bool = False,
 ) -> tuple | None:
     """Lawson-Hanson active-set NNLS on the dual, adding a block of columns per step.
 
     Stops as soon as the current residual direction separates all points (a separable
     verdict needs any separating hyperplane, not the optimal one) or the residual vanishes
     (the current weights are a common point). The factorisation of the passive columns is
-    kept up to date with QR insertions and deletions.
+    kept up to date with QR insertions and deletions. ``seed`` (a normal direction with P
+    on its positive side) picks the first block: the points nearest the other side.
     """
     M, r = _dual_matrix(P, Q)
     m, n = M.shape
@@ -288,18 +313,33 @@ def _active_set_nnls(
     R = np.zeros((m, 0), order="F")
     v = r.copy()
     blocked = np.zeros(n, dtype=bool)
+    first = None
+    if seed is not None and n > block:
+        half = block // 2
+        kp, kq = min(half, na), min(half, n - na)
+        first = np.concatenate(
+            [
+                np.argsort(P @ seed, kind="stable")[:kp],
+                na + np.argsort(-(Q @ seed), kind="stable")[:kq],
+            ]
+        )
     for _ in range(max_outer):
         g = M.T @ v
         # g[j] > 0 means column j would lower the residual; for p it is p.u + v_d, for q it
         # is -q.u + v_{d+1} (u = v[:d]). Separation: every p.u below every q.u.
-        if (g[:na] - v[d]).max() < -(g[na:] - v[d + 1]).max():
+        if not optimal and (g[:na] - v[d]).max() < -(g[na:] - v[d + 1]).max():
             return ("sep", -v[:d].copy())
         g[passive] = -np.inf
         g[blocked] = -np.inf
-        k = min(block, n - len(passive))
-        cand = np.argpartition(-g, k - 1)[:k] if k < n else np.arange(n)
+        if first is not None:
+            cand, first = first, None
+        else:
+            k = min(block, n - len(passive))
+            cand = np.argpartition(-g, k - 1)[:k] if k < n else np.arange(n)
         cand = cand[g[cand] > 1e-14]
         if len(cand) == 0:
+            if (g[:na] - v[d]).max() < -(g[na:] - v[d + 1]).max():
+                return ("sep", -v[:d].copy())
             return None  # optimal without separating: numerically stuck
         cand = cand[np.argsort(-g[cand], kind="stable")]
         k0 = len(passive)
@@ -327,7 +367,10 @@ def _active_set_nnls(
                 z = s
                 break
             neg = s <= 0
-            alpha = np.min(z[neg] / (z[neg] - s[neg]))
+            denom = z[neg] - s[neg]
+            alpha = float(
+                np.min(np.divide(z[neg], denom, out=np.zeros_like(denom), where=denom > 0))
+            )
             z = z + alpha * (s - z)
             drop = np.flatnonzero(neg & (z <= 1e-14 * max(1.0, float(z.max()))))
             if len(drop) == 0:
