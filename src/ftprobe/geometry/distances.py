@@ -1,0 +1,825 @@
+"""Exact distances between convex hulls, and from points to convex hulls.
+
+DirectProbe measures a representation by how far apart its label-pure clusters are: the
+distance between two clusters is the smallest Euclidean distance between their convex hulls
+(the width of the hard-margin SVM that separates them, 0 when they overlap), and a test point
+is predicted to carry the label of the cluster whose hull is nearest to it.
+
+Both are convex quadratic programs, and every answer here comes with a certificate that is
+checked in the original coordinates before it is returned:
+
+- an *upper bound*: explicit convex weights on the points, i.e. two points of the hulls (or a
+  point of the hull) whose distance is computed directly;
+- a *lower bound*: the separating direction ``z`` those points define; no two points of the
+  hulls are closer than the gap between the hulls' projections on ``z``.
+
+The true distance lies between the two bounds. Distances are returned with a certified
+error (``upper - lower``) at most ``rtol * distance + atol`` unless a result says otherwise.
+
+Hull to hull (:func:`hull_distance`) solves the hard-margin dual (the minimum-norm point of
+``conv(A) - conv(B)``) exactly with HiGHS's QP solver on a working set of points, adding the
+points that violate the optimality conditions until none is left (column generation): only
+the points that can be support vectors ever enter the QP.
+
+Point to hull (:func:`point_hull_distances`) uses the least-distance-programming form: the
+distance from ``x`` to ``conv(C)`` is ``1 / ||w||`` for the shortest ``w`` with
+``(c - x) . w >= 1`` for every ``c`` in ``C``, whose dual is a non-negative least-squares
+problem (Lawson & Hanson, ch. 23). All test points are solved together, by an exact
+block-principal-pivoting NNLS over small candidate sets of cluster points, with the candidate
+sets grown by batched matrix products (torch, on the GPU when there is one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import highspy
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ftprobe.errors import FtprobeError
+
+__all__ = [
+    "HullDistance",
+    "cluster_distance_matrix",
+    "hull_distance",
+    "point_hull_distances",
+    "resolve_device",
+]
+
+
+class ClusteringLike(Protocol):
+    """What the distance functions need of a partition (see ``geometry.clustering``)."""
+
+    @property
+    def assignment(self) -> np.ndarray: ...
+
+    @property
+    def cluster_labels(self) -> np.ndarray: ...
+
+    @property
+    def n_clusters(self) -> int: ...
+
+    @property
+    def label_names(self) -> tuple[str, ...]: ...
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` is CUDA when torch sees a GPU, else the CPU; anything else is passed on."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _check_points(name: str, a: np.ndarray, dim: int | None = None) -> np.ndarray:
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-d array of points, got shape {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise ValueError(f"{name} has dimension {arr.shape[1]}, expected {dim}")
+    if not np.all(np.isfinite(arr)):
+        row = int(np.flatnonzero(~np.all(np.isfinite(arr), axis=1))[0])
+        raise ValueError(f"{name} has a NaN or infinite value in row {row}")
+    return arr
+
+
+# --------------------------------------------------------------------------------------
+# Hull to hull
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HullDistance:
+    """The distance between two convex hulls, with its certificate.
+
+    ``distance`` is the certified answer: the true distance lies in ``[lower, upper]`` and
+    ``distance`` is ``upper`` (the distance between the two explicit hull points
+    ``alpha @ A`` and ``beta @ B``), or ``0.0`` when the hulls overlap (``overlap``: no
+    separating direction exists, or the two hull points are within ``1e-6`` of the
+    coordinates' scale of each other; the error bound is then ``upper``). ``w, b`` is the
+    max-margin hyperplane, scaled as in the hard-margin SVM: ``w.a + b >= 1`` on ``A`` and
+    ``w.b + b <= -1`` on ``B`` up to ``gap``, and ``2 / ||w||`` is the margin width.
+    When the hulls overlap there is no such plane and ``w`` is all zeros.
+
+    ``certificate`` says what the answer rests on: ``"points"``, the explicit weights
+    ``alpha, beta`` and the bounds checked against every point; ``"lp"``, HiGHS's proof
+    that the separation LP is infeasible (overlap found without explicit weights, which
+    are then all zero).
+    """
+
+    distance: float
+    lower: float
+    upper: float
+    w: np.ndarray
+    b: float
+    alpha: np.ndarray
+    beta: np.ndarray
+    overlap: bool
+    rounds: int = 1
+    certificate: Literal["points", "lp"] = "points"
+
+    @property
+    def gap(self) -> float:
+        """Certified bound on the error of ``distance``."""
+        return max(self.upper - max(self.lower, 0.0), 0.0)
+
+
+def _dual_qp(ma: np.ndarray, mb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-norm point of ``conv(ma) - conv(mb)`` by HiGHS's active-set QP solver.
+
+    Variables are the convex weights ``(alpha, beta)``; the Hessian is the Gram matrix of
+    ``[ma; -mb]``. Returns clipped, renormalised weights (the caller certifies them).
+    """
+    na, nb = len(ma), len(mb)
+    m = np.concatenate([ma, -mb])
+    n = na + nb
+    q = m @ m.T
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    lp = highspy.HighsLp()
+    lp.num_col_ = n
+    lp.num_row_ = 2
+    lp.col_cost_ = np.zeros(n)
+    lp.col_lower_ = np.zeros(n)
+    lp.col_upper_ = np.full(n, highspy.kHighsInf)
+    lp.row_lower_ = np.ones(2)
+    lp.row_upper_ = np.ones(2)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.arange(n + 1, dtype=np.int32)
+    lp.a_matrix_.index_ = (np.arange(n) >= na).astype(np.int32)
+    lp.a_matrix_.value_ = np.ones(n)
+    hess = highspy.HighsHessian()
+    hess.dim_ = n
+    hess.format_ = highspy.HessianFormat.kTriangular
+    lengths = np.arange(n, 0, -1)
+    hess.start_ = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    rows = np.arange(n)
+    tri = rows[None, :] >= rows[:, None]  # tri[j, i]: row i in column j's lower part
+    hess.index_ = np.nonzero(tri)[1].astype(np.int32)
+    hess.value_ = q.T[tri]
+    model = highspy.HighsModel()
+    model.lp_ = lp
+    model.hessian_ = hess
+    h.passModel(model)
+    h.run()
+    lam = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    if lam.shape != (n,) or not np.all(np.isfinite(lam)):
+        raise FtprobeError(f"HiGHS returned no QP solution ({h.getModelStatus()})")
+    lam = np.clip(lam, 0.0, None)
+    alpha, beta = lam[:na], lam[na:]
+    sa, sb = alpha.sum(), beta.sum()
+    # HiGHS always returns weights summing to 1 within its tolerance; guard the degenerate
+    # case anyway so that the certificate below is always about true convex combinations.
+    alpha = alpha / sa if sa > 0 else np.full(na, 1.0 / na)
+    beta = beta / sb if sb > 0 else np.full(nb, 1.0 / nb)
+    return alpha, beta
+
+
+def _separable_lp(a: np.ndarray, b: np.ndarray, time_limit: float) -> bool | None:
+    """Whether some ``(w, b)`` has ``w.a + b >= 1`` on ``a`` and ``w.x + b <= -1`` on ``b``.
+
+    HiGHS's interior-point LP solver decides it (the simplex method stalls on some large
+    nearly-separable pairs); ``None`` when it cannot tell within ``time_limit`` seconds.
+    Used when column generation has not separated two hulls after a few rounds: if they
+    overlap, the distance would otherwise need many rounds to reach 0.
+    """
+    na, nb = len(a), len(b)
+    d = a.shape[1]
+    n = na + nb
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("solver", "ipm")
+    h.setOptionValue("time_limit", float(time_limit))
+    lp = highspy.HighsLp()
+    lp.num_col_ = d + 1
+    lp.num_row_ = n
+    lp.col_cost_ = np.zeros(d + 1)
+    lp.col_lower_ = np.full(d + 1, -highspy.kHighsInf)
+    lp.col_upper_ = np.full(d + 1, highspy.kHighsInf)
+    lp.row_lower_ = np.r_[np.ones(na), np.full(nb, -highspy.kHighsInf)]
+    lp.row_upper_ = np.r_[np.full(na, highspy.kHighsInf), -np.ones(nb)]
+    mat = np.hstack([np.concatenate([a, b]), np.ones((n, 1))])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.arange(0, n * (d + 1) + 1, n, dtype=np.int32)
+    lp.a_matrix_.index_ = np.tile(np.arange(n, dtype=np.int32), d + 1)
+    lp.a_matrix_.value_ = np.asfortranarray(mat).ravel(order="F")
+    h.passModel(lp)
+    h.run()
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kOptimal:
+        return True
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return False
+    return None
+
+
+def hull_distance(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    init_size: int = 64,
+    add_size: int = 64,
+    max_rounds: int = 100,
+    lp_time_limit: float = 120.0,
+) -> HullDistance:
+    """Smallest Euclidean distance between ``conv(a)`` and ``conv(b)``, certified.
+
+    ``a`` is ``(n_a, d)``, ``b`` is ``(n_b, d)``. This is the width of the hard-margin SVM
+    separating the two sets, ``0`` when they cannot be strictly separated. The result's
+    ``gap`` (``upper - lower``) is at most ``rtol * distance + atol * scale``, where
+    ``scale`` is the largest coordinate of a point relative to the pair's centre; ``rounds``
+    says how many working-set QPs were solved. When the sets are still not separated after
+    a few rounds, an LP decides whether they overlap at all (``lp_time_limit`` seconds).
+    """
+    a = _check_points("a", a)
+    b = _check_points("b", b, a.shape[1])
+    # Translate and scale so that HiGHS's absolute tolerances mean the same for every pair.
+    centre = 0.5 * (a.mean(axis=0) + b.mean(axis=0))
+    a0, b0 = a - centre, b - centre
+    scale = float(max(np.abs(a0).max(), np.abs(b0).max(), 1e-300))
+    a0 /= scale
+    b0 /= scale
+    na, nb = len(a0), len(b0)
+
+    if na + nb <= 2 * init_size:
+        work_a, work_b = np.arange(na), np.arange(nb)
+    else:
+        # Start from the points that face the other set along the line between the centroids.
+        v = b0.mean(axis=0) - a0.mean(axis=0)
+        work_a = np.argsort(-(a0 @ v))[:init_size]
+        work_b = np.argsort(b0 @ v)[:init_size]
+    in_a = np.zeros(na, bool)
+    in_a[work_a] = True
+    in_b = np.zeros(nb, bool)
+    in_b[work_b] = True
+
+    rounds = 0
+    while True:
+        rounds += 1
+        wa, wb = np.flatnonzero(in_a), np.flatnonzero(in_b)
+        alpha_w, beta_w = _dual_qp(a0[wa], b0[wb])
+        p = alpha_w @ a0[wa]
+        q = beta_w @ b0[wb]
+        z = p - q
+        upper = float(np.linalg.norm(z))
+        sa = a0 @ z
+        sb = b0 @ z
+        lower = float((sa.min() - sb.max()) / upper) if upper > 0 else 0.0
+        tol = rtol * upper + atol
+        converged = upper - max(lower, 0.0) <= tol
+        if upper <= atol or (lower <= 0.0 and upper <= _OVERLAP_TOL):
+            # The two explicit hull points (nearly) coincide: the hulls overlap, up to the
+            # QP solver's precision (a distance near 0 is the root of a tiny objective).
+            converged = True
+        # Points beyond the supporting planes through p and q (optimality says none are).
+        level = tol * upper
+        viol_a = np.flatnonzero((sa < z @ p - level) & ~in_a)
+        viol_b = np.flatnonzero((sb > z @ q + level) & ~in_b)
+        if converged or rounds >= max_rounds or (len(viol_a) == 0 and len(viol_b) == 0):
+            break
+        if rounds == _LP_AFTER and lower <= 0.0 and _separable_lp(a0, b0, lp_time_limit) is False:
+            # HiGHS proves that no plane separates the sets: the hulls overlap.
+            return HullDistance(
+                distance=0.0,
+                lower=0.0,
+                upper=0.0,
+                w=np.zeros(a.shape[1]),
+                b=0.0,
+                alpha=np.zeros(na),
+                beta=np.zeros(nb),
+                overlap=True,
+                rounds=rounds,
+                certificate="lp",
+            )
+        in_a[viol_a[np.argsort(sa[viol_a])][:add_size]] = True
+        in_b[viol_b[np.argsort(-sb[viol_b])][:add_size]] = True
+
+    alpha = np.zeros(na)
+    alpha[wa] = alpha_w
+    beta = np.zeros(nb)
+    beta[wb] = beta_w
+    upper *= scale
+    lower *= scale
+    if upper <= atol * scale or (lower <= 0.0 and upper <= _OVERLAP_TOL * scale):
+        # Distance 0 with a certified error of ``upper``.
+        return HullDistance(
+            distance=0.0,
+            lower=min(lower, 0.0),
+            upper=upper,
+            w=np.zeros(a.shape[1]),
+            b=0.0,
+            alpha=alpha,
+            beta=beta,
+            overlap=True,
+            rounds=rounds,
+        )
+    # Max-margin plane through the midpoint of the two closest points, scaled so that the
+    # supporting planes are at +1 and -1.
+    zz = z * scale
+    pp = p * scale + centre
+    qq = q * scale + centre
+    w = 2.0 * zz / (upper * upper)
+    bias = float(-(w @ (pp + qq)) / 2.0)
+    return HullDistance(
+        distance=upper,
+        lower=lower,
+        upper=upper,
+        w=w,
+        b=bias,
+        alpha=alpha,
+        beta=beta,
+        overlap=False,
+        rounds=rounds,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# A batched exact solver for small convex QPs on simplices / the non-negative orthant
+# --------------------------------------------------------------------------------------
+
+
+def _kkt_solve(
+    q: torch.Tensor, c: torch.Tensor, member: torch.Tensor, free: torch.Tensor, n_groups: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Solve the equality-constrained QP on the free variables of every problem of a batch.
+
+    Minimises ``1/2 x'Qx + c'x`` over the free variables (the others fixed at 0) subject to
+    ``sum(x[group g]) = 1`` for each of ``n_groups`` groups. Returns ``x`` and the equality
+    multipliers ``nu`` (``(B, n_groups)``).
+    """
+    bsz, n = c.shape
+    dtype, dev = q.dtype, q.device
+    if n_groups == 0:
+        # Solve on the free variables only: the systems are often much smaller than the
+        # candidate lists, and the factorisation cost is cubic in their size.
+        width = int(free.sum(dim=1).max()) if bsz else 0
+        if width == 0:
+            return torch.zeros_like(c), torch.zeros(bsz, 0, dtype=dtype, device=dev)
+        if width < n:
+            sel = torch.topk(free.to(torch.int8), width, dim=1, sorted=False).indices
+            fsel = free.gather(1, sel)
+            qs = q.gather(1, sel[:, :, None].expand(bsz, width, n)).gather(
+                2, sel[:, None, :].expand(bsz, width, width)
+            )
+            xs, _ = _kkt_solve(qs, c.gather(1, sel), member.gather(1, sel), fsel, 0)
+            x = torch.zeros_like(c)
+            x.scatter_(1, sel, xs * fsel)
+            return x, torch.zeros(bsz, 0, dtype=dtype, device=dev)
+    ff = free[:, :, None] & free[:, None, :]
+    eye = torch.eye(n, dtype=dtype, device=dev).expand(bsz, n, n)
+    m = torch.where(ff, q, torch.zeros((), dtype=dtype, device=dev))
+    m = m + eye * (~free)[:, :, None]
+    rhs = torch.where(free, -c, torch.zeros((), dtype=dtype, device=dev))
+    if n_groups == 0:
+        chol, info = torch.linalg.cholesky_ex(m)
+        if bool((info > 0).any()):
+            # Nearly dependent points: a tiny ridge on the free block keeps the system
+            # solvable; the caller certifies whatever comes out.
+            bad = info > 0
+            diag = torch.diagonal(m[bad], dim1=1, dim2=2).abs().amax(dim=1)
+            ridge = (1e-12 * diag.clamp_min(1e-300))[:, None, None]
+            chol_bad, _ = torch.linalg.cholesky_ex(m[bad] + ridge * eye[: int(bad.sum())])
+            chol = chol.clone()
+            chol[bad] = chol_bad
+        x = torch.cholesky_solve(rhs[:, :, None], chol)[:, :, 0]
+        x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        return x * free, torch.zeros(bsz, 0, dtype=dtype, device=dev)
+    groups = torch.arange(n_groups, device=dev)
+    e = ((member[:, None, :] == groups[None, :, None]) & free[:, None, :]).to(dtype)
+    top = torch.cat([m, e.transpose(1, 2)], dim=2)
+    bottom = torch.cat([e, torch.zeros(bsz, n_groups, n_groups, dtype=dtype, device=dev)], dim=2)
+    kkt = torch.cat([top, bottom], dim=1)
+    full_rhs = torch.cat([rhs, torch.ones(bsz, n_groups, dtype=dtype, device=dev)], dim=1)
+    sol, info = torch.linalg.solve_ex(kkt, full_rhs)
+    if bool((info > 0).any()):
+        bad = info > 0
+        diag = torch.diagonal(m[bad], dim1=1, dim2=2).abs().amax(dim=1)
+        ridge = torch.zeros_like(kkt[bad])
+        ridge[:, :n, :n] = (1e-12 * diag.clamp_min(1e-300))[:, None, None] * eye[: int(bad.sum())]
+        sol_bad, _ = torch.linalg.solve_ex(kkt[bad] + ridge, full_rhs[bad])
+        sol = sol.clone()
+        sol[bad] = sol_bad
+    sol = torch.nan_to_num(sol, nan=0.0, posinf=0.0, neginf=0.0)
+    return sol[:, :n] * free, sol[:, n:]
+
+
+def _bpp(
+    q: torch.Tensor,
+    c: torch.Tensor,
+    member: torch.Tensor,
+    valid: torch.Tensor,
+    free: torch.Tensor,
+    n_groups: int,
+    *,
+    max_iter: int = 60,
+    backup: int = 3,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Block principal pivoting for a batch of small convex QPs.
+
+    Each problem is ``min 1/2 x'Qx + c'x`` over ``x >= 0`` with ``sum(x[group g]) = 1`` for
+    ``g < n_groups`` (``member[i]`` is the group of variable ``i``; ``-1`` for none),
+    restricted to the ``valid`` variables. ``free`` is the starting guess of the support.
+
+    Every iteration solves the KKT system on the current free set and then swaps, all at
+    once, the free variables that came out negative and the fixed ones whose multiplier is
+    negative (Kim & Park's NNLS method; Judice & Pires's rule falls back to swapping one
+    variable when the number of violations stops falling, which makes it finite for
+    NNLS). Returns ``x`` and a per-problem flag saying whether the KKT conditions were met;
+    callers certify the answer either way.
+    """
+    bsz, n = c.shape
+    dev = c.device
+    free = free & valid
+    x = torch.zeros_like(c)
+    done = torch.zeros(bsz, dtype=torch.bool, device=dev)
+    best = torch.full((bsz,), n + 1, dtype=torch.long, device=dev)
+    budget = torch.full((bsz,), backup, dtype=torch.long, device=dev)
+    qscale = torch.diagonal(q, dim1=1, dim2=2).abs().amax(dim=1).clamp_min(1e-300)
+    cscale = c.abs().amax(dim=1)
+    order = torch.arange(n, device=dev)
+    for _ in range(max_iter):
+        todo = torch.nonzero(~done).flatten()
+        if len(todo) == 0:
+            break
+        qt, ct, mt, vt, ft = q[todo], c[todo], member[todo], valid[todo], free[todo]
+        xt, nu = _kkt_solve(qt, ct, mt, ft, n_groups)
+        y = (qt @ xt[:, :, None])[:, :, 0] + ct
+        if n_groups:
+            y = y + torch.where(mt >= 0, nu.gather(1, mt.clamp_min(0)), 0.0)
+        eps = 1e-11 * (qscale[todo] + cscale[todo])
+        xeps = 1e-13 * xt.abs().amax(dim=1).clamp_min(1.0)
+        bad = (ft & (xt < -xeps[:, None])) | (~ft & vt & (y < -eps[:, None]))
+        n_bad = bad.sum(dim=1)
+        ok = n_bad == 0
+        x[todo[ok]] = xt[ok]
+        done[todo[ok]] = True
+        improved = n_bad < best[todo]
+        best[todo] = torch.minimum(best[todo], n_bad)
+        budget[todo] = torch.where(improved, backup, budget[todo] - 1)
+        whole = improved | (budget[todo] > 0)
+        last = torch.where(bad, order, -1).amax(dim=1)
+        single = order[None, :] == last[:, None]
+        flip = torch.where(whole[:, None], bad, single & bad)
+        new_free = (ft ^ flip) & vt
+        for g in range(n_groups):
+            # Each simplex needs a free variable; bring back the most attractive one.
+            in_g = (mt == g) & vt
+            empty = ~(new_free & in_g).any(dim=1)
+            if bool(empty.any()):
+                score = torch.where(in_g, y, torch.inf)
+                pick = score.argmin(dim=1)
+                rows = torch.nonzero(empty).flatten()
+                new_free[rows, pick[rows]] = True
+        new_free[ok] = ft[ok]
+        free[todo] = new_free
+        x[todo[~ok]] = xt[~ok]
+    return x.clamp_min(0.0), done
+
+
+# --------------------------------------------------------------------------------------
+# Cluster to cluster
+# --------------------------------------------------------------------------------------
+
+_SMALL_PAIR = 128  # pairs with at most this many points go to the batched solver
+_LP_AFTER = 12  # rounds without separation before an LP checks for overlap
+# Hull points this close (relative to the coordinates' scale) with no separating direction
+# found count as overlapping: HiGHS's QP tolerances put distances near 0 at about 1e-7.
+_OVERLAP_TOL = 1e-6
+
+
+def _small_pair_distances(
+    x: np.ndarray,
+    groups: list[np.ndarray],
+    pairs: list[tuple[int, int]],
+    *,
+    rtol: float,
+    atol: float,
+    device: torch.device,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hull distances of many small cluster pairs at once (batched KKT pivoting).
+
+    Returns the distances and a flag per pair saying whether the certificate met the
+    tolerance (the caller re-solves the others with :func:`hull_distance`).
+    """
+    out = np.zeros(len(pairs))
+    certified = np.zeros(len(pairs), dtype=bool)
+    sizes = np.array([len(groups[i]) + len(groups[j]) for i, j in pairs])
+    # Bucket by padded size so that little work is spent on padding.
+    width = np.maximum(8, 2 ** np.ceil(np.log2(np.maximum(sizes, 1)))).astype(int)
+    for w in np.unique(width):
+        sel = np.flatnonzero(width == w)
+        for start in range(0, len(sel), 2048):
+            part = sel[start : start + 2048]
+            bsz = len(part)
+            pts = np.zeros((bsz, w, x.shape[1]))
+            member = np.full((bsz, w), -1, dtype=np.int64)
+            for row, t in enumerate(part):
+                i, j = pairs[t]
+                a, b = x[groups[i]], x[groups[j]]
+                centre = 0.5 * (a.mean(axis=0) + b.mean(axis=0))
+                na, nb = len(a), len(b)
+                pts[row, :na] = a - centre
+                pts[row, na : na + nb] = b - centre
+                member[row, :na] = 0
+                member[row, na : na + nb] = 1
+            scale = np.abs(pts).reshape(bsz, -1).max(axis=1).clip(1e-300)
+            pts /= scale[:, None, None]
+            p_t = torch.from_numpy(pts).to(device)
+            mem_t = torch.from_numpy(member).to(device)
+            valid = mem_t >= 0
+            sign = torch.where(mem_t == 1, -1.0, 1.0).to(p_t.dtype)
+            signed = p_t * sign[:, :, None]
+            q = signed @ signed.transpose(1, 2)
+            c = torch.zeros(bsz, w, dtype=q.dtype, device=device)
+            lam, _ = _bpp(q, c, mem_t, valid, valid.clone(), 2)
+            lam = lam * valid
+            wa = torch.where(mem_t == 0, lam, 0.0)
+            wb = torch.where(mem_t == 1, lam, 0.0)
+            wa = wa / wa.sum(dim=1, keepdim=True).clamp_min(1e-300)
+            wb = wb / wb.sum(dim=1, keepdim=True).clamp_min(1e-300)
+            p = (wa[:, None, :] @ p_t)[:, 0]
+            qq = (wb[:, None, :] @ p_t)[:, 0]
+            z = p - qq
+            upper = torch.linalg.vector_norm(z, dim=1)
+            s = (p_t @ z[:, :, None])[:, :, 0]
+            smin_a = torch.where(mem_t == 0, s, torch.inf).amin(dim=1)
+            smax_b = torch.where(mem_t == 1, s, -torch.inf).amax(dim=1)
+            lower = (smin_a - smax_b) / upper.clamp_min(1e-300)
+            up = upper.cpu().numpy()
+            lo = lower.cpu().numpy()
+            ok = (up - np.maximum(lo, 0.0) <= rtol * up + atol) | (up <= atol)
+            out[part] = np.where(up <= atol, 0.0, up) * scale
+            certified[part] = ok
+    return out, certified
+
+
+def cluster_distance_matrix(
+    x: np.ndarray,
+    clustering: ClusteringLike,
+    *,
+    pairs: Literal["cross-label", "all"] = "cross-label",
+    clusters: np.ndarray | None = None,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+) -> np.ndarray:
+    """Hull-to-hull distances between the clusters of a partition of the points ``x``.
+
+    Returns a symmetric ``(K, K)`` array. With ``pairs="cross-label"`` (DirectProbe's
+    ``dis.txt``) only pairs of clusters with different labels are computed and the other
+    entries are ``nan``; ``"all"`` computes every pair. ``clusters`` (a boolean mask or
+    index array over the K clusters) restricts the computation to those clusters, e.g. the
+    clusters large enough to count in the statistics. Every distance is certified to
+    ``rtol * distance + atol * scale`` (see :func:`hull_distance`).
+    """
+    x = _check_points("x", x)
+    assignment = np.asarray(clustering.assignment)
+    labels = np.asarray(clustering.cluster_labels)
+    k = int(clustering.n_clusters)
+    if len(assignment) != len(x):
+        raise ValueError(f"clustering has {len(assignment)} points but x has {len(x)}")
+    keep = np.ones(k, dtype=bool)
+    if clusters is not None:
+        sel = np.asarray(clusters)
+        keep = sel.astype(bool) if sel.dtype == bool else np.isin(np.arange(k), sel)
+    order = np.argsort(assignment, kind="stable")
+    bounds = np.searchsorted(assignment[order], np.arange(k + 1))
+    groups = [order[bounds[i] : bounds[i + 1]] for i in range(k)]
+    todo = [
+        (i, j)
+        for i in range(k)
+        for j in range(i + 1, k)
+        if keep[i] and keep[j] and (pairs == "all" or labels[i] != labels[j])
+    ]
+    dist = np.full((k, k), np.nan)
+    np.fill_diagonal(dist, 0.0)
+    dev = resolve_device(device)
+    small = [t for t, (i, j) in enumerate(todo) if len(groups[i]) + len(groups[j]) <= _SMALL_PAIR]
+    done = np.zeros(len(todo), dtype=bool)
+    if small:
+        d_small, ok = _small_pair_distances(
+            x, groups, [todo[t] for t in small], rtol=rtol, atol=atol, device=dev
+        )
+        for t, dv, good in zip(small, d_small, ok, strict=True):
+            if good:
+                i, j = todo[t]
+                dist[i, j] = dist[j, i] = dv
+                done[t] = True
+    rest = [t for t in range(len(todo)) if not done[t]]
+    for t in tqdm(rest, desc="hull distances", disable=not progress or len(rest) < 20):
+        i, j = todo[t]
+        res = hull_distance(x[groups[i]], x[groups[j]], rtol=rtol, atol=atol)
+        dist[i, j] = dist[j, i] = res.distance
+    return dist
+
+
+# --------------------------------------------------------------------------------------
+# Point to hull
+# --------------------------------------------------------------------------------------
+
+_GRAM_MAX = 6000  # clusters up to this size keep their Gram matrix; larger ones use products
+_FREE0 = 1 << 30  # start with the whole candidate list free (capped at the dimension)
+_GROW = 33  # candidates added per round; more makes each pivoting step costlier
+
+
+@dataclass(frozen=True)
+class _PointHullResult:
+    distance: np.ndarray  # (B,) certified distances (scaled units)
+    error: np.ndarray  # (B,) certified bound on |distance - true distance| (scaled units)
+
+
+def _nnls_fallback(c0: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """Convex weights of the point of ``conv(c0)`` nearest to ``x0`` (Lawson-Hanson NNLS).
+
+    Used for the rare problems the batched solver leaves uncertified; exact but one problem
+    at a time.
+    """
+    from scipy.optimize import nnls
+
+    e = np.vstack([(c0 - x0).T, np.ones(len(c0))])
+    f = np.zeros(len(e))
+    f[-1] = 1.0
+    u, _ = nnls(e, f, maxiter=50 * len(c0) + 1000)
+    s = u.sum()
+    return u / s if s > 0 else np.full(len(c0), 1.0 / len(c0))
+
+
+def _certify(
+    mu_y: torch.Tensor, x0: torch.Tensor, c0: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bounds on the distance from each ``x0`` to ``conv(c0)`` given hull points ``mu_y``.
+
+    Returns ``(upper, lower, scores, level)``: ``upper = ||x - y||`` is attained by the
+    explicit hull point ``y``; ``lower`` is the separation along ``z = x - y`` (no hull
+    point is closer than that); ``scores = c0 . z`` and ``level = y . z`` tell which hull
+    points violate optimality (score above level).
+    """
+    z = x0 - mu_y
+    upper = torch.linalg.vector_norm(z, dim=1)
+    scores = z @ c0.T
+    level = (mu_y * z).sum(dim=1)
+    gap = scores.amax(dim=1) - level
+    lower = upper - gap / upper.clamp_min(1e-300)
+    return upper, lower, scores, level
+
+
+def _point_hull_chunk(
+    x0: torch.Tensor,
+    c0: torch.Tensor,
+    gram: torch.Tensor | None,
+    *,
+    rtol: float,
+    atol: float,
+    pool_size: int,
+    max_pool: int,
+) -> _PointHullResult:
+    """Distances from the rows of ``x0`` to ``conv(c0)`` (both centred and scaled)."""
+    bsz, dim = x0.shape
+    m = len(c0)
+    dev, dtype = x0.device, x0.dtype
+    xx = (x0 * x0).sum(dim=1)
+    proj = x0 @ c0.T  # (B, m): scores of the starting direction x - centroid
+    if m <= pool_size:
+        pool = torch.arange(m, device=dev).expand(bsz, m).clone()
+    else:
+        pool = torch.topk(proj, pool_size, dim=1).indices
+    valid = torch.ones_like(pool, dtype=torch.bool)
+    # Start with as many free variables as the system can hold without being singular.
+    free = valid & (torch.arange(pool.shape[1], device=dev) < min(dim, _FREE0))[None, :]
+    rows = torch.arange(bsz, device=dev)
+    upper = torch.zeros(bsz, dtype=dtype, device=dev)
+    lower = torch.zeros(bsz, dtype=dtype, device=dev)
+    todo = rows.clone()
+    while len(todo):
+        w = pool[todo]
+        vt = valid[todo]
+        wc = w.clamp_min(0)
+        pw = proj[todo].gather(1, wc)
+        if gram is not None:
+            g = gram[wc[:, :, None], wc[:, None, :]]
+        else:
+            cw = c0[wc]
+            g = cw @ cw.transpose(1, 2)
+        q = g - pw[:, :, None] - pw[:, None, :] + (xx[todo] + 1.0)[:, None, None]
+        u, _ = _bpp(q, -torch.ones_like(pw), torch.full_like(w, -1), vt, free[todo], 0)
+        u = u * vt
+        mu = u / u.sum(dim=1, keepdim=True).clamp_min(1e-300)
+        y = torch.einsum("bl,bld->bd", mu, c0[wc])
+        up, lo, scores, level = _certify(y, x0[todo], c0)
+        upper[todo] = up
+        lower[todo] = lo
+        tol = rtol * up + atol
+        ok = (up - lo.clamp_min(0.0) <= tol) | (up <= atol)
+        # Cluster points beyond the supporting plane at y join the candidate set.
+        inpool = torch.zeros(len(todo), m, dtype=torch.bool, device=dev)
+        inpool.scatter_(1, wc, vt)
+        viol = (scores > (level + tol * up)[:, None]) & ~inpool
+        n_viol = viol.sum(dim=1)
+        grow = ~ok & (n_viol > 0) & (vt.sum(dim=1) < max_pool)
+        stuck = ~ok & ~grow
+        if bool(stuck.any()):
+            for r in torch.nonzero(stuck).flatten().tolist():
+                b = int(todo[r])
+                mu_full = _nnls_fallback(c0.cpu().numpy(), x0[b].cpu().numpy())
+                yb = torch.from_numpy(mu_full @ c0.cpu().numpy()).to(dev, dtype)
+                up_b, lo_b, _, _ = _certify(yb[None], x0[b : b + 1], c0)
+                upper[b] = up_b[0]
+                lower[b] = lo_b[0]
+        if not bool(grow.any()):
+            break
+        gi = torch.nonzero(grow).flatten()
+        add = min(_GROW, int(n_viol[gi].max()))
+        new = torch.topk(torch.where(viol[gi], scores[gi], -torch.inf), add, dim=1)
+        new_valid = torch.isfinite(new.values)
+        new_idx = torch.where(new_valid, new.indices, -1)
+        width = pool.shape[1] + add
+        keep_free = (u[gi] > 0) & vt[gi]
+        # Rebuild the candidate lists for the problems that go on: old ones, then new ones.
+        pool_g = torch.cat([w[gi], new_idx], dim=1)
+        valid_g = torch.cat([vt[gi], new_valid], dim=1)
+        free_g = torch.cat([keep_free, new_valid], dim=1)
+        nxt = todo[gi]
+        pool = torch.full((bsz, width), -1, dtype=pool.dtype, device=dev)
+        valid = torch.zeros(bsz, width, dtype=torch.bool, device=dev)
+        free = torch.zeros(bsz, width, dtype=torch.bool, device=dev)
+        pool[nxt] = pool_g
+        valid[nxt] = valid_g
+        free[nxt] = free_g
+        todo = nxt
+    inside = upper <= atol
+    dist = torch.where(inside, torch.zeros_like(upper), upper)
+    err = torch.where(inside, upper, upper - lower.clamp_min(0.0))
+    return _PointHullResult(dist.cpu().numpy(), err.cpu().numpy())
+
+
+def point_hull_distances(
+    points: np.ndarray,
+    x: np.ndarray,
+    clustering: ClusteringLike,
+    *,
+    device: str | torch.device = "auto",
+    rtol: float = 1e-6,
+    atol: float = 1e-7,
+    pool_size: int = 64,
+    max_pool: int = 512,
+    chunk_size: int | None = None,
+    progress: bool = True,
+    with_errors: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Distance from every point to the convex hull of every cluster.
+
+    ``points`` is ``(n_points, d)``; ``x`` the ``(n, d)`` training points that
+    ``clustering`` partitions into K clusters. Returns ``(n_points, K)`` distances, 0 for
+    a point inside a hull. Each distance is certified: its error is at most
+    ``rtol * distance + atol * radius`` (``radius``: the cluster's largest distance from its
+    centroid). With ``with_errors=True`` the certified error bounds are returned too.
+    """
+    x = _check_points("x", x)
+    pts = _check_points("points", points, x.shape[1])
+    assignment = np.asarray(clustering.assignment)
+    if len(assignment) != len(x):
+        raise ValueError(f"clustering has {len(assignment)} points but x has {len(x)}")
+    k = int(clustering.n_clusters)
+    dev = resolve_device(device)
+    dist = np.zeros((len(pts), k))
+    errs = np.zeros((len(pts), k))
+    bar = tqdm(total=k * len(pts), desc="point-hull distances", disable=not progress)
+    for ci in range(k):
+        members = np.flatnonzero(assignment == ci)
+        c = np.unique(x[members], axis=0)
+        centre = c.mean(axis=0)
+        c0 = c - centre
+        radius = float(np.sqrt((c0 * c0).sum(axis=1).max()))
+        if len(c) == 1 or radius == 0.0:
+            dist[:, ci] = np.linalg.norm(pts - c[0], axis=1)
+            bar.update(len(pts))
+            continue
+        c0_t = torch.from_numpy(c0 / radius).to(dev)
+        gram = c0_t @ c0_t.T if len(c) <= _GRAM_MAX else None
+        m = len(c)
+        width = min(m, 2 * pool_size)
+        # Keep the per-chunk working set near 256 MiB (pool Gram blocks and score rows of
+        # the typical candidate-list width; the few problems that need more are fewer).
+        step = chunk_size or max(16, min(4096, int(2**25 / max(width * width + 4 * m, 1))))
+        for start in range(0, len(pts), step):
+            stop = min(start + step, len(pts))
+            x0 = torch.from_numpy((pts[start:stop] - centre) / radius).to(dev)
+            res = _point_hull_chunk(
+                x0, c0_t, gram, rtol=rtol, atol=atol, pool_size=pool_size, max_pool=max_pool
+            )
+            dist[start:stop, ci] = res.distance * radius
+            errs[start:stop, ci] = res.error * radius
+            bar.update(stop - start)
+    bar.close()
+    if with_errors:
+        return dist, errs
+    return dist

@@ -1,0 +1,211 @@
+"""Hull-to-hull and point-to-hull distances on sets whose answer is known by construction."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from ftprobe.geometry.clustering import Clustering
+from ftprobe.geometry.distances import (
+    cluster_distance_matrix,
+    hull_distance,
+    point_hull_distances,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _segment_distance(p0, p1, q0, q1, steps: int = 4001) -> float:
+    """Brute-force distance between two segments (dense sampling of one, exact on the other)."""
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    pts = p0 + t * (p1 - p0)
+    d = q1 - q0
+    s = np.clip(((pts - q0) @ d) / (d @ d), 0.0, 1.0)[:, None]
+    return float(np.linalg.norm(pts - (q0 + s * d), axis=1).min())
+
+
+def test_skew_segments_have_their_closed_form_distance_and_a_valid_plane() -> None:
+    # Two skew segments whose closest points are interior: (1,0,0) and (1,0,1).
+    a = np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+    b = np.array([[1.0, -1.0, 1.0], [1.0, 1.0, 1.0]])
+    res = hull_distance(a, b)
+    assert res.distance == pytest.approx(1.0, abs=1e-9)
+    assert not res.overlap
+    assert res.gap <= 1e-8
+    # The max-margin plane: +1 on A, -1 on B, margin width 2/||w|| = distance.
+    assert np.all(a @ res.w + res.b >= 1 - 1e-7)
+    assert np.all(b @ res.w + res.b <= -1 + 1e-7)
+    assert 2 / np.linalg.norm(res.w) == pytest.approx(1.0, abs=1e-8)
+
+
+def test_segments_closest_at_endpoints_match_brute_force() -> None:
+    a = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    b = np.array([[3.0, 1.0, 0.0], [3.0, 5.0, 0.0]])
+    assert hull_distance(a, b).distance == pytest.approx(np.sqrt(5.0), abs=1e-9)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        p0, p1, q0, q1 = rng.normal(size=(4, 4))
+        expected = _segment_distance(p0, p1, q0, q1)
+        got = hull_distance(np.stack([p0, p1]), np.stack([q0, q1])).distance
+        assert got == pytest.approx(expected, abs=1e-5)
+        assert got <= expected + 1e-12  # brute force can only overestimate
+
+
+def test_overlapping_hulls_give_zero_with_an_overlap_flag() -> None:
+    square = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])
+    triangle = np.array([[1.0, 1.0], [5.0, 1.5], [5.0, 0.5]])
+    res = hull_distance(square, triangle)
+    assert res.overlap and res.distance == 0.0
+    assert not np.any(res.w)
+    # The two explicit hull points coincide: a point in both hulls.
+    # (to the QP solver's precision: a distance near 0 is the root of a tiny objective)
+    assert np.linalg.norm(res.alpha @ square - res.beta @ triangle) <= 1e-6
+    assert hull_distance(square, square[::-1]).distance == 0.0
+
+
+def test_large_sets_use_few_points_and_certify_a_small_gap() -> None:
+    rng = np.random.default_rng(0)
+    d = 30
+    a = rng.normal(size=(600, d))
+    b = rng.normal(size=(500, d)) + np.r_[8.0, np.zeros(d - 1)]
+    res = hull_distance(a, b, init_size=16, add_size=16)
+    assert res.rounds > 1  # the working set had to grow
+    assert res.gap <= 1e-6 * res.distance
+    assert res.lower <= res.distance <= res.upper + 1e-15
+    # Independent check of the lower bound: the plane separates all points.
+    margin_a = (a @ res.w + res.b).min()
+    margin_b = (b @ res.w + res.b).max()
+    assert margin_a >= 1 - 1e-5 and margin_b <= -1 + 1e-5
+
+
+def test_bad_inputs_are_rejected() -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        hull_distance(np.array([[0.0, np.nan]]), np.array([[1.0, 1.0]]))
+    with pytest.raises(ValueError, match="dimension"):
+        hull_distance(np.zeros((2, 3)), np.zeros((2, 2)))
+
+
+def _cube() -> np.ndarray:
+    corners = np.array(list(itertools.product([0.0, 1.0], repeat=3)))
+    inner = np.random.default_rng(1).uniform(0.2, 0.8, size=(20, 3))
+    return np.vstack([corners, inner])
+
+
+def test_point_to_box_is_zero_inside_and_exact_outside() -> None:
+    box = _cube()
+    clustering = Clustering.from_assignment(np.zeros(len(box), int), np.zeros(len(box), int), ["A"])
+    queries = np.array(
+        [
+            [0.5, 0.5, 0.5],  # inside
+            [1.0, 0.3, 0.2],  # on a face
+            [2.0, 0.5, 0.5],  # nearest point on a face: 1
+            [2.0, 2.0, 0.5],  # on an edge: sqrt 2
+            [2.0, 2.0, 2.0],  # at a corner: sqrt 3
+            [-1.0, 0.5, 3.0],  # edge: sqrt(1 + 4)
+        ]
+    )
+    expected = np.array([0.0, 0.0, 1.0, np.sqrt(2), np.sqrt(3), np.sqrt(5)])
+    dist, err = point_hull_distances(queries, box, clustering, progress=False, with_errors=True)
+    np.testing.assert_allclose(dist[:, 0], expected, atol=1e-7)
+    assert np.all(err <= 1e-6)
+
+
+def test_point_to_simplex_in_high_dimension() -> None:
+    d = 40
+    simplex = np.eye(d)
+    clustering = Clustering.from_assignment(np.zeros(d, int), np.zeros(d, int), ["A"])
+    centroid = np.full(d, 1 / d)
+    queries = np.stack(
+        [
+            np.zeros(d),  # nearest point is the centroid: distance 1/sqrt(d)
+            centroid,  # inside
+            np.r_[3.0, np.zeros(d - 1)],  # beyond a vertex: distance 2
+            centroid + 0.01 * np.r_[1.0, -1.0, np.zeros(d - 2)],  # inside, off the centroid
+        ]
+    )
+    dist = point_hull_distances(queries, simplex, clustering, progress=False)[:, 0]
+    np.testing.assert_allclose(dist, [1 / np.sqrt(d), 0.0, 2.0, 0.0], atol=1e-7)
+
+
+def test_point_to_polygon_with_many_points_in_the_plane() -> None:
+    # 2-D clusters far bigger than d + 1: the systems are singular and need care.
+    rng = np.random.default_rng(5)
+    angles = rng.uniform(0, 2 * np.pi, 80)
+    ring = np.c_[np.cos(angles), np.sin(angles)]
+    disk = np.vstack([ring, 0.5 * rng.uniform(-1, 1, size=(40, 2))])
+    zeros = np.zeros(len(disk), int)
+    clustering = Clustering.from_assignment(zeros, zeros, ["A"])
+    queries = rng.uniform(-3, 3, size=(60, 2))
+    got, err = point_hull_distances(
+        queries, disk, clustering, progress=False, pool_size=8, with_errors=True
+    )
+    # Exact answer: distance to the polygon of the ring's points in angular order.
+    order = np.argsort(angles)
+    poly = ring[order]
+    edges = np.stack([poly, np.roll(poly, -1, axis=0)], axis=1)
+    for q, g in zip(queries, got[:, 0], strict=True):
+        # counter-clockwise polygon: inside when left of every edge
+        inside = all(
+            (e[1, 0] - e[0, 0]) * (q[1] - e[0, 1]) - (e[1, 1] - e[0, 1]) * (q[0] - e[0, 0]) >= 0
+            for e in edges
+        )
+        if inside:
+            expected = 0.0
+        else:
+            expected = min(_segment_distance(q, q, e[0], e[1], steps=2) for e in edges)
+        assert g == pytest.approx(expected, abs=1e-7)
+    assert np.all(err <= 1e-6 * np.maximum(got, 1.0))
+
+
+def test_many_clusters_batched_matches_single_pair_solver() -> None:
+    rng = np.random.default_rng(7)
+    d = 50
+    sizes = [1, 2, 3, 7, 12, 30, 45, 70]
+    x = np.vstack([rng.normal(size=(n, d)) + 3 * rng.normal(size=d) for n in sizes])
+    assignment = np.repeat(np.arange(len(sizes)), sizes)
+    labels = np.arange(len(sizes)) % 3
+    clustering = Clustering.from_assignment(assignment, labels[assignment], ["a", "b", "c"])
+    mat = cluster_distance_matrix(x, clustering, progress=False)
+    for i, j in itertools.combinations(range(len(sizes)), 2):
+        if labels[i] == labels[j]:
+            assert np.isnan(mat[i, j])
+            continue
+        single = hull_distance(x[assignment == i], x[assignment == j]).distance
+        assert mat[i, j] == pytest.approx(single, rel=1e-6)
+        assert mat[i, j] == mat[j, i]
+    full = cluster_distance_matrix(x, clustering, pairs="all", progress=False)
+    assert not np.isnan(full).any()
+    sub = cluster_distance_matrix(x, clustering, clusters=[0, 1, 2], progress=False)
+    off = ~np.eye(len(sizes), dtype=bool)
+    assert np.isnan(sub[3:, :][off[3:, :]]).all() and sub[0, 1] == pytest.approx(mat[0, 1])
+
+
+def test_point_distances_to_large_clusters_match_an_exact_solver() -> None:
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(11)
+    d = 24
+    big = rng.normal(size=(300, d))
+    clustering = Clustering.from_assignment(np.zeros(300, int), np.zeros(300, int), ["A"])
+    queries = rng.normal(size=(25, d)) * 2.5
+    got, err = point_hull_distances(
+        queries, big, clustering, progress=False, pool_size=16, with_errors=True
+    )
+    for q, g in zip(queries, got[:, 0], strict=True):
+        e = np.vstack([(big - q).T, np.ones(len(big))])
+        f = np.zeros(d + 1)
+        f[-1] = 1
+        u, _ = nnls(e, f, maxiter=100000)
+        expected = np.linalg.norm(q - (u / u.sum()) @ big)
+        assert g == pytest.approx(expected, rel=1e-6, abs=1e-8)
+    assert np.all(err <= 1e-6 * got + 1e-6)

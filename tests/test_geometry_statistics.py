@@ -1,0 +1,135 @@
+"""Label statistics and spatial similarity on a hand-built partition with known answers."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from ftprobe.geometry.clustering import Clustering
+from ftprobe.geometry.similarity import (
+    ClusterCountWarning,
+    DistanceVector,
+    spatial_similarity,
+)
+from ftprobe.geometry.statistics import label_statistics, within_cluster_distances
+
+NAMES = ("A", "B", "C", "D")  # D never occurs
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _column(x0: float, n: int) -> np.ndarray:
+    """n points on the vertical segment x = x0, y = 0..n-1."""
+    return np.c_[np.full(n, x0), np.arange(n, dtype=float)]
+
+
+def _partition() -> tuple[np.ndarray, Clustering]:
+    # Clusters: A at x=0 and x=10 (6 points each), B at x=4 (6), C at x=100 (3 points).
+    # Two columns of equal height are exactly |x1 - x2| apart.
+    parts = [(_column(0, 6), 0), (_column(10, 6), 0), (_column(4, 6), 1), (_column(100, 3), 2)]
+    x = np.vstack([p for p, _ in parts])
+    assignment = np.repeat(np.arange(4), [len(p) for p, _ in parts])
+    labels = np.array([lab for _, lab in parts])
+    return x, Clustering.from_assignment(assignment, labels[assignment], NAMES)
+
+
+MEAN_GAP_6 = 35 / 15  # mean |i - j| over pairs of 0..5
+MEAN_GAP_3 = 4 / 3
+
+
+def test_small_clusters_are_ignored_by_default() -> None:
+    x, clustering = _partition()
+    stats = label_statistics(x, clustering, progress=False)
+    assert stats.min_cluster_size == 5
+    assert stats.eligible.tolist() == [True, True, True, False]
+    # A-B: mean of d(A@0, B@4) = 4 and d(A@10, B@4) = 6.
+    assert stats.label_distance[0, 1] == pytest.approx(5.0, abs=1e-7)
+    assert stats.pairs == [("A", "B"), ("A", "C"), ("A", "D"), ("B", "C"), ("B", "D"), ("C", "D")]
+    np.testing.assert_allclose(stats.vec, [5, 0, 0, 0, 0, 0], atol=1e-7)
+    assert stats.defined.tolist() == [True, False, False, False, False, False]
+    np.testing.assert_allclose(stats.outside_min, [5, 5, 0, 0], atol=1e-7)
+    np.testing.assert_allclose(stats.inside_max, [5, 5, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(stats.inside_mean, [MEAN_GAP_6, MEAN_GAP_6, 0, 0], atol=1e-9)
+    assert stats.n_clusters == 4 and stats.n_labels_present == 3
+
+
+def test_keeping_every_cluster_changes_the_statistics() -> None:
+    x, clustering = _partition()
+    stats = label_statistics(x, clustering, min_cluster_size=0, progress=False)
+    # A-C: columns of different heights: the nearest points are level, so |dx| again.
+    np.testing.assert_allclose(stats.vec, [5, (100 + 90) / 2, 0, 96, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(stats.outside_min, [5, 5, 95, 0], atol=1e-6)
+    np.testing.assert_allclose(stats.inside_max, [5, 5, 2, 0], atol=1e-9)
+    np.testing.assert_allclose(stats.inside_mean, [MEAN_GAP_6, MEAN_GAP_6, MEAN_GAP_3, 0])
+
+
+def test_precomputed_cluster_distances_are_used() -> None:
+    x, clustering = _partition()
+    given = np.full((4, 4), 7.0)
+    stats = label_statistics(x, clustering, cluster_distances=given, progress=False)
+    assert stats.label_distance[0, 1] == 7.0
+    with pytest.raises(ValueError, match="must be"):
+        label_statistics(x, clustering, cluster_distances=np.zeros((2, 2)), progress=False)
+
+
+def test_within_cluster_distances_in_blocks() -> None:
+    rng = np.random.default_rng(2)
+    pts = rng.normal(size=(57, 5))
+    diff = np.linalg.norm(pts[:, None] - pts[None], axis=2)
+    iu = np.triu_indices(57, k=1)
+    largest, mean = within_cluster_distances(pts, np.arange(57), block=10)
+    assert largest == pytest.approx(diff[iu].max(), rel=1e-9)
+    assert mean == pytest.approx(diff[iu].mean(), rel=1e-9)
+    assert within_cluster_distances(pts, np.array([3])) == (0.0, 0.0)
+
+
+def _vector(values: dict[tuple[str, str], float], k: int | None = None, n: int | None = None):
+    return DistanceVector.from_mapping(values, n_clusters=k, n_labels=n)
+
+
+def test_similarity_is_pearson_over_common_defined_pairs() -> None:
+    a = _vector({("A", "B"): 1.0, ("A", "C"): 2.0, ("B", "C"): 4.0, ("A", "D"): 0.0})
+    b = _vector({("A", "B"): 3.0, ("A", "C"): 5.0, ("B", "C"): 9.0, ("A", "D"): 7.0})
+    res = spatial_similarity(a, b)
+    # A-D is undefined in a (0), so only three pairs count; b = 2a + 1 on them.
+    assert res.n_pairs == 3 and res.correlation == pytest.approx(1.0)
+    assert res.meaningful
+    c = _vector({("A", "B"): 4.0, ("A", "C"): 2.0, ("B", "C"): 1.0})
+    assert spatial_similarity(a, c).correlation == pytest.approx(
+        np.corrcoef([1, 2, 4], [4, 2, 1])[0, 1]
+    )
+
+
+def test_similarity_warns_when_clusters_do_not_match_labels() -> None:
+    a = _vector({("A", "B"): 1.0, ("A", "C"): 2.0, ("B", "C"): 4.0}, k=5, n=3)
+    b = _vector({("A", "B"): 1.0, ("A", "C"): 2.0, ("B", "C"): 3.0}, k=3, n=3)
+    with pytest.warns(ClusterCountWarning, match="5 clusters for 3 labels"):
+        res = spatial_similarity(a, b)
+    assert not res.meaningful and len(res.notes) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert spatial_similarity(b, b).meaningful
+
+
+def test_similarity_is_nan_without_two_common_pairs() -> None:
+    a = _vector({("A", "B"): 1.0, ("A", "C"): 2.0})
+    b = _vector({("A", "B"): 1.0, ("B", "C"): 2.0})
+    res = spatial_similarity(a, b)
+    assert res.n_pairs == 1 and np.isnan(res.correlation)
+
+
+def test_distance_vector_from_statistics_knows_the_partition() -> None:
+    x, clustering = _partition()
+    vec = DistanceVector.from_statistics(label_statistics(x, clustering, progress=False))
+    assert vec.n_clusters == 4 and vec.n_labels == 3
+    assert vec.as_dict() == {("A", "B"): pytest.approx(5.0)}
