@@ -14,6 +14,7 @@ from rich.console import Console
 
 from ftprobe import __version__
 from ftprobe.cli import data as data_cli
+from ftprobe.cli import probe as probe_cli
 from ftprobe.errors import FtprobeError
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ def _root(
 
 
 app.add_typer(data_cli.app, name="data")
+app.command("probe")(probe_cli.probe)
 
 
 def main() -> None:
