@@ -15,6 +15,7 @@ from rich.console import Console
 
 from ftprobe import __version__
 from ftprobe.cli import data as data_cli
+from ftprobe.cli import probe as probe_cli
 from ftprobe.errors import FtprobeError
 
 app = typer.Typer(
@@ -52,6 +53,7 @@ from ftprobe.cli import study as _study  # noqa: E402
 app.add_typer(data_cli.app, name="data")
 app.command("embed")(_embed.embed)
 app.command("finetune")(_finetune.finetune)
+app.command("probe")(probe_cli.probe)
 app.command("run")(_study.run)
 app.command("status")(_study.status)
 app.command("analyze")(_analyze.analyze)

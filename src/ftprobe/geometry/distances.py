@@ -98,10 +98,17 @@ class HullDistance:
 
     ``distance`` is the certified answer: the true distance lies in ``[lower, upper]`` and
     ``distance`` is ``upper`` (the distance between the two explicit hull points
-    ``alpha @ A`` and ``beta @ B``), or ``0.0`` when the hulls overlap. ``w, b`` is the
+    ``alpha @ A`` and ``beta @ B``), or ``0.0`` when the hulls overlap (``overlap``: no
+    separating direction exists, or the two hull points are within ``1e-6`` of the
+    coordinates' scale of each other; the error bound is then ``upper``). ``w, b`` is the
     max-margin hyperplane, scaled as in the hard-margin SVM: ``w.a + b >= 1`` on ``A`` and
     ``w.b + b <= -1`` on ``B`` up to ``gap``, and ``2 / ||w||`` is the margin width.
     When the hulls overlap there is no such plane and ``w`` is all zeros.
+
+    ``certificate`` says what the answer rests on: ``"points"``, the explicit weights
+    ``alpha, beta`` and the bounds checked against every point; ``"lp"``, HiGHS's proof
+    that the separation LP is infeasible (overlap found without explicit weights, which
+    are then all zero).
     """
 
     distance: float
@@ -113,6 +120,7 @@ class HullDistance:
     beta: np.ndarray
     overlap: bool
     rounds: int = 1
+    certificate: Literal["points", "lp"] = "points"
 
     @property
     def gap(self) -> float:
@@ -172,6 +180,45 @@ def _dual_qp(ma: np.ndarray, mb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return alpha, beta
 
 
+def _separable_lp(a: np.ndarray, b: np.ndarray, time_limit: float) -> bool | None:
+    """Whether some ``(w, b)`` has ``w.a + b >= 1`` on ``a`` and ``w.x + b <= -1`` on ``b``.
+
+    HiGHS's interior-point LP solver decides it (the simplex method stalls on some large
+    nearly-separable pairs); ``None`` when it cannot tell within ``time_limit`` seconds.
+    Used when column generation has not separated two hulls after a few rounds: if they
+    overlap, the distance would otherwise need many rounds to reach 0.
+    """
+    na, nb = len(a), len(b)
+    d = a.shape[1]
+    n = na + nb
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("solver", "ipm")
+    h.setOptionValue("time_limit", float(time_limit))
+    lp = highspy.HighsLp()
+    lp.num_col_ = d + 1
+    lp.num_row_ = n
+    lp.col_cost_ = np.zeros(d + 1)
+    lp.col_lower_ = np.full(d + 1, -highspy.kHighsInf)
+    lp.col_upper_ = np.full(d + 1, highspy.kHighsInf)
+    lp.row_lower_ = np.r_[np.ones(na), np.full(nb, -highspy.kHighsInf)]
+    lp.row_upper_ = np.r_[np.full(na, highspy.kHighsInf), -np.ones(nb)]
+    mat = np.hstack([np.concatenate([a, b]), np.ones((n, 1))])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.arange(0, n * (d + 1) + 1, n, dtype=np.int32)
+    lp.a_matrix_.index_ = np.tile(np.arange(n, dtype=np.int32), d + 1)
+    lp.a_matrix_.value_ = np.asfortranarray(mat).ravel(order="F")
+    h.passModel(lp)
+    h.run()
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kOptimal:
+        return True
+    if status == highspy.HighsModelStatus.kInfeasible:
+        return False
+    return None
+
+
 def hull_distance(
     a: np.ndarray,
     b: np.ndarray,
@@ -181,14 +228,16 @@ def hull_distance(
     init_size: int = 64,
     add_size: int = 64,
     max_rounds: int = 100,
+    lp_time_limit: float = 120.0,
 ) -> HullDistance:
     """Smallest Euclidean distance between ``conv(a)`` and ``conv(b)``, certified.
 
     ``a`` is ``(n_a, d)``, ``b`` is ``(n_b, d)``. This is the width of the hard-margin SVM
     separating the two sets, ``0`` when they cannot be strictly separated. The result's
     ``gap`` (``upper - lower``) is at most ``rtol * distance + atol * scale``, where
-    ``scale`` is the largest distance of a point from the pair's centre; ``rounds`` says how
-    many working-set QPs were solved.
+    ``scale`` is the largest coordinate of a point relative to the pair's centre; ``rounds``
+    says how many working-set QPs were solved. When the sets are still not separated after
+    a few rounds, an LP decides whether they overlap at all (``lp_time_limit`` seconds).
     """
     a = _check_points("a", a)
     b = _check_points("b", b, a.shape[1])
@@ -226,7 +275,9 @@ def hull_distance(
         lower = float((sa.min() - sb.max()) / upper) if upper > 0 else 0.0
         tol = rtol * upper + atol
         converged = upper - max(lower, 0.0) <= tol
-        if upper <= atol:
+        if upper <= atol or (lower <= 0.0 and upper <= _OVERLAP_TOL):
+            # The two explicit hull points (nearly) coincide: the hulls overlap, up to the
+            # QP solver's precision (a distance near 0 is the root of a tiny objective).
             converged = True
         # Points beyond the supporting planes through p and q (optimality says none are).
         level = tol * upper
@@ -234,6 +285,20 @@ def hull_distance(
         viol_b = np.flatnonzero((sb > z @ q + level) & ~in_b)
         if converged or rounds >= max_rounds or (len(viol_a) == 0 and len(viol_b) == 0):
             break
+        if rounds == _LP_AFTER and lower <= 0.0 and _separable_lp(a0, b0, lp_time_limit) is False:
+            # HiGHS proves that no plane separates the sets: the hulls overlap.
+            return HullDistance(
+                distance=0.0,
+                lower=0.0,
+                upper=0.0,
+                w=np.zeros(a.shape[1]),
+                b=0.0,
+                alpha=np.zeros(na),
+                beta=np.zeros(nb),
+                overlap=True,
+                rounds=rounds,
+                certificate="lp",
+            )
         in_a[viol_a[np.argsort(sa[viol_a])][:add_size]] = True
         in_b[viol_b[np.argsort(-sb[viol_b])][:add_size]] = True
 
@@ -243,8 +308,8 @@ def hull_distance(
     beta[wb] = beta_w
     upper *= scale
     lower *= scale
-    if upper <= atol * scale or lower <= 0.0 and upper <= rtol * scale:
-        # The two explicit hull points coincide within tolerance: the hulls overlap.
+    if upper <= atol * scale or (lower <= 0.0 and upper <= _OVERLAP_TOL * scale):
+        # Distance 0 with a certified error of ``upper``.
         return HullDistance(
             distance=0.0,
             lower=min(lower, 0.0),
@@ -424,6 +489,10 @@ def _bpp(
 # --------------------------------------------------------------------------------------
 
 _SMALL_PAIR = 128  # pairs with at most this many points go to the batched solver
+_LP_AFTER = 12  # rounds without separation before an LP checks for overlap
+# Hull points this close (relative to the coordinates' scale) with no separating direction
+# found count as overlapping: HiGHS's QP tolerances put distances near 0 at about 1e-7.
+_OVERLAP_TOL = 1e-6
 
 
 def _small_pair_distances(
@@ -558,6 +627,8 @@ def cluster_distance_matrix(
 # --------------------------------------------------------------------------------------
 
 _GRAM_MAX = 6000  # clusters up to this size keep their Gram matrix; larger ones use products
+_FREE0 = 1 << 30  # start with the whole candidate list free (capped at the dimension)
+_GROW = 33  # candidates added per round; more makes each pivoting step costlier
 
 
 @dataclass(frozen=True)
@@ -623,7 +694,7 @@ def _point_hull_chunk(
         pool = torch.topk(proj, pool_size, dim=1).indices
     valid = torch.ones_like(pool, dtype=torch.bool)
     # Start with as many free variables as the system can hold without being singular.
-    free = valid & (torch.arange(pool.shape[1], device=dev) < dim)[None, :]
+    free = valid & (torch.arange(pool.shape[1], device=dev) < min(dim, _FREE0))[None, :]
     rows = torch.arange(bsz, device=dev)
     upper = torch.zeros(bsz, dtype=dtype, device=dev)
     lower = torch.zeros(bsz, dtype=dtype, device=dev)
@@ -666,7 +737,7 @@ def _point_hull_chunk(
         if not bool(grow.any()):
             break
         gi = torch.nonzero(grow).flatten()
-        add = min(pool_size // 2 + 1, int(n_viol[gi].max()))
+        add = min(_GROW, int(n_viol[gi].max()))
         new = torch.topk(torch.where(viol[gi], scores[gi], -torch.inf), add, dim=1)
         new_valid = torch.isfinite(new.values)
         new_idx = torch.where(new_valid, new.indices, -1)
