@@ -207,9 +207,7 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
     distance vector as label pairs.
     """
     from ftprobe.geometry import outputs
-    from ftprobe.geometry.clustering import supervised_clustering
-    from ftprobe.geometry.distances import cluster_distance_matrix, point_hull_distances
-    from ftprobe.geometry.statistics import label_statistics
+    from ftprobe.geometry.directprobe import DirectProbe
 
     p = job.params
     folder = job_dir(out_dir, job.key)
@@ -221,17 +219,12 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
         f"DirectProbe on layer {p['layer']} of {p['train']}: {len(y)} points, {X.shape[1]} dims"
     )
     state = folder / "clustering-state"
-    clustering = supervised_clustering(
-        X, y, names, state_path=state, resume=state.exists(), progress=False
-    )
-    dist = cluster_distance_matrix(X, clustering, progress=False)
-    stats = label_statistics(
-        X,
-        clustering,
-        min_cluster_size=p["min_cluster_size"],
-        cluster_distances=dist,
-        progress=False,
-    )
+    probe = DirectProbe(
+        min_cluster_size=p["min_cluster_size"], state_path=state, resume=state.exists()
+    ).fit(X, y, names)
+    clustering = probe.clusters_
+    dist = probe.distances()
+    stats = probe.statistics()
     outputs.write_clusters(folder / "clusters.txt", clustering)
     outputs.write_dis(folder / "dis.txt", clustering, dist)
     outputs.write_statistics(folder, stats)
@@ -249,9 +242,7 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
     }
     if p["test"] is not None:
         Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
-        to_hulls = point_hull_distances(
-            np.asarray(Xt, dtype=np.float64), X, clustering, progress=False
-        )
+        to_hulls = probe.predict_distances(np.asarray(Xt, dtype=np.float64))
         gold = [names[i] for i in yt]
         outputs.write_predictions(folder / "prediction.txt", gold, to_hulls, clustering)
         record["accuracy"] = outputs.accuracy_from(gold, to_hulls, clustering)
