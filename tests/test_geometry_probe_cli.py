@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from ftprobe.cli.main import app
@@ -24,6 +26,15 @@ PUBLISHED = {
     "inside_mean.txt",
     "log.txt",
 }
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # tiny problems: thread start-up costs more than it saves on a shared 2-core machine
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _write_task(root: Path, seed: int = 0, tangled: bool = False) -> Path:

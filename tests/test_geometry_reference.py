@@ -9,15 +9,25 @@ the same nearest-cluster accuracy, 234/485 = 0.4825.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ftprobe.data.prepacked import read_embeddings, read_entities, read_label_set
 from ftprobe.geometry import outputs
 from ftprobe.geometry.clustering import Clustering, supervised_clustering
 from ftprobe.geometry.runner import job_from_config, run_probe
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
