@@ -629,6 +629,10 @@ class SupervisedClustering:
             close = np.flatnonzero((dist <= radius + oblk.radius + tol) & (oblk.cid >= 0))
             if len(close) == 0:
                 continue
+            # First contact between the two labels: settle the whole pair once (it has to be
+            # settled by the end anyway, when the last clusters of both labels meet).
+            if key not in self.pair_status and self._decide_label_pair(K, L):
+                continue
             close = close[np.argsort(dist[close], kind="stable")]
             near = [int(c) for c in oblk.cid[close]]
             todo = self._inherit(ca, cb, near, mem_a, mem_b, new_certs)
@@ -637,8 +641,6 @@ class SupervisedClustering:
             if todo:
                 todo = self._try_centroids(pts, centre, oblk, todo, new_certs)
             if not todo:
-                continue
-            if key not in self.pair_status and self._decide_label_pair(K, L):
                 continue
             if len(todo) > 1 or len(pts) > 1:
                 # Look ahead: the merged cluster will keep growing towards the clusters
