@@ -208,11 +208,12 @@ def find_conflicts(X: np.ndarray, y: np.ndarray) -> tuple[tuple[int, ...], ...]:
 class _Plane:
     """A verified hyperplane ``w.x + b = 0`` (``||w|| = 1``), shared between pairs."""
 
-    __slots__ = ("w", "b")
+    __slots__ = ("w", "b", "support")
 
-    def __init__(self, w: np.ndarray, b: float) -> None:
+    def __init__(self, w: np.ndarray, b: float, support: np.ndarray | None = None) -> None:
         self.w = w
         self.b = b
+        self.support = support  # points that carried weight when it was found
 
 
 @dataclass
@@ -333,6 +334,7 @@ class SupervisedClustering:
         self.c_label[:n] = y
         self.members: dict[int, np.ndarray] = {i: np.array([i]) for i in range(n)}
         self.owner = np.arange(n, dtype=np.int64)  # active cluster of every point
+        self._scratch = np.full(n, -1, dtype=np.int64)
         self.next_cid = n
         self.blocks: dict[int, _LabelBlock] = {}
         self.heap: list[tuple[float, int, int, int, int]] = []
@@ -627,6 +629,10 @@ class SupervisedClustering:
             close = np.flatnonzero((dist <= radius + oblk.radius + tol) & (oblk.cid >= 0))
             if len(close) == 0:
                 continue
+            # First contact between the two labels: settle the whole pair once (it has to be
+            # settled by the end anyway, when the last clusters of both labels meet).
+            if key not in self.pair_status and self._decide_label_pair(K, L):
+                continue
             close = close[np.argsort(dist[close], kind="stable")]
             near = [int(c) for c in oblk.cid[close]]
             todo = self._inherit(ca, cb, near, mem_a, mem_b, new_certs)
@@ -636,8 +642,6 @@ class SupervisedClustering:
                 todo = self._try_centroids(pts, centre, oblk, todo, new_certs)
             if not todo:
                 continue
-            if key not in self.pair_status and self._decide_label_pair(K, L):
-                continue
             if len(todo) > 1 or len(pts) > 1:
                 # Look ahead: the merged cluster will keep growing towards the clusters
                 # just outside its ball; one wide hyperplane against all of them now saves
@@ -646,9 +650,9 @@ class SupervisedClustering:
                     (dist <= _LOOKAHEAD * (radius + oblk.radius) + tol) & (oblk.cid >= 0)
                 )
                 extra = [int(c) for c in oblk.cid[wider] if int(c) not in set(todo)]
-                if extra and self._separate_all(ca, cb, pts, todo + extra, new_certs):
+                if extra and self._separate_all(ca, cb, mem, todo + extra, new_certs):
                     continue
-            witness = self._check_against(ca, cb, mem, pts, todo, new_certs)
+            witness = self._check_against(ca, cb, mem, todo, new_certs)
             if witness is not None:
                 return False, witness
         self._pending = ((ca, cb), centre, radius, new_certs)
@@ -789,16 +793,15 @@ class SupervisedClustering:
         self,
         ca: int,
         cb: int,
-        pts: np.ndarray,
+        mem: np.ndarray,
         group: list[int],
         new_certs: dict[int, tuple[_Plane, float]],
     ) -> bool:
         """One solver call against the union of ``group``; True (and certificates) if separable."""
-        union = np.concatenate([self.members[oc] for oc in group])
-        verdict = self._decide(pts, self.Xc[union], self._hints(ca, cb, group[:4]))
+        verdict, union = self._decide(ca, cb, mem, group)
         if not isinstance(verdict, Separation):
             return False
-        plane = (_Plane(verdict.w, verdict.b), 1.0)
+        plane = (self._plane(verdict, mem, union), 1.0)
         for oc in group:
             new_certs[oc] = plane
         return True
@@ -808,7 +811,6 @@ class SupervisedClustering:
         ca: int,
         cb: int,
         mem: np.ndarray,
-        pts: np.ndarray,
         todo: list[int],
         new_certs: dict[int, tuple[_Plane, float]],
     ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -817,67 +819,80 @@ class SupervisedClustering:
         First against the union of their points: one hyperplane then serves for all of
         them. When the union overlaps, the clusters holding the common point's other side
         are checked one by one (an overlap with one of them rejects the merge), and the
-        rest again as a union; if that makes no progress, each is checked on its own.
-        Returns a witness (both sides of a verified common point) on rejection.
+        rest again as a union; if the common point was spread over several clusters, the
+        rest are checked one by one. Returns a witness (both sides of a verified common
+        point, as point indices) on rejection.
         """
         rest = list(todo)
         while rest:
             if len(rest) == 1:
-                groups = [rest]
+                groups = [rest[0]]
             else:
-                mems = [self.members[oc] for oc in rest]
-                union = np.concatenate(mems)
-                verdict = self._decide(pts, self.Xc[union], self._hints(ca, cb, rest[:1]))
+                verdict, union = self._decide(ca, cb, mem, rest)
                 if isinstance(verdict, Separation):
-                    plane = (_Plane(verdict.w, verdict.b), 1.0)
+                    plane = (self._plane(verdict, mem, union), 1.0)
                     for oc in rest:
                         new_certs[oc] = plane
                     return None
-                owners = np.unique(self.owner[union[verdict.q_index]])
-                groups = [[int(o)] for o in owners]
-            progressed = False
-            for (oc,) in groups:
-                verdict = self._decide(pts, self.Xc[self.members[oc]], self._hints(ca, cb, [oc]))
+                groups = [int(o) for o in np.unique(self.owner[union[verdict.q_index]])]
+            one_by_one = len(groups) > 1
+            for oc in groups + ([o for o in rest if o not in groups] if one_by_one else []):
+                verdict, other = self._decide(ca, cb, mem, [oc])
                 if isinstance(verdict, Overlap):
-                    side_a = np.unique(mem[verdict.p_index])
-                    side_b = np.unique(self.members[oc][verdict.q_index])
-                    return side_a, side_b
-                new_certs[oc] = (_Plane(verdict.w, verdict.b), 1.0)
+                    return np.unique(mem[verdict.p_index]), np.unique(other[verdict.q_index])
+                new_certs[oc] = (self._plane(verdict, mem, other), 1.0)
                 rest.remove(oc)
-                progressed = True
-            if not progressed:  # pragma: no cover - the union overlap names its owners
-                break
-            if len(groups) > 1 and rest:
-                # the common point spread over several clusters: go one by one
-                for oc in list(rest):
-                    verdict = self._decide(
-                        pts, self.Xc[self.members[oc]], self._hints(ca, cb, [oc])
-                    )
-                    if isinstance(verdict, Overlap):
-                        side_a = np.unique(mem[verdict.p_index])
-                        side_b = np.unique(self.members[oc][verdict.q_index])
-                        return side_a, side_b
-                    new_certs[oc] = (_Plane(verdict.w, verdict.b), 1.0)
-                    rest.remove(oc)
         return None
 
-    def _hints(self, ca: int, cb: int, others: list[int]) -> list[np.ndarray]:
-        hints = []
+    def _decide(
+        self, ca: int, cb: int, mem: np.ndarray, others: list[int]
+    ) -> tuple[Verdict, np.ndarray]:
+        """The exact verdict for the merged cluster ``mem`` against the union of ``others``.
+
+        Hints are the parents' hyperplanes against those clusters; the points that carried
+        weight in them warm-start the solver. Returns the verdict and the union's points.
+        """
+        union = np.concatenate([self.members[oc] for oc in others])
+        hints: list[np.ndarray] = []
+        warm: list[np.ndarray] = []
+        seen: set[int] = set()
         for cid in (ca, cb):
             mine = self.certs.get(cid)
-            if mine:
-                for oc in others:
-                    h = mine.get(oc)
-                    if h is not None:
-                        hints.append(h[1] * h[0].w)
-        return hints
-
-    def _decide(self, P: np.ndarray, Q: np.ndarray, hints: list[np.ndarray]) -> Verdict:
+            if not mine:
+                continue
+            for oc in others:
+                h = mine.get(oc)
+                if h is None or id(h[0]) in seen:
+                    continue
+                seen.add(id(h[0]))
+                if len(hints) < 4:
+                    hints.append(h[1] * h[0].w)
+                if h[0].support is not None:
+                    warm.append(h[0].support)
+        warm_local = None
+        if warm:
+            ids = np.unique(np.concatenate(warm))
+            pos = self._scratch
+            pos[mem] = np.arange(len(mem))
+            on_p = pos[ids]
+            pos[mem] = -1
+            pos[union] = np.arange(len(union))
+            on_q = pos[ids]
+            pos[union] = -1
+            warm_local = (on_p[on_p >= 0], on_q[on_q >= 0])
         self.stats.cluster_checks += 1
         t0 = time.perf_counter()
-        verdict = decide(P, Q, scale=self.scale, hints=hints, wide=True)
+        verdict = decide(
+            self.Xc[mem], self.Xc[union], scale=self.scale, hints=hints, wide=True, warm=warm_local
+        )
         self.stats.oracle_seconds += time.perf_counter() - t0
-        return verdict
+        return verdict, union
+
+    def _plane(self, verdict: Separation, mem: np.ndarray, union: np.ndarray) -> _Plane:
+        support = None
+        if verdict.support is not None:
+            support = np.concatenate([mem[verdict.support[0]], union[verdict.support[1]]])
+        return _Plane(verdict.w, verdict.b, support)
 
     def _decide_label_pair(self, K: int, L: int) -> bool:
         """Decide (once) whether all of K is separable from all of L; True if separable."""

@@ -44,7 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import qr_delete, qr_insert, solve_triangular
+from scipy.linalg import qr, qr_delete, qr_insert, solve_triangular
 from scipy.optimize import linprog, nnls
 
 from ftprobe.errors import FtprobeError
@@ -71,6 +71,7 @@ class Separation:
     w: np.ndarray
     b: float
     gap: float
+    support: tuple[np.ndarray, np.ndarray] | None = None
 
     def side(self, X: np.ndarray) -> np.ndarray:
         """Signed distances ``w.x + b`` of the rows of ``X``."""
@@ -78,7 +79,8 @@ class Separation:
 
     def flipped(self) -> Separation:
         """The same hyperplane with P and Q exchanged."""
-        return Separation(-self.w, -self.b, self.gap)
+        sup = None if self.support is None else (self.support[1], self.support[0])
+        return Separation(-self.w, -self.b, self.gap, sup)
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,6 +183,7 @@ def decide(
     scale: float | None = None,
     hints: Iterable[np.ndarray] = (),
     wide: bool = False,
+    warm: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Verdict:
     """Decide whether P and Q (rows are points) are strictly linearly separable.
 
@@ -192,7 +195,8 @@ def decide(
     exact method is run to its optimum instead of stopping at the first separating
     hyperplane: the hyperplane then has a wide margin (close to the hard-margin SVM's),
     which costs about the same and makes it far more likely to still separate when one of
-    the sets later grows.
+    the sets later grows. ``warm`` (indices into P and Q) names points likely to carry
+    weight in the exact method (e.g. the support of a related problem's certificate).
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -230,7 +234,7 @@ def decide(
     Qn = (Q - centre) / own_scale
     seed = best if best is not None else P.mean(axis=0) - Q.mean(axis=0)
     attempts = (
-        lambda: _active_set_nnls(Pn, Qn, seed, optimal=wide),
+        lambda: _active_set_nnls(Pn, Qn, seed, optimal=wide, warm=warm),
         lambda: _single_column_nnls(Pn, Qn),
         lambda: _highs_lp(Pn, Qn),
     )
@@ -258,7 +262,10 @@ def _to_caller(
     if cand[0] == "sep":
         # A direction is the same in local and caller coordinates (local = affine map
         # with a positive factor); the offset is recomputed on the caller's data.
-        return hyperplane_from_direction(cand[1], P, Q, scale)
+        cert = hyperplane_from_direction(cand[1], P, Q, scale)
+        if cert is not None and len(cand) > 2:
+            cert = Separation(cert.w, cert.b, cert.gap, cand[2])
+        return cert
     _, ip, lp, iq, lq = cand
     keep_p, keep_q = lp > 0, lq > 0
     ip, lp, iq, lq = ip[keep_p], lp[keep_p], iq[keep_q], lq[keep_q]
@@ -294,6 +301,7 @@ def _active_set_nnls(
     block: int = 32,
     max_outer: int = 5000,
     optimal: bool = False,
+    warm: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple | None:
     """Lawson-Hanson active-set NNLS on the dual, adding a block of columns per step.
 
@@ -301,7 +309,10 @@ def _active_set_nnls(
     verdict needs any separating hyperplane, not the optimal one) or the residual vanishes
     (the current weights are a common point). The factorisation of the passive columns is
     kept up to date with QR insertions and deletions. ``seed`` (a normal direction with P
-    on its positive side) picks the first block: the points nearest the other side.
+    on its positive side) picks the first block: the points nearest the other side;
+    ``warm`` (indices into P and into Q, e.g. the points that carried weight in a related
+    problem) joins that first block. A separable verdict comes with the points carrying
+    weight at the end, for warm starts of later problems.
     """
     M, r = _dual_matrix(P, Q)
     m, n = M.shape
@@ -323,12 +334,21 @@ def _active_set_nnls(
                 na + np.argsort(-(Q @ seed), kind="stable")[:kq],
             ]
         )
+    if warm is not None:
+        extra = np.concatenate([np.asarray(warm[0], dtype=np.int64), na + np.asarray(warm[1])])
+        extra = extra[(extra >= 0) & (extra < n)]
+        first = np.unique(extra if first is None else np.concatenate([first, extra]))
+
+    def support() -> tuple[np.ndarray, np.ndarray]:
+        idx = np.asarray(passive, dtype=np.int64)
+        return idx[idx < na], idx[idx >= na] - na
+
     for _ in range(max_outer):
         g = M.T @ v
         # g[j] > 0 means column j would lower the residual; for p it is p.u + v_d, for q it
         # is -q.u + v_{d+1} (u = v[:d]). Separation: every p.u below every q.u.
         if not optimal and (g[:na] - v[d]).max() < -(g[na:] - v[d + 1]).max():
-            return ("sep", -v[:d].copy())
+            return ("sep", -v[:d].copy(), support())
         g[passive] = -np.inf
         g[blocked] = -np.inf
         if first is not None:
@@ -339,7 +359,7 @@ def _active_set_nnls(
         cand = cand[g[cand] > 1e-14]
         if len(cand) == 0:
             if (g[:na] - v[d]).max() < -(g[na:] - v[d + 1]).max():
-                return ("sep", -v[:d].copy())
+                return ("sep", -v[:d].copy(), support())
             return None  # optimal without separating: numerically stuck
         cand = cand[np.argsort(-g[cand], kind="stable")]
         k0 = len(passive)
@@ -375,9 +395,21 @@ def _active_set_nnls(
             drop = np.flatnonzero(neg & (z <= 1e-14 * max(1.0, float(z.max()))))
             if len(drop) == 0:
                 drop = np.array([int(np.argmin(np.where(neg, z, np.inf)))])
-            for i in sorted(drop.tolist(), reverse=True):
-                Qf, R = qr_delete(Qf, R, i, 1, which="col", check_finite=False, overwrite_qr=True)
-                del passive[i]
+            if len(drop) > 8:
+                # many at once (typical after a warm start): refactorise instead
+                keep = np.setdiff1d(np.arange(len(passive)), drop)
+                passive = [passive[i] for i in keep.tolist()]
+                if passive:
+                    Qf, R = qr(M[:, passive], mode="full", check_finite=False)
+                    Qf, R = np.asfortranarray(Qf), np.asfortranarray(R)
+                else:
+                    Qf, R = np.asfortranarray(np.eye(m)), np.zeros((m, 0), order="F")
+            else:
+                for i in sorted(drop.tolist(), reverse=True):
+                    Qf, R = qr_delete(
+                        Qf, R, i, 1, which="col", check_finite=False, overwrite_qr=True
+                    )
+                    del passive[i]
             z = np.delete(z, drop)
             blocked[:] = False
             if not passive:
