@@ -112,7 +112,7 @@ def test_non_empty_output_folder_needs_overwrite(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, [*_flags(data, out), "--overwrite"])
     assert res.exit_code == 0, res.output
     assert (out / "notes.md").read_text() == "mine"
-    assert PUBLISHED <= {p.name for p in out.iterdir()}
+    assert {p.name for p in out.iterdir()} >= PUBLISHED
 
 
 def test_config_ini_drop_in_and_prediction_mode(tmp_path: Path) -> None:
