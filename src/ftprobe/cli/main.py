@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 
 from ftprobe import __version__
+from ftprobe.cli import data as data_cli
+from ftprobe.cli import probe as probe_cli
 from ftprobe.errors import FtprobeError
 
 app = typer.Typer(
@@ -39,6 +41,10 @@ def _root(
     ),
 ) -> None:
     """See how fine-tuning changes a transformer's representation space."""
+
+
+app.add_typer(data_cli.app, name="data")
+app.command("probe")(probe_cli.probe)
 
 
 def main() -> None:

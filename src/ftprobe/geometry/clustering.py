@@ -6,10 +6,27 @@ everything about a partition of labelled points is in one place.
 
 from __future__ import annotations
 
+import hashlib
+import heapq
+import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from ftprobe.errors import FtprobeError
+from ftprobe.geometry.separability import (
+    SEPARATION_TOL,
+    Overlap,
+    Separation,
+    Verdict,
+    decide,
+    separation_holds,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,3 +139,884 @@ class Clustering:
             return False
         pairs = np.unique(np.stack([self.assignment, other.assignment]), axis=1)
         return pairs.shape[1] == self.n_clusters
+
+
+# ======================================================================================
+# The supervised clustering
+# ======================================================================================
+
+
+class ClusteringInterrupted(FtprobeError):
+    """Raised when a run stops early on request (``max_steps``); its state file is saved."""
+
+
+@dataclass
+class ClusteringStats:
+    """What a clustering run did (for logs and benchmarks)."""
+
+    steps: int = 0
+    merges: int = 0
+    rejections: int = 0
+    replayed: int = 0
+    label_pair_checks: int = 0
+    cluster_checks: int = 0
+    certificate_reuses: int = 0
+    witness_reuses: int = 0
+    oracle_seconds: float = 0.0
+    seconds: float = 0.0
+    separable_label_pairs: int = 0
+    overlapping_label_pairs: int = 0
+
+
+def check_inputs(X: np.ndarray, y: np.ndarray, n_labels: int | None = None) -> None:
+    """Raise :class:`FtprobeError` for inputs the clustering cannot take.
+
+    Rows are reported 1-based (as lines of an embeddings file).
+    """
+    if X.ndim != 2:
+        raise FtprobeError(f"the vectors must form a 2-d array, got shape {X.shape}")
+    if y.ndim != 1:
+        raise FtprobeError(f"the labels must form a 1-d array, got shape {y.shape}")
+    if len(X) != len(y):
+        raise FtprobeError(f"{len(X)} vectors but {len(y)} labels: the counts must be equal")
+    if len(X) == 0:
+        raise FtprobeError("no points to cluster")
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise FtprobeError(
+            f"vector {row + 1} has a NaN or infinite value ({int(bad.sum())} such vectors)"
+        )
+    if y.min() < 0 or (n_labels is not None and y.max() >= n_labels):
+        raise FtprobeError("label indices must lie in 0..len(label_names)-1")
+
+
+def find_conflicts(X: np.ndarray, y: np.ndarray) -> tuple[tuple[int, ...], ...]:
+    """Groups of points with identical vectors but more than one label (ascending)."""
+    Xn = np.ascontiguousarray(X, dtype=np.float64) + 0.0  # -0.0 -> 0.0
+    rows = Xn.view(np.dtype((np.void, Xn.dtype.itemsize * Xn.shape[1]))).ravel()
+    _, inverse, counts = np.unique(rows, return_inverse=True, return_counts=True)
+    groups = []
+    for g in np.flatnonzero(counts > 1):
+        members = np.flatnonzero(inverse == g)
+        if len(np.unique(y[members])) > 1:
+            groups.append(tuple(int(i) for i in members))
+    groups.sort()
+    return tuple(groups)
+
+
+class _Plane:
+    """A verified hyperplane ``w.x + b = 0`` (``||w|| = 1``), shared between pairs."""
+
+    __slots__ = ("w", "b", "support")
+
+    def __init__(self, w: np.ndarray, b: float, support: np.ndarray | None = None) -> None:
+        self.w = w
+        self.b = b
+        self.support = support  # points that carried weight when it was found
+
+
+@dataclass
+class _LabelBlock:
+    """The same-label clusters of one label, addressed by slot (0..size-1)."""
+
+    label: int
+    points: np.ndarray  # global point index of each initial slot
+    d2: np.ndarray  # squared centroid distances between slots (inf: inactive/frozen/self)
+    cid: np.ndarray  # creation id of the cluster in each slot (-1: inactive)
+    size: np.ndarray  # number of points per slot
+    centre: np.ndarray  # centroid per slot (centred coordinates)
+    radius: np.ndarray  # largest member distance from the centroid per slot
+    cnorm2: np.ndarray  # squared norm of each centroid
+    nn: np.ndarray  # candidate nearest same-label slot (-1: none)
+    nn_cid: np.ndarray  # its creation id when recorded
+    nn_d2: np.ndarray  # recorded distance (a lower bound when stale)
+    epoch: np.ndarray  # heap entry version per slot
+    rejected: dict[int, set[int]]
+
+
+class SupervisedClustering:
+    """DirectProbe's greedy, bottom-up, label-pure clustering (one run).
+
+    Semantics (the published ones): every point starts as its own cluster; repeatedly the
+    closest pair of same-label clusters (Euclidean distance between centroids) is merged
+    unless the merged cluster's hull would overlap the hull of a current cluster of another
+    label; a rejected pair is dropped and pairs with a new cluster are considered afresh;
+    the run ends when no same-label pair is left. Points whose vector also occurs with a
+    different label can never be separated: they are reported in ``Clustering.conflicts``
+    and stay singletons (they still count as clusters that others must not overlap).
+
+    Ties in distance are broken by the creation id of the cluster, then by slot order.
+    Centroid distances are kept as squared distances updated by the Lance-Williams formula
+    for centroid linkage (exact in exact arithmetic; float64 here).
+
+    Speed comes from never deciding the same thing twice:
+
+    * label pairs: the first time clusters of labels K and L come close, the two whole
+      labels are checked; when they are separable, no K-cluster can ever overlap an
+      L-cluster (subsets of separable sets are separable) and that pair is never looked at
+      again;
+    * a bounding-ball pre-filter (centroid, largest member distance);
+    * certificates: the hyperplane that separated a parent cluster from D is tried on the
+      other parent's points before any solver runs (it is then verified on every point of
+      the merged cluster and D); an overlap's common point (a few points on each side) is
+      kept and rejects at once any later candidate that contains both its sides;
+    * the exact decision (:func:`ftprobe.geometry.separability.decide`) only for what
+      remains.
+
+    The run can be checkpointed to ``state_path`` (the sequence of decisions plus the
+    label-pair certificates, written atomically every ``checkpoint_seconds``) and resumed:
+    resuming replays the recorded decisions (no solver calls) and continues, ending with
+    the same result.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        label_names: Sequence[str] | None = None,
+        *,
+        state_path: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+        checkpoint_seconds: float = 30.0,
+        max_steps: int | None = None,
+        progress: bool = False,
+    ) -> None:
+        X = np.asarray(X)
+        y = np.asarray(y)
+        if y.dtype.kind not in "iu":
+            raise FtprobeError("labels must be integer indices into label_names")
+        y = y.astype(np.int64)
+        n_labels = len(label_names) if label_names is not None else None
+        check_inputs(X, y, n_labels)
+        if label_names is None:
+            label_names = tuple(str(i) for i in range(int(y.max()) + 1))
+        self.label_names = tuple(label_names)
+        self.X = np.asarray(X, dtype=np.float64)
+        self.y = y
+        self.n = len(y)
+        self.mean = self.X.mean(axis=0)
+        self.Xc = self.X - self.mean
+        self.sqnorm = (self.Xc**2).sum(axis=1)
+        self.scale = max(float(np.sqrt(self.sqnorm.max())), 1e-300)
+        self.state_path = Path(state_path) if state_path is not None else None
+        self.resume = resume
+        self.checkpoint_seconds = checkpoint_seconds
+        self.max_steps = max_steps
+        self.progress = progress
+        self.stats = ClusteringStats()
+
+    # ----------------------------------------------------------------------------------
+    def run(self) -> Clustering:
+        """Cluster and return the partition (ids numbered as in :class:`Clustering`)."""
+        t_start = time.perf_counter()
+        self._setup()
+        replay = self._load_state() if self.resume else None
+        self._loop(replay)
+        self.stats.seconds = time.perf_counter() - t_start
+        if self.state_path is not None:
+            self._save_state()
+        return self._result()
+
+    # ----------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        n, y = self.n, self.y
+        self.conflicts = find_conflicts(self.X, y)
+        frozen = np.zeros(n, dtype=bool)
+        for g in self.conflicts:
+            frozen[list(g)] = True
+        self.frozen = frozen
+        self.labels_present = [int(v) for v in np.unique(y)]
+        # cluster registry by creation id
+        cap = 2 * n
+        self.c_label = np.full(cap, -1, dtype=np.int64)
+        self.c_slot = np.full(cap, -1, dtype=np.int64)
+        self.c_label[:n] = y
+        self.members: dict[int, np.ndarray] = {i: np.array([i]) for i in range(n)}
+        self.owner = np.arange(n, dtype=np.int64)  # active cluster of every point
+        self._scratch = np.full(n, -1, dtype=np.int64)
+        self.next_cid = n
+        self.blocks: dict[int, _LabelBlock] = {}
+        self.heap: list[tuple[float, int, int, int, int]] = []
+        for lab in self.labels_present:
+            pts = np.flatnonzero(y == lab)
+            self.c_slot[pts] = np.arange(len(pts))
+            blk = self._make_block(lab, pts)
+            self.blocks[lab] = blk
+            for s in range(len(pts)):
+                if not frozen[pts[s]]:
+                    self._refresh_nn(blk, s)
+        # per-cluster certificates against clusters of other labels:
+        #   certs[cid][other] = (plane, sign): sign * (w.x + b) > 0 on cid's points and < 0
+        #   on other's; one plane object is shared by every pair it was verified for
+        self.certs: dict[int, dict[int, tuple[_Plane, float]]] = {}
+        # overlap witnesses (side A points, side B points), attached to the cluster that
+        # holds side A's first point
+        self.witnesses: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        # label pairs: (K, L) with K < L -> True separable (hyperplane kept) / False overlap
+        self.pair_status: dict[tuple[int, int], bool] = {}
+        self.pair_cert: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+        self.decisions: list[tuple[int, int, int]] = []  # (cid_a, cid_b, accepted)
+
+    def _make_block(self, lab: int, pts: np.ndarray) -> _LabelBlock:
+        P = self.Xc[pts]
+        m = len(pts)
+        sq = (P**2).sum(axis=1)
+        d2 = sq[:, None] + sq[None, :] - 2.0 * (P @ P.T)
+        np.maximum(d2, 0.0, out=d2)
+        # Near-coincident pairs lose digits in the expansion above: recompute them directly
+        # so that duplicates are exactly 0 and near-ties are ordered correctly.
+        close = np.argwhere(d2 < 1e-6 * 2.0 * float(sq.max()))
+        close = close[close[:, 0] < close[:, 1]]
+        for i, j in close:
+            v = float(((P[i] - P[j]) ** 2).sum())
+            d2[i, j] = d2[j, i] = v
+        np.fill_diagonal(d2, np.inf)
+        fz = self.frozen[pts]
+        d2[fz, :] = np.inf
+        d2[:, fz] = np.inf
+        return _LabelBlock(
+            label=lab,
+            points=pts,
+            d2=d2,
+            cid=pts.copy(),
+            size=np.ones(m, dtype=np.int64),
+            centre=P.copy(),
+            radius=np.zeros(m),
+            cnorm2=sq.copy(),
+            nn=np.full(m, -1, dtype=np.int64),
+            nn_cid=np.full(m, -1, dtype=np.int64),
+            nn_d2=np.full(m, np.inf),
+            epoch=np.zeros(m, dtype=np.int64),
+            rejected={},
+        )
+
+    # ----------------------------------------------------------------------------------
+    # nearest same-label neighbours and the global queue
+
+    def _refresh_nn(self, blk: _LabelBlock, s: int) -> None:
+        row = blk.d2[s]
+        rej = blk.rejected.get(s)
+        if rej:
+            row = row.copy()
+            row[list(rej)] = np.inf
+        t = int(np.argmin(row))
+        blk.epoch[s] += 1
+        if not np.isfinite(row[t]):
+            blk.nn[s] = -1
+            blk.nn_d2[s] = np.inf
+            return
+        blk.nn[s] = t
+        blk.nn_cid[s] = blk.cid[t]
+        blk.nn_d2[s] = row[t]
+        self._push(blk, s)
+
+    def _push(self, blk: _LabelBlock, s: int) -> None:
+        heapq.heappush(
+            self.heap, (float(blk.nn_d2[s]), int(blk.cid[s]), blk.label, s, int(blk.epoch[s]))
+        )
+
+    def _next_pair(self) -> tuple[_LabelBlock, int, int] | None:
+        heap = self.heap
+        while heap:
+            d2, cid, lab, s, epoch = heapq.heappop(heap)
+            blk = self.blocks[lab]
+            if blk.epoch[s] != epoch or blk.cid[s] != cid:
+                continue
+            t = blk.nn[s]
+            if t < 0:
+                continue
+            valid = (
+                blk.cid[t] == blk.nn_cid[s]
+                and blk.cid[t] >= 0
+                and blk.d2[s, t] == blk.nn_d2[s]
+                and t not in blk.rejected.get(s, ())
+            )
+            if not valid:
+                self._refresh_nn(blk, s)
+                continue
+            return blk, s, int(t)
+        return None
+
+    # ----------------------------------------------------------------------------------
+    def _loop(self, replay: list[tuple[int, int, int]] | None) -> None:
+        replay = replay or []
+        total = sum(max(0, len(b.points) - 1) for b in self.blocks.values())
+        bar = tqdm(
+            total=total, desc="clustering", unit="merge", disable=not self.progress, leave=False
+        )
+        last_save = time.perf_counter()
+        step = 0
+        with threadpool_limits(1):
+            while True:
+                nxt = self._next_pair()
+                if nxt is None:
+                    break
+                blk, s, t = nxt
+                ca, cb = int(blk.cid[s]), int(blk.cid[t])
+                if step < len(replay):
+                    ra, rb, accepted = replay[step]
+                    if {ra, rb} != {ca, cb}:
+                        raise FtprobeError(
+                            "the state file does not match this run (different input or "
+                            "version): start again without --resume"
+                        )
+                    witness = None
+                    self.stats.replayed += 1
+                else:
+                    if self.max_steps is not None and step >= self.max_steps:
+                        bar.close()
+                        if self.state_path is not None:
+                            self._save_state()
+                        raise ClusteringInterrupted(
+                            f"stopped after {step} steps as asked; state saved"
+                            + (f" in {self.state_path}" if self.state_path else "")
+                        )
+                    accepted, witness = self._check_merge(blk, s, t)
+                self.decisions.append((ca, cb, int(accepted)))
+                step += 1
+                self.stats.steps = step
+                if accepted:
+                    self._merge(blk, s, t)
+                    self.stats.merges += 1
+                    bar.update(1)
+                else:
+                    self._reject(blk, s, t, witness)
+                    self.stats.rejections += 1
+                if (
+                    self.state_path is not None
+                    and time.perf_counter() - last_save > self.checkpoint_seconds
+                ):
+                    self._save_state()
+                    last_save = time.perf_counter()
+        bar.close()
+
+    # ----------------------------------------------------------------------------------
+    def _merge(self, blk: _LabelBlock, s: int, t: int) -> None:
+        if t < s:
+            s, t = t, s
+        ca, cb = int(blk.cid[s]), int(blk.cid[t])
+        na, nb = int(blk.size[s]), int(blk.size[t])
+        nm = na + nb
+        # Lance-Williams update for centroid linkage (squared distances).
+        dab = blk.d2[s, t]
+        row = (na * blk.d2[s] + nb * blk.d2[t]) / nm - (na * nb / (nm * nm)) * dab
+        np.maximum(row, 0.0, out=row)
+        dead = blk.cid < 0
+        row[dead] = np.inf
+        fz = self.frozen[blk.points]
+        row[fz] = np.inf
+        row[s] = row[t] = np.inf
+        blk.d2[s, :] = row
+        blk.d2[:, s] = row
+        blk.d2[t, :] = np.inf
+        blk.d2[:, t] = np.inf
+        m = self.next_cid
+        self.next_cid += 1
+        mem = np.concatenate([self.members.pop(ca), self.members.pop(cb)])
+        mem.sort()
+        self.members[m] = mem
+        self.owner[mem] = m
+        self.c_label[m] = blk.label
+        self.c_slot[m] = s
+        centre = (na * blk.centre[s] + nb * blk.centre[t]) / nm
+        pend = getattr(self, "_pending", None)
+        if pend is not None and pend[0] == (ca, cb):
+            centre, radius, new_certs = pend[1], pend[2], pend[3]
+        else:
+            radius = self._radius(mem, centre)
+            new_certs = {}
+        self._pending = None
+        blk.centre[s] = centre
+        blk.cnorm2[s] = float(centre @ centre)
+        blk.radius[s] = radius
+        blk.size[s] = nm
+        blk.size[t] = 0
+        blk.cid[s] = m
+        blk.cid[t] = -1
+        blk.epoch[t] += 1
+        # certificates and witnesses follow the merged cluster
+        self._drop_certs(ca)
+        self._drop_certs(cb)
+        mine = self.certs.setdefault(m, {})
+        for other, (plane, sign) in new_certs.items():
+            mine[other] = (plane, sign)
+            self.certs.setdefault(other, {})[m] = (plane, -sign)
+        wit = self.witnesses.pop(ca, []) + self.witnesses.pop(cb, [])
+        if wit:
+            self.witnesses[m] = wit
+        # rejected pairs of the parents are forgotten: pairs with m are new
+        for slot in (s, t):
+            for o in blk.rejected.pop(slot, set()):
+                other = blk.rejected.get(o)
+                if other is not None:
+                    other.discard(slot)
+                    if not other:
+                        del blk.rejected[o]
+        # neighbours: m's own, and everyone for whom m is now closer
+        self._refresh_nn(blk, s)
+        closer = np.flatnonzero(row < blk.nn_d2)
+        for o in closer.tolist():
+            blk.nn[o] = s
+            blk.nn_cid[o] = m
+            blk.nn_d2[o] = row[o]
+            blk.epoch[o] += 1
+            self._push(blk, o)
+
+    def _drop_certs(self, cid: int) -> None:
+        mine = self.certs.pop(cid, None)
+        if mine:
+            for other in mine:
+                theirs = self.certs.get(other)
+                if theirs is not None:
+                    theirs.pop(cid, None)
+
+    def _reject(
+        self, blk: _LabelBlock, s: int, t: int, witness: tuple[np.ndarray, np.ndarray] | None
+    ) -> None:
+        self._pending = None
+        blk.rejected.setdefault(s, set()).add(t)
+        blk.rejected.setdefault(t, set()).add(s)
+        if witness is not None:
+            side_a, side_b = witness
+            holder = int(self.owner[side_a[0]])
+            self.witnesses.setdefault(holder, []).append((side_a, side_b))
+        self._refresh_nn(blk, s)
+        if blk.nn[t] == s:
+            self._refresh_nn(blk, t)
+
+    # ----------------------------------------------------------------------------------
+    # the overlap check of a candidate merge
+
+    def _check_merge(
+        self, blk: _LabelBlock, s: int, t: int
+    ) -> tuple[bool, tuple[np.ndarray, np.ndarray] | None]:
+        """Would merging slots s and t overlap a cluster of another label?
+
+        Returns (accepted, witness); the witness (global point indices of both sides of a
+        verified common point) is given for a rejection found by a solver.
+        """
+        K = blk.label
+        ca, cb = int(blk.cid[s]), int(blk.cid[t])
+        # 1. a known common point whose sides are inside the candidate and one cluster
+        for holder in (ca, cb):
+            for side_a, side_b in self.witnesses.get(holder, ()):
+                own = self.owner[side_a]
+                if np.all((own == ca) | (own == cb)):
+                    other = self.owner[side_b]
+                    if np.all(other == other[0]) and self.c_label[other[0]] != K:
+                        self.stats.witness_reuses += 1
+                        return False, None
+        na, nb = int(blk.size[s]), int(blk.size[t])
+        nm = na + nb
+        centre = (na * blk.centre[s] + nb * blk.centre[t]) / nm
+        mem_a, mem_b = self.members[ca], self.members[cb]
+        mem = np.concatenate([mem_a, mem_b])
+        pts = self.Xc[mem]
+        radius = self._radius(mem, centre, pts)
+        cn2 = float(centre @ centre)
+        # the ball test only prunes; this slack keeps rounding from pruning a touching pair
+        tol = 1e-6 * self.scale
+        new_certs: dict[int, tuple[_Plane, float]] = {}
+        for L in self.labels_present:
+            if L == K:
+                continue
+            key = (min(K, L), max(K, L))
+            if self.pair_status.get(key) is True:
+                continue
+            oblk = self.blocks[L]
+            dist = np.sqrt(np.maximum(oblk.cnorm2 + cn2 - 2.0 * (oblk.centre @ centre), 0.0))
+            close = np.flatnonzero((dist <= radius + oblk.radius + tol) & (oblk.cid >= 0))
+            if len(close) == 0:
+                continue
+            # First contact between the two labels: settle the whole pair once (it has to be
+            # settled by the end anyway, when the last clusters of both labels meet).
+            if key not in self.pair_status and self._decide_label_pair(K, L):
+                continue
+            close = close[np.argsort(dist[close], kind="stable")]
+            near = [int(c) for c in oblk.cid[close]]
+            todo = self._inherit(ca, cb, near, mem_a, mem_b, new_certs)
+            if todo:
+                todo = self._try_pool(ca, cb, pts, todo, new_certs)
+            if todo:
+                todo = self._try_centroids(pts, centre, oblk, todo, new_certs)
+            if not todo:
+                continue
+            if len(todo) > 1 or len(pts) > 1:
+                # Look ahead: the merged cluster will keep growing towards the clusters
+                # just outside its ball; one wide hyperplane against all of them now saves
+                # a solver call at each of the next merges.
+                wider = np.flatnonzero(
+                    (dist <= _LOOKAHEAD * (radius + oblk.radius) + tol) & (oblk.cid >= 0)
+                )
+                extra = [int(c) for c in oblk.cid[wider] if int(c) not in set(todo)]
+                if extra and self._separate_all(ca, cb, mem, todo + extra, new_certs):
+                    continue
+            witness = self._check_against(ca, cb, mem, todo, new_certs)
+            if witness is not None:
+                return False, witness
+        self._pending = ((ca, cb), centre, radius, new_certs)
+        return True, None
+
+    def _radius(self, mem: np.ndarray, centre: np.ndarray, pts: np.ndarray | None = None) -> float:
+        """Largest distance from ``centre`` to a member (via norms: one matrix-vector product)."""
+        if pts is None:
+            pts = self.Xc[mem]
+        r2 = self.sqnorm[mem] - 2.0 * (pts @ centre) + float(centre @ centre)
+        return float(np.sqrt(max(float(r2.max()), 0.0)))
+
+    def _inherit(
+        self,
+        ca: int,
+        cb: int,
+        near: list[int],
+        mem_a: np.ndarray,
+        mem_b: np.ndarray,
+        new_certs: dict[int, tuple[_Plane, float]],
+    ) -> list[int]:
+        """Clusters in ``near`` that no parent's hyperplane separates from the merged one.
+
+        A hyperplane that separated parent A from D is tested on parent B's points (once
+        per distinct hyperplane, however many clusters it was shared by); when both
+        parents hold the very same hyperplane against D it needs no test at all.
+        """
+        tol = SEPARATION_TOL * self.scale
+        certs_a = self.certs.get(ca, {})
+        certs_b = self.certs.get(cb, {})
+        verdict: dict[tuple[int, float, int], bool] = {}
+        todo = []
+        for oc in near:
+            ha = certs_a.get(oc)
+            hb = certs_b.get(oc)
+            if ha is not None and hb is not None and ha[0] is hb[0] and ha[1] == hb[1]:
+                new_certs[oc] = ha
+                self.stats.certificate_reuses += 1
+                continue
+            found = None
+            for h, other_mem, tag in ((ha, mem_b, 0), (hb, mem_a, 1)):
+                if h is None:
+                    continue
+                k = (id(h[0]), h[1], tag)
+                ok = verdict.get(k)
+                if ok is None:
+                    plane, sign = h
+                    vals = sign * (self.Xc[other_mem] @ plane.w + plane.b)
+                    ok = bool(vals.min() >= tol)
+                    verdict[k] = ok
+                if ok:
+                    found = h
+                    break
+            if found is not None:
+                new_certs[oc] = found
+                self.stats.certificate_reuses += 1
+            else:
+                todo.append(oc)
+        return todo
+
+    def _try_pool(
+        self,
+        ca: int,
+        cb: int,
+        pts: np.ndarray,
+        todo: list[int],
+        new_certs: dict[int, tuple[_Plane, float]],
+    ) -> list[int]:
+        """Try every distinct hyperplane the parents hold on the merged cluster and ``todo``.
+
+        A hyperplane that separated a parent from some cluster often also separates the
+        merged cluster from another one; all of them are tested at once (one product per
+        side), which is much cheaper than a solver call.
+        """
+        pool: dict[tuple[int, float], tuple[_Plane, float]] = {}
+        for cid in (ca, cb):
+            for h in self.certs.get(cid, {}).values():
+                pool.setdefault((id(h[0]), h[1]), h)
+                if len(pool) >= _POOL_SIZE:
+                    break
+        if not pool:
+            return todo
+        planes = list(pool.values())
+        W = np.stack([h[0].w for h in planes], axis=1)
+        b = np.array([h[0].b for h in planes])
+        sign = np.array([h[1] for h in planes])
+        tol = SEPARATION_TOL * self.scale
+        ok = (sign * (pts @ W + b)).min(axis=0) >= tol
+        if not ok.any():
+            return todo
+        W, b, sign = W[:, ok], b[ok], sign[ok]
+        planes = [h for h, k in zip(planes, ok, strict=True) if k]
+        mems = [self.members[oc] for oc in todo]
+        starts = np.cumsum([0] + [len(mm) for mm in mems[:-1]])
+        vals = sign * (self.Xc[np.concatenate(mems)] @ W + b)
+        worst = np.maximum.reduceat(vals, starts, axis=0)  # (len(todo), n_planes)
+        left = []
+        for i, oc in enumerate(todo):
+            good = np.flatnonzero(worst[i] <= -tol)
+            if len(good):
+                new_certs[oc] = planes[int(good[0])]
+                self.stats.certificate_reuses += 1
+            else:
+                left.append(oc)
+        return left
+
+    def _try_centroids(
+        self,
+        pts: np.ndarray,
+        centre: np.ndarray,
+        oblk: _LabelBlock,
+        todo: list[int],
+        new_certs: dict[int, tuple[_Plane, float]],
+    ) -> list[int]:
+        """Try, for each cluster in ``todo``, the direction joining the two centroids."""
+        slots = self.c_slot[todo]
+        U = centre[None, :] - oblk.centre[slots]
+        U /= np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
+        lo = (pts @ U.T).min(axis=0)  # (len(todo),)
+        mems = [self.members[oc] for oc in todo]
+        lens = np.array([len(mm) for mm in mems])
+        owner_row = np.repeat(np.arange(len(todo)), lens)
+        proj = np.einsum("ij,ij->i", self.Xc[np.concatenate(mems)], U[owner_row])
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        hi = np.maximum.reduceat(proj, starts)
+        tol = SEPARATION_TOL * self.scale
+        left = []
+        for i, oc in enumerate(todo):
+            if lo[i] - hi[i] > 2 * tol:
+                plane = _Plane(U[i].copy(), -(lo[i] + hi[i]) / 2)
+                new_certs[oc] = (plane, 1.0)
+                self.stats.certificate_reuses += 1
+            else:
+                left.append(oc)
+        return left
+
+    def _separate_all(
+        self,
+        ca: int,
+        cb: int,
+        mem: np.ndarray,
+        group: list[int],
+        new_certs: dict[int, tuple[_Plane, float]],
+    ) -> bool:
+        """One solver call against the union of ``group``; True (and certificates) if separable."""
+        verdict, union = self._decide(ca, cb, mem, group)
+        if not isinstance(verdict, Separation):
+            return False
+        plane = (self._plane(verdict, mem, union), 1.0)
+        for oc in group:
+            new_certs[oc] = plane
+        return True
+
+    def _check_against(
+        self,
+        ca: int,
+        cb: int,
+        mem: np.ndarray,
+        todo: list[int],
+        new_certs: dict[int, tuple[_Plane, float]],
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Decide the merged cluster against the clusters ``todo`` (one label).
+
+        First against the union of their points: one hyperplane then serves for all of
+        them. When the union overlaps, the clusters holding the common point's other side
+        are checked one by one (an overlap with one of them rejects the merge), and the
+        rest again as a union; if the common point was spread over several clusters, the
+        rest are checked one by one. Returns a witness (both sides of a verified common
+        point, as point indices) on rejection.
+        """
+        rest = list(todo)
+        while rest:
+            if len(rest) == 1:
+                groups = [rest[0]]
+            else:
+                verdict, union = self._decide(ca, cb, mem, rest)
+                if isinstance(verdict, Separation):
+                    plane = (self._plane(verdict, mem, union), 1.0)
+                    for oc in rest:
+                        new_certs[oc] = plane
+                    return None
+                groups = [int(o) for o in np.unique(self.owner[union[verdict.q_index]])]
+            one_by_one = len(groups) > 1
+            for oc in groups + ([o for o in rest if o not in groups] if one_by_one else []):
+                verdict, other = self._decide(ca, cb, mem, [oc])
+                if isinstance(verdict, Overlap):
+                    return np.unique(mem[verdict.p_index]), np.unique(other[verdict.q_index])
+                new_certs[oc] = (self._plane(verdict, mem, other), 1.0)
+                rest.remove(oc)
+        return None
+
+    def _decide(
+        self, ca: int, cb: int, mem: np.ndarray, others: list[int]
+    ) -> tuple[Verdict, np.ndarray]:
+        """The exact verdict for the merged cluster ``mem`` against the union of ``others``.
+
+        Hints are the parents' hyperplanes against those clusters; the points that carried
+        weight in them warm-start the solver. Returns the verdict and the union's points.
+        """
+        union = np.concatenate([self.members[oc] for oc in others])
+        hints: list[np.ndarray] = []
+        warm: list[np.ndarray] = []
+        seen: set[int] = set()
+        for cid in (ca, cb):
+            mine = self.certs.get(cid)
+            if not mine:
+                continue
+            for oc in others:
+                h = mine.get(oc)
+                if h is None or id(h[0]) in seen:
+                    continue
+                seen.add(id(h[0]))
+                if len(hints) < 4:
+                    hints.append(h[1] * h[0].w)
+                if h[0].support is not None:
+                    warm.append(h[0].support)
+        warm_local = None
+        if warm:
+            ids = np.unique(np.concatenate(warm))
+            pos = self._scratch
+            pos[mem] = np.arange(len(mem))
+            on_p = pos[ids]
+            pos[mem] = -1
+            pos[union] = np.arange(len(union))
+            on_q = pos[ids]
+            pos[union] = -1
+            warm_local = (on_p[on_p >= 0], on_q[on_q >= 0])
+        self.stats.cluster_checks += 1
+        t0 = time.perf_counter()
+        verdict = decide(
+            self.Xc[mem], self.Xc[union], scale=self.scale, hints=hints, wide=True, warm=warm_local
+        )
+        self.stats.oracle_seconds += time.perf_counter() - t0
+        return verdict, union
+
+    def _plane(self, verdict: Separation, mem: np.ndarray, union: np.ndarray) -> _Plane:
+        support = None
+        if verdict.support is not None:
+            support = np.concatenate([mem[verdict.support[0]], union[verdict.support[1]]])
+        return _Plane(verdict.w, verdict.b, support)
+
+    def _decide_label_pair(self, K: int, L: int) -> bool:
+        """Decide (once) whether all of K is separable from all of L; True if separable."""
+        key = (min(K, L), max(K, L))
+        P = self.Xc[self.y == key[0]]
+        Q = self.Xc[self.y == key[1]]
+        hint = self.pair_cert.get(key)
+        t0 = time.perf_counter()
+        verdict = decide(P, Q, scale=self.scale, hints=[hint[0]] if hint else [])
+        self.stats.oracle_seconds += time.perf_counter() - t0
+        self.stats.label_pair_checks += 1
+        sep = isinstance(verdict, Separation)
+        self.pair_status[key] = sep
+        if sep:
+            self.pair_cert[key] = (verdict.w, verdict.b)
+            self.stats.separable_label_pairs += 1
+        else:
+            self.stats.overlapping_label_pairs += 1
+        return sep
+
+    # ----------------------------------------------------------------------------------
+    def _result(self) -> Clustering:
+        active = sorted(self.members)
+        assignment = np.empty(self.n, dtype=np.int64)
+        labels = np.empty(len(active), dtype=np.int64)
+        for k, cid in enumerate(active):
+            assignment[self.members[cid]] = k
+            labels[k] = self.c_label[cid]
+        return Clustering(assignment, labels, self.label_names, self.conflicts)
+
+    # ----------------------------------------------------------------------------------
+    # checkpoints
+
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256()
+        h.update(np.ascontiguousarray(self.X).tobytes())
+        h.update(np.ascontiguousarray(self.y).tobytes())
+        h.update("\n".join(self.label_names).encode())
+        h.update(STATE_VERSION.encode())
+        return h.hexdigest()
+
+    def _save_state(self) -> None:
+        assert self.state_path is not None
+        dec = np.array(self.decisions, dtype=np.int64).reshape(-1, 3)
+        keys = sorted(self.pair_status)
+        seps = [k for k in keys if self.pair_status[k]]
+        d = self.X.shape[1]
+        arrays = {
+            "fingerprint": np.array(self._fingerprint()),
+            "decisions": dec,
+            "pair_keys": np.array(keys, dtype=np.int64).reshape(-1, 2),
+            "pair_separable": np.array([self.pair_status[k] for k in keys], dtype=bool),
+            "cert_keys": np.array(seps, dtype=np.int64).reshape(-1, 2),
+            "cert_w": np.array([self.pair_cert[k][0] for k in seps]).reshape(-1, d),
+            "cert_b": np.array([self.pair_cert[k][1] for k in seps], dtype=np.float64),
+        }
+        path = self.state_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+
+    def _load_state(self) -> list[tuple[int, int, int]]:
+        if self.state_path is None or not self.state_path.exists():
+            raise FtprobeError(
+                f"nothing to resume: no state file at {self.state_path}"
+                if self.state_path
+                else "nothing to resume: no state file was given"
+            )
+        with np.load(self.state_path, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != self._fingerprint():
+                raise FtprobeError(
+                    f"{self.state_path} belongs to a different input (vectors, labels or "
+                    "version differ): start again without --resume"
+                )
+            decisions = [tuple(int(v) for v in row) for row in z["decisions"]]
+            # Label-pair verdicts: overlaps are taken as recorded (they only add checks);
+            # separations are trusted only after their hyperplane is verified again.
+            for (k0, k1), sep in zip(
+                z["pair_keys"].tolist(), z["pair_separable"].tolist(), strict=True
+            ):
+                if not sep:
+                    self.pair_status[(k0, k1)] = False
+            for (k0, k1), w, b in zip(
+                z["cert_keys"].tolist(), z["cert_w"], z["cert_b"], strict=True
+            ):
+                cert = Separation(np.asarray(w), float(b), 0.0)
+                if separation_holds(cert, self.Xc[self.y == k0], self.Xc[self.y == k1], self.scale):
+                    self.pair_status[(k0, k1)] = True
+                    self.pair_cert[(k0, k1)] = (cert.w, cert.b)
+        return decisions  # type: ignore[return-value]
+
+
+STATE_VERSION = "ftprobe-clustering-state-1"
+_POOL_SIZE = 96
+_LOOKAHEAD = 1.5
+
+
+def supervised_clustering(
+    X: np.ndarray,
+    y: np.ndarray,
+    label_names: Sequence[str] | None = None,
+    *,
+    state_path: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    checkpoint_seconds: float = 30.0,
+    max_steps: int | None = None,
+    progress: bool = False,
+) -> Clustering:
+    """Run DirectProbe's supervised clustering (see :class:`SupervisedClustering`).
+
+    ``X``: (n, d) vectors; ``y``: (n,) label indices into ``label_names`` (default: the
+    indices as strings). With ``state_path`` the run saves checkpoints there; with
+    ``resume=True`` it continues from one. ``max_steps`` stops the run (state saved, then
+    :class:`ClusteringInterrupted`) after that many merge decisions, for testing resumes.
+    """
+    return SupervisedClustering(
+        X,
+        y,
+        label_names,
+        state_path=state_path,
+        resume=resume,
+        checkpoint_seconds=checkpoint_seconds,
+        max_steps=max_steps,
+        progress=progress,
+    ).run()

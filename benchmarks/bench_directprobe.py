@@ -1,0 +1,212 @@
+"""Speed of DirectProbe's supervised clustering (and the whole reference run).
+
+Reference task (the shared published run, ``directprobe-ss-minilm-l6``; 462 training and
+485 test points, 384-d): the clustering alone, then clustering + all cross-label hull
+distances + nearest-cluster predictions of the test points (what ``ftprobe probe`` does,
+without reading and writing files). Median of ``--repeat`` runs.
+
+POS (optional; EWT dev as training set): pass an ``.npy`` array of vectors (rows = words
+in file order) and a file of labels (one per line): ``--pos-train``/``--pos-train-labels``.
+Times the clustering of all points, then a scaling table: random subsets of 1k, 5k and
+all points, and 128 / 384 / 768 dimensions (128: a fixed random projection of the 384-d
+vectors; 768: the vectors concatenated with those of ``--pos-extra``, e.g. layer 0).
+Runs longer than ``--limit`` seconds are stopped and shown as ``> limit``.
+
+Every run is a forked child process: its peak resident memory (``VmHWM``, including the
+arrays) is reported, and BLAS/torch use ``--threads`` threads.
+
+Usage:  PYTHONPATH=src python benchmarks/bench_directprobe.py [--threads 2] [--repeat 3]
+          [--pos-train dev_L6.npy --pos-train-labels dev_labels.txt [--pos-extra dev_L0.npy]]
+          [--skip-reference] [--limit 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _peak_rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _child(fn: Callable[[], Any], threads: int, conn: Any) -> None:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    with threadpool_limits(threads):
+        start = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - start
+    conn.send((elapsed, _peak_rss_mib(), result))
+    conn.close()
+
+
+def run_stage(fn: Callable[[], Any], threads: int, limit: float) -> tuple[float, float, Any] | None:
+    """Run ``fn`` in a forked process: (seconds, peak RSS MiB, result), None past ``limit``."""
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(fn, threads, child))
+    proc.start()
+    if not parent.poll(limit):
+        proc.terminate()
+        proc.join()
+        return None
+    out = parent.recv()
+    proc.join()
+    return out
+
+
+def timed(name: str, fn: Callable[[], Any], threads: int, repeat: int, limit: float) -> Any:
+    runs = []
+    for _ in range(repeat):
+        r = run_stage(fn, threads, limit)
+        if r is None:
+            print(f"  {name:<46} > {limit:.0f} s (stopped)", flush=True)
+            return None
+        runs.append(r)
+    times = [r[0] for r in runs]
+    peak = max(r[1] for r in runs)
+    spread = f"(min {min(times):.2f}, max {max(times):.2f})" if repeat > 1 else ""
+    print(
+        f"  {name:<46} {statistics.median(times):8.2f} s {spread:<22} peak {peak:7.0f} MiB",
+        flush=True,
+    )
+    return runs[-1][2]
+
+
+def _cluster(x: np.ndarray, y: np.ndarray, names: list[str]) -> tuple[int, dict]:
+    from ftprobe.geometry.clustering import SupervisedClustering
+
+    engine = SupervisedClustering(x, y, names)
+    c = engine.run()
+    return c.n_clusters, vars(engine.stats)
+
+
+def reference(root: Path, threads: int, repeat: int, limit: float) -> None:
+    from ftprobe.data.prepacked import read_embeddings, read_entities, read_label_set
+    from ftprobe.geometry.directprobe import DirectProbe
+
+    data = root / "data" / "SS"
+    names = list(read_label_set(data / "labels" / "tags.txt").names)
+    train = read_entities(data / "entities" / "train.txt")
+    test = read_entities(data / "entities" / "test.txt")
+    x = read_embeddings(data / "embeddings/layers/train/6.txt", len(train), np.float64)
+    xt = read_embeddings(data / "embeddings/layers/test/6.txt", len(test), np.float64)
+    y = np.array([names.index(lab) for _, lab in train])
+    yt = [lab for _, lab in test]
+    print(f"Reference task: {len(x)} training and {len(xt)} test points, {x.shape[1]}-d")
+    out = timed("clustering", lambda: _cluster(x, y, names), threads, repeat, limit)
+    if out is not None:
+        print(f"    -> {out[0]} clusters; {_stats_line(out[1])}")
+
+    def whole() -> tuple[int, float]:
+        probe = DirectProbe(device="cpu").fit(x, y, names)
+        probe.distances()
+        acc = probe.score(xt, yt)
+        return probe.clusters_.n_clusters, acc
+
+    out = timed("clustering + distances + predictions", whole, threads, repeat, limit)
+    if out is not None:
+        print(f"    -> {out[0]} clusters, nearest-cluster accuracy {out[1]:.4f}")
+
+
+def _stats_line(st: dict) -> str:
+    return (
+        f"{st['merges']} merges, {st['rejections']} rejected, "
+        f"{st['label_pair_checks']} label-pair and {st['cluster_checks']} cluster-level "
+        f"exact checks ({st['oracle_seconds']:.1f} s), {st['certificate_reuses']} "
+        "certificate reuses"
+    )
+
+
+def _read_labels(path: Path, n: int) -> np.ndarray:
+    labels = Path(path).read_text(encoding="utf-8").split()
+    if len(labels) != n:
+        raise SystemExit(f"{path}: {len(labels)} labels for {n} vectors")
+    return np.array(labels)
+
+
+def pos(args: argparse.Namespace) -> None:
+    x = np.load(args.pos_train).astype(np.float64)
+    lab = _read_labels(args.pos_train_labels, len(x))
+    names = sorted(set(lab.tolist()))
+    y = np.array([names.index(v) for v in lab])
+    print(f"POS: {len(x)} training points, {x.shape[1]}-d, {len(names)} labels")
+    out = timed(
+        f"clustering, all {len(x)} points",
+        lambda: _cluster(x, y, names),
+        args.threads,
+        1,
+        args.limit,
+    )
+    if out is not None:
+        print(f"    -> {out[0]} clusters; {_stats_line(out[1])}")
+
+    rng = np.random.default_rng(0)
+    sizes = [n for n in (1000, 5000) if n < len(x)] + [len(x)]
+    print("Scaling (clustering time; random subsets, same task):")
+    for n in sizes:
+        idx = np.sort(rng.choice(len(x), n, replace=False)) if n < len(x) else np.arange(len(x))
+        for dim_name, xx in _dims(x[idx], args, idx):
+            timed(
+                f"n={n:<6} d={dim_name}",
+                lambda xx=xx, idx=idx: _cluster(xx, y[idx], names),
+                args.threads,
+                1,
+                args.limit,
+            )
+
+
+def _dims(x: np.ndarray, args: argparse.Namespace, idx: np.ndarray):
+    d = x.shape[1]
+    proj = np.random.default_rng(1).normal(size=(d, 128)) / np.sqrt(128)
+    yield "128 (projected)", x @ proj
+    yield f"{d}", x
+    if args.pos_extra:
+        extra = np.load(args.pos_extra, mmap_mode="r")[idx].astype(np.float64)
+        yield f"{d + extra.shape[1]} (concatenated)", np.hstack([x, extra])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=Path(os.environ.get("FTPROBE_REFERENCE", REPO.parent / "shared" / "reference"))
+        / "directprobe-ss-minilm-l6",
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="BLAS and torch threads")
+    parser.add_argument("--limit", type=float, default=600.0, help="seconds per run")
+    parser.add_argument("--pos-train", help=".npy array of training vectors")
+    parser.add_argument("--pos-train-labels", help="one label per line")
+    parser.add_argument("--pos-extra", help=".npy of other vectors of the same words (768-d)")
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args()
+    print(f"threads={args.threads}, cpus={os.cpu_count()}, load={os.getloadavg()[0]:.1f}")
+    if not args.skip_reference:
+        reference(args.reference, args.threads, args.repeat, args.limit)
+    if args.pos_train:
+        if not args.pos_train_labels:
+            raise SystemExit("--pos-train needs --pos-train-labels")
+        pos(args)
+
+
+if __name__ == "__main__":
+    main()

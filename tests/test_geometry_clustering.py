@@ -1,0 +1,184 @@
+"""The supervised clustering: known answers by construction, conflicts, errors, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ftprobe.errors import FtprobeError
+from ftprobe.geometry.clustering import (
+    Clustering,
+    ClusteringInterrupted,
+    SupervisedClustering,
+    supervised_clustering,
+)
+from ftprobe.geometry.separability import Overlap, Separation, decide
+
+
+def _blob(rng: np.random.Generator, centre: tuple[float, ...], n: int, s: float) -> np.ndarray:
+    return np.asarray(centre) + s * rng.normal(size=(n, len(centre)))
+
+
+def _pure_and_disjoint(X: np.ndarray, y: np.ndarray, c: Clustering) -> None:
+    """Every cluster is label-pure and its hull is disjoint from other labels' clusters."""
+    assert np.array_equal(c.point_labels(), y)
+    for i in range(c.n_clusters):
+        for j in range(i + 1, c.n_clusters):
+            if c.cluster_labels[i] != c.cluster_labels[j]:
+                assert isinstance(decide(X[c.members(i)], X[c.members(j)]), Separation)
+
+
+def test_two_separable_blobs_make_two_clusters() -> None:
+    rng = np.random.default_rng(0)
+    X = np.vstack([_blob(rng, (0, 0, 0), 30, 1.0), _blob(rng, (8, 0, 0), 30, 1.0)])
+    y = np.repeat([0, 1], 30)
+    c = supervised_clustering(X, y, ["a", "b"])
+    assert c.n_clusters == 2
+    assert c.same_partition(Clustering.from_assignment(y, y, ["a", "b"]))
+
+
+def test_xor_needs_four_clusters() -> None:
+    # a 2x2 checkerboard: the hull of the two squares of either label covers points of the
+    # other label's squares near the centre, so no square can merge with its twin. (With
+    # four small round blobs instead, the first diagonal to merge is accepted, as its band
+    # misses the other blobs, and the result is 3 clusters: greedy, as published.)
+    rng = np.random.default_rng(1)
+    origins = [(0, 0), (1, 1), (0, 1), (1, 0)]
+    X = np.vstack([np.asarray(o) + rng.uniform(0, 1, size=(20, 2)) for o in origins])
+    y = np.repeat([0, 0, 1, 1], 20)
+    c = supervised_clustering(X, y, ["even", "odd"])
+    assert c.n_clusters == 4
+    truth = np.repeat([0, 1, 2, 3], 20)
+    assert c.same_partition(Clustering.from_assignment(truth, y, ["even", "odd"]))
+    _pure_and_disjoint(X, y, c)
+
+
+def test_xor_of_round_blobs_merges_one_diagonal() -> None:
+    rng = np.random.default_rng(1)
+    corners = [(0, 0), (4, 4), (0, 4), (4, 0)]
+    X = np.vstack([_blob(rng, c, 15, 0.4) for c in corners])
+    y = np.repeat([0, 0, 1, 1], 15)
+    c = supervised_clustering(X, y, ["even", "odd"])
+    assert c.n_clusters == 3
+    _pure_and_disjoint(X, y, c)
+
+
+def test_a_label_split_by_another_labels_slab_makes_three_clusters() -> None:
+    rng = np.random.default_rng(2)
+    left = np.column_stack([rng.uniform(-3, -1, 25), rng.uniform(-1, 1, 25)])
+    right = np.column_stack([rng.uniform(1, 3, 25), rng.uniform(-1, 1, 25)])
+    slab = np.column_stack([rng.uniform(-0.3, 0.3, 30), rng.uniform(-2, 2, 30)])
+    X = np.vstack([left, right, slab])
+    y = np.repeat([0, 0, 1], [25, 25, 30])
+    c = supervised_clustering(X, y, ["A", "B"])
+    assert c.n_clusters == 3
+    truth = np.repeat([0, 1, 2], [25, 25, 30])
+    assert c.same_partition(Clustering.from_assignment(truth, y, ["A", "B"]))
+
+
+def test_identical_vectors_with_different_labels_are_reported_and_kept_apart() -> None:
+    rng = np.random.default_rng(3)
+    X = np.vstack([_blob(rng, (0, 0), 10, 0.5), _blob(rng, (6, 0), 10, 0.5)])
+    X = np.vstack([X, X[3], X[3]])  # the same vector twice more, once per label
+    y = np.concatenate([np.repeat([0, 1], 10), [1, 0]])
+    c = supervised_clustering(X, y, ["a", "b"])
+    assert c.conflicts == ((3, 20, 21),)
+    sizes = c.sizes()
+    for i in (3, 20, 21):
+        assert sizes[c.assignment[i]] == 1
+    # everything else merges as if the conflict were not there: one cluster per blob
+    assert c.n_clusters == 2 + 3
+
+
+def test_points_in_general_position_with_n_at_most_d_plus_1_give_one_cluster_per_label() -> None:
+    rng = np.random.default_rng(4)
+    d = 12
+    X = rng.normal(size=(d + 1, d))
+    y = rng.integers(0, 3, size=d + 1)
+    y[:3] = [0, 1, 2]
+    c = supervised_clustering(X, y, ["x", "y", "z"])
+    assert c.n_clusters == 3
+
+
+def test_single_label_is_one_cluster() -> None:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(20, 4))
+    c = supervised_clustering(X, np.zeros(20, dtype=int), ["only", "absent"])
+    assert c.n_clusters == 1 and c.cluster_labels.tolist() == [0]
+
+
+def test_published_numbering_order_of_creation() -> None:
+    # a singleton label keeps its point's position first; merged clusters follow in the
+    # order their last merge happened (the closer pair first)
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [10.0, 0.0], [10.5, 0.0], [5.0, 5.0]])
+    y = np.array([0, 0, 1, 1, 2])
+    c = supervised_clustering(X, y, ["a", "b", "c"])
+    assert c.assignment.tolist() == [1, 1, 2, 2, 0]
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "message"),
+    [
+        (np.array([[0.0, 1.0], [np.nan, 0.0]]), np.array([0, 1]), "vector 2 has a NaN"),
+        (np.array([[0.0, 1.0], [np.inf, 0.0]]), np.array([0, 1]), "infinite"),
+        (np.zeros((3, 2)), np.array([0, 1]), "3 vectors but 2 labels"),
+        (np.zeros((2, 2)), np.array([0, 5]), "label indices"),
+    ],
+)
+def test_bad_inputs_are_clear_errors(X: np.ndarray, y: np.ndarray, message: str) -> None:
+    with pytest.raises(FtprobeError, match=message):
+        supervised_clustering(X, y, ["a", "b"])
+
+
+def _tangled(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Interleaved labels in 3-D: many rejections, so the run has state worth resuming."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(120, 3))
+    y = (np.sin(3 * X[:, 0]) + X[:, 1] * X[:, 2] > 0).astype(int)
+    return X, y
+
+
+def test_resume_after_an_interruption_gives_the_same_result(tmp_path: Path) -> None:
+    X, y = _tangled(6)
+    whole = SupervisedClustering(X, y, ["p", "q"])
+    expected = whole.run()
+    assert whole.stats.rejections > 0 and expected.n_clusters > 2
+    _pure_and_disjoint(X, y, expected)
+
+    state = tmp_path / "state.npz"
+    stop = whole.stats.steps // 2
+    with pytest.raises(ClusteringInterrupted):
+        supervised_clustering(X, y, ["p", "q"], state_path=state, max_steps=stop)
+    assert state.exists()
+    again = SupervisedClustering(X, y, ["p", "q"], state_path=state, resume=True)
+    got = again.run()
+    assert again.stats.replayed == stop
+    assert np.array_equal(got.assignment, expected.assignment)
+    assert np.array_equal(got.cluster_labels, expected.cluster_labels)
+
+
+def test_resume_refuses_a_state_of_other_data(tmp_path: Path) -> None:
+    X, y = _tangled(7)
+    state = tmp_path / "state.npz"
+    with pytest.raises(ClusteringInterrupted):
+        supervised_clustering(X, y, ["p", "q"], state_path=state, max_steps=5)
+    with pytest.raises(FtprobeError, match="different input"):
+        supervised_clustering(X + 1.0, y, ["p", "q"], state_path=state, resume=True)
+    with pytest.raises(FtprobeError, match="nothing to resume"):
+        supervised_clustering(X, y, ["p", "q"], state_path=tmp_path / "none.npz", resume=True)
+
+
+def test_rejections_carry_verified_overlaps() -> None:
+    # every same-label pair of final clusters overlaps some other-label cluster once merged
+    X, y = _tangled(8)
+    c = supervised_clustering(X, y, ["p", "q"])
+    _pure_and_disjoint(X, y, c)
+    for i in range(c.n_clusters):
+        for j in range(i + 1, c.n_clusters):
+            if c.cluster_labels[i] != c.cluster_labels[j]:
+                continue
+            merged = np.concatenate([c.members(i), c.members(j)])
+            others = [k for k in range(c.n_clusters) if c.cluster_labels[k] != c.cluster_labels[i]]
+            assert any(isinstance(decide(X[merged], X[c.members(k)]), Overlap) for k in others)

@@ -1,0 +1,117 @@
+"""Exact separability: verdicts agree with an LP, and every certificate is checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from ftprobe.geometry.separability import (
+    Overlap,
+    Separation,
+    decide,
+    overlap_holds,
+    separation_holds,
+)
+
+
+def _lp_separable(P: np.ndarray, Q: np.ndarray) -> bool:
+    """Independent judge: is {w.p + b >= 1, w.q + b <= -1} feasible? (HiGHS)"""
+    d = P.shape[1]
+    A = np.vstack([np.hstack([-P, -np.ones((len(P), 1))]), np.hstack([Q, np.ones((len(Q), 1))])])
+    res = linprog(np.zeros(d + 1), A_ub=A, b_ub=-np.ones(len(A)), bounds=(None, None))
+    assert res.status in (0, 2)
+    return res.status == 0
+
+
+def _scale(P: np.ndarray, Q: np.ndarray) -> float:
+    allp = np.vstack([P, Q])
+    return float(np.linalg.norm(allp - allp.mean(0), axis=1).max())
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_verdicts_agree_with_an_lp_and_certificates_hold(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(2, 12))
+    n_p, n_q = int(rng.integers(1, 60)), int(rng.integers(1, 60))
+    shift = rng.uniform(0.0, 3.0)
+    P = rng.normal(size=(n_p, d))
+    Q = rng.normal(size=(n_q, d)) + shift * rng.normal(size=d)
+    verdict = decide(P, Q)
+    assert isinstance(verdict, Separation) == _lp_separable(P, Q)
+    if isinstance(verdict, Separation):
+        assert separation_holds(verdict, P, Q, _scale(P, Q))
+        assert np.all(verdict.side(P) > 0) and np.all(verdict.side(Q) < 0)
+    else:
+        assert overlap_holds(verdict, P, Q, _scale(P, Q))
+        common_p = verdict.p_weights @ P[verdict.p_index]
+        common_q = verdict.q_weights @ Q[verdict.q_index]
+        assert np.allclose(common_p, common_q, atol=1e-8)
+
+
+def test_tampered_certificates_are_rejected() -> None:
+    rng = np.random.default_rng(1)
+    P = rng.normal(size=(30, 5)) + 4.0
+    Q = rng.normal(size=(30, 5))
+    sep = decide(P, Q)
+    assert isinstance(sep, Separation)
+    s = _scale(P, Q)
+    assert separation_holds(sep, P, Q, s)
+    # moving the hyperplane past the last point of P breaks it
+    worst = float(sep.side(P).min())
+    assert not separation_holds(Separation(sep.w, sep.b - 2 * worst, sep.gap), P, Q, s)
+    # a hyperplane of the wrong length is not accepted either
+    assert not separation_holds(Separation(2 * sep.w, 2 * sep.b, sep.gap), P, Q, s)
+
+    A = rng.normal(size=(40, 3))
+    B = rng.normal(size=(40, 3))
+    ovl = decide(A, B)
+    assert isinstance(ovl, Overlap)
+    s = _scale(A, B)
+    assert overlap_holds(ovl, A, B, s)
+    bad = ovl.p_weights.copy()
+    bad[0] += 0.5
+    bad /= bad.sum()
+    if len(bad) > 1:
+        assert not overlap_holds(
+            Overlap(ovl.p_index, bad, ovl.q_index, ovl.q_weights, ovl.residual), A, B, s
+        )
+    neg = ovl.q_weights.copy()
+    neg[0] = -neg[0]
+    assert not overlap_holds(
+        Overlap(ovl.p_index, ovl.p_weights, ovl.q_index, neg, ovl.residual), A, B, s
+    )
+
+
+def test_touching_and_identical_points() -> None:
+    # a point of Q inside P's hull (the midpoint of a segment): overlap
+    P = np.array([[0.0, 0.0], [2.0, 2.0]])
+    Q = np.array([[1.0, 1.0]])
+    v = decide(P, Q)
+    assert isinstance(v, Overlap)
+    assert np.allclose(v.p_weights @ P[v.p_index], Q[0])
+    # the same point in both sets: overlap
+    assert isinstance(decide(np.array([[1.0, 2.0, 3.0]]), np.array([[1.0, 2.0, 3.0]])), Overlap)
+    # slightly off the segment: separable
+    assert isinstance(decide(P, np.array([[1.0, 1.001]])), Separation)
+
+
+def test_general_position_up_to_d_plus_1_points_is_always_separable() -> None:
+    rng = np.random.default_rng(7)
+    d = 20
+    X = rng.normal(size=(d + 1, d))
+    for split in (1, 7, 10, 20):
+        v = decide(X[:split], X[split:])
+        assert isinstance(v, Separation)
+
+
+def test_hints_are_used_and_bad_inputs_rejected() -> None:
+    rng = np.random.default_rng(3)
+    P = rng.normal(size=(50, 4)) + np.array([12.0, 0, 0, 0])
+    Q = rng.normal(size=(50, 4))
+    v = decide(P, Q, hints=[np.array([-1.0, 0, 0, 0])])  # either orientation is accepted
+    assert isinstance(v, Separation) and v.w[0] > 0.99
+    with pytest.raises(ValueError):
+        decide(P, np.zeros((0, 4)))
+    with pytest.raises(ValueError):
+        decide(P, np.full((2, 4), np.nan))
