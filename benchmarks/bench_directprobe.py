@@ -12,12 +12,25 @@ all points, and 128 / 384 / 768 dimensions (128: a fixed random projection of th
 vectors; 768: the vectors concatenated with those of ``--pos-extra``, e.g. layer 0).
 Runs longer than ``--limit`` seconds are stopped and shown as ``> limit``.
 
+Distances and predictions (``--distances``): on the reference task, with its published
+partition, all cross-label hull distances (``dis.txt``), the label statistics and the
+test points' distances to every cluster; on POS (with ``--pos-test``/``--pos-test-labels``,
+EWT test), the same for the partition of ``--pos-clusters`` (a ``clusters.txt``), else the
+clustering's own partition when it finishes within ``--limit``, else a stand-in that is
+said so (``--standin label``: one cluster per label; ``kmeans:N``: each label split by
+k-means into clusters of about N points). ``--pos-test-limit N`` times a random subset of
+the test points (time per test point is what matters: scale linearly). Given
+``--pos-clusters``, the POS clustering timings are skipped.
+
 Every run is a forked child process: its peak resident memory (``VmHWM``, including the
 arrays) is reported, and BLAS/torch use ``--threads`` threads.
 
 Usage:  PYTHONPATH=src python benchmarks/bench_directprobe.py [--threads 2] [--repeat 3]
           [--pos-train dev_L6.npy --pos-train-labels dev_labels.txt [--pos-extra dev_L0.npy]]
           [--skip-reference] [--limit 600]
+          [--distances [--pos-test test_L6.npy --pos-test-labels test_labels.txt
+                        [--pos-clusters clusters.txt | --standin kmeans:500]
+                        [--pos-test-limit 2000]]]
 """
 
 from __future__ import annotations
@@ -183,6 +196,134 @@ def _dims(x: np.ndarray, args: argparse.Namespace, idx: np.ndarray):
         yield f"{d + extra.shape[1]} (concatenated)", np.hstack([x, extra])
 
 
+def reference_distances(root: Path, threads: int, repeat: int, limit: float) -> None:
+    """Distances, statistics and predictions on the reference task's published partition."""
+    from ftprobe.data.prepacked import read_embeddings, read_entities, read_label_set
+    from ftprobe.geometry import outputs
+    from ftprobe.geometry.distances import cluster_distance_matrix, point_hull_distances
+    from ftprobe.geometry.statistics import label_statistics
+
+    data = root / "data" / "SS"
+    names = list(read_label_set(data / "labels" / "tags.txt").names)
+    train = read_entities(data / "entities" / "train.txt")
+    test = read_entities(data / "entities" / "test.txt")
+    x = read_embeddings(data / "embeddings/layers/train/6.txt", len(train), np.float64)
+    xt = read_embeddings(data / "embeddings/layers/test/6.txt", len(test), np.float64)
+    y = [names.index(lab) for _, lab in train]
+    yt = [lab for _, lab in test]
+    clustering = outputs.read_clustering(root / "results" / "SS6" / "clusters.txt", y, names)
+    print(f"Reference distances (published partition, {clustering.n_clusters} clusters):")
+    dist = timed(
+        "cluster distances (780 pairs, dis.txt)",
+        lambda: cluster_distance_matrix(x, clustering, progress=False),
+        threads,
+        repeat,
+        limit,
+    )
+    if dist is not None:
+        timed(
+            "label statistics (given cluster distances)",
+            lambda: label_statistics(x, clustering, cluster_distances=dist, progress=False).vec,
+            threads,
+            repeat,
+            limit,
+        )
+    pred = timed(
+        f"point-hull distances ({len(xt)} x {clustering.n_clusters})",
+        lambda: point_hull_distances(xt, x, clustering, progress=False),
+        threads,
+        repeat,
+        limit,
+    )
+    if pred is not None:
+        acc = outputs.accuracy_from(yt, pred, clustering)
+        print(f"    -> nearest-cluster accuracy {acc:.4f} ({round(acc * len(yt))}/{len(yt)})")
+
+
+def _partition(x: np.ndarray, y: np.ndarray, names: list[str]) -> np.ndarray:
+    from ftprobe.geometry.clustering import SupervisedClustering
+
+    return np.asarray(SupervisedClustering(x, y, names).run().assignment)
+
+
+def _standin(x: np.ndarray, y: np.ndarray, spec: str) -> np.ndarray:
+    if spec == "label":
+        return y.copy()
+    if not spec.startswith("kmeans:"):
+        raise SystemExit(f"unknown --standin {spec!r} (label | kmeans:N)")
+    from sklearn.cluster import KMeans
+
+    size = int(spec.split(":", 1)[1])
+    assignment = np.zeros(len(y), dtype=np.int64)
+    next_id = 0
+    for lab in np.unique(y):
+        members = np.flatnonzero(y == lab)
+        k = max(1, round(len(members) / size))
+        part = (
+            KMeans(k, n_init=1, random_state=0).fit_predict(x[members])
+            if k > 1
+            else np.zeros(len(members), dtype=np.int64)
+        )
+        assignment[members] = next_id + part
+        next_id += k
+    return assignment
+
+
+def pos_distances(args: argparse.Namespace) -> None:
+    """Label distances and test predictions on POS (EWT dev clusters, EWT test points)."""
+    from ftprobe.geometry import outputs
+    from ftprobe.geometry.clustering import Clustering
+    from ftprobe.geometry.distances import point_hull_distances
+    from ftprobe.geometry.statistics import label_statistics
+
+    x = np.load(args.pos_train).astype(np.float64)
+    lab = _read_labels(args.pos_train_labels, len(x))
+    xt = np.load(args.pos_test).astype(np.float64)
+    lab_t = _read_labels(args.pos_test_labels, len(xt))
+    names = sorted(set(lab.tolist()) | set(lab_t.tolist()))
+    y = np.array([names.index(v) for v in lab])
+    if args.pos_clusters:
+        clustering = outputs.read_clustering(args.pos_clusters, y, names)
+        kind = f"partition of {args.pos_clusters}"
+    else:
+        run = run_stage(lambda: _partition(x, y, names), args.threads, args.limit)
+        if run is not None:
+            clustering = Clustering.from_assignment(run[2], y, names)
+            kind = f"the clustering's partition ({run[0]:.0f} s)"
+        else:
+            clustering = Clustering.from_assignment(_standin(x, y, args.standin), y, names)
+            kind = f"STAND-IN partition '{args.standin}' (clustering past {args.limit:.0f} s)"
+    sizes = clustering.sizes()
+    print(
+        f"POS distances: {len(x)} training / {len(xt)} test points, {clustering.n_clusters} "
+        f"clusters ({int((sizes > 5).sum())} with more than 5 points), {kind}"
+    )
+    stats = timed(
+        "label distances + statistics (clusters > 5 points)",
+        lambda: label_statistics(x, clustering, progress=False),
+        args.threads,
+        1,
+        args.limit,
+    )
+    if stats is not None:
+        print(f"    -> {int(stats.defined.sum())} defined label pairs of {len(stats.vec)}")
+    gold = lab_t.tolist()
+    if args.pos_test_limit and args.pos_test_limit < len(xt):
+        pick = np.random.default_rng(0).choice(len(xt), args.pos_test_limit, replace=False)
+        xt = xt[pick]
+        gold = [gold[i] for i in pick]
+    pred = timed(
+        f"point-hull distances ({len(xt)} x {clustering.n_clusters})",
+        lambda: point_hull_distances(xt, x, clustering, progress=False),
+        args.threads,
+        1,
+        args.limit,
+    )
+    if pred is not None:
+        acc = outputs.accuracy_from(gold, pred, clustering)
+        print(f"    -> nearest-cluster accuracy {acc:.4f} on {len(xt)} test points")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -198,14 +339,25 @@ def main() -> None:
     parser.add_argument("--pos-train-labels", help="one label per line")
     parser.add_argument("--pos-extra", help=".npy of other vectors of the same words (768-d)")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--distances", action="store_true", help="time distances/predictions")
+    parser.add_argument("--pos-test", help=".npy array of test vectors (EWT test)")
+    parser.add_argument("--pos-test-labels", help="one label per line")
+    parser.add_argument("--pos-clusters", help="clusters.txt of the POS training points")
+    parser.add_argument("--standin", default="label", help="label | kmeans:N")
+    parser.add_argument("--pos-test-limit", type=int, default=0, help="time this many")
     args = parser.parse_args()
     print(f"threads={args.threads}, cpus={os.cpu_count()}, load={os.getloadavg()[0]:.1f}")
     if not args.skip_reference:
         reference(args.reference, args.threads, args.repeat, args.limit)
+        if args.distances:
+            reference_distances(args.reference, args.threads, args.repeat, args.limit)
     if args.pos_train:
         if not args.pos_train_labels:
             raise SystemExit("--pos-train needs --pos-train-labels")
-        pos(args)
+        if not (args.distances and args.pos_clusters):
+            pos(args)
+        if args.distances and args.pos_test:
+            pos_distances(args)
 
 
 if __name__ == "__main__":
