@@ -278,6 +278,10 @@ class ClassifierProbe:
         return score_predictions(y, self.predict(X), names)
 
     def _prepare(self, X: np.ndarray) -> torch.Tensor:
+        # Vectors often come straight from the store's read-only memory maps, which torch
+        # cannot wrap without a copy (and warns about): copy those once here.
+        if not X.flags.writeable:
+            X = np.array(X, dtype=np.float32)
         x = torch.as_tensor(X, dtype=torch.float32, device=self.device)
         return (x - self._mean) * self._scale
 
