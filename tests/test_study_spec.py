@@ -70,6 +70,19 @@ def test_plan_covers_all_layers_at_ends_and_last_layer_between(tmp_path: Path) -
     assert plan.count()["finetune"] == 2
 
 
+def test_checkpoints_without_layers_extract_nothing(tmp_path: Path) -> None:
+    # Only the first and last checkpoint are represented: a seeds study must not pay
+    # for extracting the checkpoints in between.
+    study = load_study(
+        _write(tmp_path, BASE.replace('every_checkpoint = ["last"]', "every_checkpoint = []"))
+    )
+    plan = plan_study(study, {"ps-role": 400, "ps-fxn": 400}, {"m": 6})
+    assert checkpoint_steps(400, 1, 16, 10) == [0, 10, 20, 25]
+    assert {r.step for r in plan.rows} == {0, 25}
+    extracted = {job.params["step"] for job in plan.jobs.values() if job.kind == "extract"}
+    assert extracted == {0, 25}
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [

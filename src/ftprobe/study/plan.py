@@ -169,6 +169,8 @@ def plan_study(
                 for task_name in dict.fromkeys(probed):
                     for step in steps:
                         layers = list(range(n_layers + 1)) if step in all_layer_steps else every
+                        if not layers:
+                            continue  # nothing represented at this checkpoint
                         _plan_representation(
                             plan,
                             study,
