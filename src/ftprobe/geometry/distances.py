@@ -664,9 +664,9 @@ def _kkt_solve(
         if width < n:
             sel = torch.topk(free.to(torch.int8), width, dim=1, sorted=False).indices
             fsel = free.gather(1, sel)
-            qs = q.gather(1, sel[:, :, None].expand(bsz, width, n)).gather(
-                2, sel[:, None, :].expand(bsz, width, width)
-            )
+            # One gather of the free block (a two-step gather builds a (B, width, n) copy).
+            flat = (sel[:, :, None] * n + sel[:, None, :]).reshape(bsz, -1)
+            qs = q.reshape(bsz, n * n).gather(1, flat).reshape(bsz, width, width)
             xs, _ = _kkt_solve(qs, c.gather(1, sel), member.gather(1, sel), fsel, 0)
             x = torch.zeros_like(c)
             x.scatter_(1, sel, xs * fsel)
@@ -687,7 +687,9 @@ def _kkt_solve(
             chol_bad, _ = torch.linalg.cholesky_ex(m[bad] + ridge * eye[: int(bad.sum())])
             chol = chol.clone()
             chol[bad] = chol_bad
-        x = torch.cholesky_solve(rhs[:, :, None], chol)[:, :, 0]
+        # Two batched triangular solves: much less per-matrix overhead than cholesky_solve.
+        half = torch.linalg.solve_triangular(chol, rhs[:, :, None], upper=False)
+        x = torch.linalg.solve_triangular(chol.transpose(1, 2), half, upper=True)[:, :, 0]
         x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         return x * free, torch.zeros(bsz, 0, dtype=dtype, device=dev)
     groups = torch.arange(n_groups, device=dev)
@@ -929,7 +931,7 @@ def cluster_distance_matrix(
 # --------------------------------------------------------------------------------------
 
 _GRAM_MAX = 6000  # clusters up to this size keep their Gram matrix; larger ones use products
-_GROW = 33  # candidates added per round; more makes each pivoting step costlier
+_GROW = 16  # candidates added per round; more makes each pivoting step costlier
 _PIVOTS_PER_ROUND = 4
 _MAX_ROUNDS = 200
 
@@ -1125,7 +1127,7 @@ def point_hull_distances(
     device: str | torch.device = "auto",
     rtol: float = 1e-6,
     atol: float = 1e-7,
-    pool_size: int = 64,
+    pool_size: int = 32,
     max_pool: int = 512,
     chunk_size: int | None = None,
     progress: bool = True,
