@@ -32,6 +32,7 @@ sets grown by batched matrix products (torch, on the GPU when there is one).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -919,10 +920,32 @@ def cluster_distance_matrix(
                 dist[i, j] = dist[j, i] = dv
                 done[t] = True
     rest = [t for t in range(len(todo)) if not done[t]]
-    for t in tqdm(rest, desc="hull distances", disable=not progress or len(rest) < 20):
+    # Larger pairs first, so that the workers finish together.
+    rest.sort(key=lambda t: -(len(groups[todo[t][0]]) + len(groups[todo[t][1]])))
+
+    def solve(t: int) -> float:
         i, j = todo[t]
-        res = hull_distance(x[groups[i]], x[groups[j]], rtol=rtol, atol=atol)
-        dist[i, j] = dist[j, i] = res.distance
+        return _hull_distance(
+            x[groups[i]],
+            x[groups[j]],
+            rtol=rtol,
+            atol=atol,
+            init_size=64,
+            add_size=64,
+            max_rounds=100,
+            lp_time_limit=120.0,
+        ).distance
+
+    # One pair per thread of the torch thread budget, each with single-threaded BLAS
+    # (Wolfe's method makes many small calls; NumPy and HiGHS release the GIL in them).
+    workers = max(1, min(torch.get_num_threads(), len(rest))) if dev.type == "cpu" else 1
+    bar = tqdm(total=len(rest), desc="hull distances", disable=not progress or len(rest) < 20)
+    with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+        for t, value in zip(rest, pool.map(solve, rest), strict=True):
+            i, j = todo[t]
+            dist[i, j] = dist[j, i] = value
+            bar.update()
+    bar.close()
     return dist
 
 
