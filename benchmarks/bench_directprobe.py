@@ -15,12 +15,14 @@ Runs longer than ``--limit`` seconds are stopped and shown as ``> limit``.
 Distances and predictions (``--distances``): on the reference task, with its published
 partition, all cross-label hull distances (``dis.txt``), the label statistics and the
 test points' distances to every cluster; on POS (with ``--pos-test``/``--pos-test-labels``,
-EWT test), the same for the partition of ``--pos-clusters`` (a ``clusters.txt``), else the
-clustering's own partition when it finishes within ``--limit``, else a stand-in that is
-said so (``--standin label``: one cluster per label; ``kmeans:N``: each label split by
-k-means into clusters of about N points). ``--pos-test-limit N`` times a random subset of
-the test points (time per test point is what matters: scale linearly). Given
-``--pos-clusters``, the POS clustering timings are skipped.
+EWT test), the same for the partition of ``--pos-clusters`` (a ``clusters.txt``), else a
+stand-in given by ``--standin`` (``label``: one cluster per label; ``kmeans:N``: each label
+split by k-means into clusters of about N points), else the clustering's own partition
+when it finishes within ``--limit``, else the ``label`` stand-in; a stand-in is said so.
+``--pos-test-limit N`` times a random subset of the test points (time per test point is
+what matters: scale linearly); ``--pos-train-limit N`` uses a random subset of N training
+points throughout (e.g. 6000 with ``--pos-test-limit 3000``: the quick start's size).
+Given ``--pos-clusters`` or ``--standin``, the POS clustering timings are skipped.
 
 Every run is a forked child process: its peak resident memory (``VmHWM``, including the
 arrays) is reported, and BLAS/torch use ``--threads`` threads.
@@ -30,7 +32,7 @@ Usage:  PYTHONPATH=src python benchmarks/bench_directprobe.py [--threads 2] [--r
           [--skip-reference] [--limit 600]
           [--distances [--pos-test test_L6.npy --pos-test-labels test_labels.txt
                         [--pos-clusters clusters.txt | --standin kmeans:500]
-                        [--pos-test-limit 2000]]]
+                        [--pos-test-limit 2000] [--pos-train-limit 6000]]]
 """
 
 from __future__ import annotations
@@ -156,8 +158,7 @@ def _read_labels(path: Path, n: int) -> np.ndarray:
 
 
 def pos(args: argparse.Namespace) -> None:
-    x = np.load(args.pos_train).astype(np.float64)
-    lab = _read_labels(args.pos_train_labels, len(x))
+    x, lab = _pos_train(args)
     names = sorted(set(lab.tolist()))
     y = np.array([names.index(v) for v in lab])
     print(f"POS: {len(x)} training points, {x.shape[1]}-d, {len(names)} labels")
@@ -184,6 +185,15 @@ def pos(args: argparse.Namespace) -> None:
                 1,
                 args.limit,
             )
+
+
+def _pos_train(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    x = np.load(args.pos_train).astype(np.float64)
+    lab = _read_labels(args.pos_train_labels, len(x))
+    if args.pos_train_limit and args.pos_train_limit < len(x):
+        pick = np.sort(np.random.default_rng(1).choice(len(x), args.pos_train_limit, replace=False))
+        x, lab = x[pick], lab[pick]
+    return x, lab
 
 
 def _dims(x: np.ndarray, args: argparse.Namespace, idx: np.ndarray):
@@ -276,8 +286,7 @@ def pos_distances(args: argparse.Namespace) -> None:
     from ftprobe.geometry.distances import point_hull_distances
     from ftprobe.geometry.statistics import label_statistics
 
-    x = np.load(args.pos_train).astype(np.float64)
-    lab = _read_labels(args.pos_train_labels, len(x))
+    x, lab = _pos_train(args)
     xt = np.load(args.pos_test).astype(np.float64)
     lab_t = _read_labels(args.pos_test_labels, len(xt))
     names = sorted(set(lab.tolist()) | set(lab_t.tolist()))
@@ -285,14 +294,17 @@ def pos_distances(args: argparse.Namespace) -> None:
     if args.pos_clusters:
         clustering = outputs.read_clustering(args.pos_clusters, y, names)
         kind = f"partition of {args.pos_clusters}"
+    elif args.standin:
+        clustering = Clustering.from_assignment(_standin(x, y, args.standin), y, names)
+        kind = f"STAND-IN partition '{args.standin}'"
     else:
         run = run_stage(lambda: _partition(x, y, names), args.threads, args.limit)
         if run is not None:
             clustering = Clustering.from_assignment(run[2], y, names)
             kind = f"the clustering's partition ({run[0]:.0f} s)"
         else:
-            clustering = Clustering.from_assignment(_standin(x, y, args.standin), y, names)
-            kind = f"STAND-IN partition '{args.standin}' (clustering past {args.limit:.0f} s)"
+            clustering = Clustering.from_assignment(_standin(x, y, "label"), y, names)
+            kind = f"STAND-IN partition 'label' (clustering past {args.limit:.0f} s)"
     sizes = clustering.sizes()
     print(
         f"POS distances: {len(x)} training / {len(xt)} test points, {clustering.n_clusters} "
@@ -343,8 +355,9 @@ def main() -> None:
     parser.add_argument("--pos-test", help=".npy array of test vectors (EWT test)")
     parser.add_argument("--pos-test-labels", help="one label per line")
     parser.add_argument("--pos-clusters", help="clusters.txt of the POS training points")
-    parser.add_argument("--standin", default="label", help="label | kmeans:N")
+    parser.add_argument("--standin", help="label | kmeans:N (skips the POS clustering)")
     parser.add_argument("--pos-test-limit", type=int, default=0, help="time this many")
+    parser.add_argument("--pos-train-limit", type=int, default=0, help="train on this many")
     args = parser.parse_args()
     print(f"threads={args.threads}, cpus={os.cpu_count()}, load={os.getloadavg()[0]:.1f}")
     if not args.skip_reference:
@@ -354,7 +367,7 @@ def main() -> None:
     if args.pos_train:
         if not args.pos_train_labels:
             raise SystemExit("--pos-train needs --pos-train-labels")
-        if not (args.distances and args.pos_clusters):
+        if not (args.distances and (args.pos_clusters or args.standin)):
             pos(args)
         if args.distances and args.pos_test:
             pos_distances(args)

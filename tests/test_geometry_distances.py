@@ -209,3 +209,38 @@ def test_point_distances_to_large_clusters_match_an_exact_solver() -> None:
         expected = np.linalg.norm(q - (u / u.sum()) @ big)
         assert g == pytest.approx(expected, rel=1e-6, abs=1e-8)
     assert np.all(err <= 1e-6 * got + 1e-6)
+
+
+@pytest.mark.parametrize("shift", [6.0, 2.0, 0.0])
+def test_wolfe_solver_agrees_with_the_qp_solver_on_all_points(shift: float) -> None:
+    from ftprobe.geometry.distances import _dual_qp, _min_norm_pair
+
+    rng = np.random.default_rng(int(shift * 10) + 5)
+    d = 12
+    a = rng.normal(size=(150, d))
+    b = rng.normal(size=(120, d)) * 0.7 + np.r_[shift, np.zeros(d - 1)]
+    alpha, beta = _dual_qp(a, b)
+    expected = np.linalg.norm(alpha @ a - beta @ b)
+    # Wolfe's method from a small working set (the path hull_distance takes first).
+    v = b.mean(axis=0) - a.mean(axis=0)
+    got = _min_norm_pair(
+        a,
+        b,
+        np.argsort(-(a @ v))[:8],
+        np.argsort(b @ v)[:8],
+        rtol=1e-9,
+        atol=1e-12,
+        add_size=8,
+    )
+    assert got is not None
+    wa, wb, rounds = got
+    assert rounds > 1
+    assert np.all(wa >= 0) and np.all(wb >= 0)
+    assert wa.sum() == pytest.approx(1.0) and wb.sum() == pytest.approx(1.0)
+    dist = np.linalg.norm(wa @ a - wb @ b)
+    if expected > 1e-6:
+        assert dist == pytest.approx(expected, rel=1e-6)
+    else:
+        assert dist <= 1e-6
+    res = hull_distance(a, b)
+    assert res.distance == pytest.approx(dist if dist > 1e-5 else 0.0, rel=1e-7, abs=1e-9)

@@ -16,10 +16,11 @@ checked in the original coordinates before it is returned:
 The true distance lies between the two bounds. Distances are returned with a certified
 error (``upper - lower``) at most ``rtol * distance + atol`` unless a result says otherwise.
 
-Hull to hull (:func:`hull_distance`) solves the hard-margin dual (the minimum-norm point of
-``conv(A) - conv(B)``) exactly with HiGHS's QP solver on a working set of points, adding the
-points that violate the optimality conditions until none is left (column generation): only
-the points that can be support vectors ever enter the QP.
+Hull to hull (:func:`hull_distance`) finds the minimum-norm point of ``conv(A) - conv(B)``
+(the hard-margin dual) by Wolfe's active-set method on an updated Cholesky factor, scoring
+candidates against a working set of points that grows by the points violating optimality
+(column generation): only points that can be support vectors are ever factored. Should
+Wolfe's method stall numerically, HiGHS's QP solver on the working set settles the pair.
 
 Point to hull (:func:`point_hull_distances`) uses the least-distance-programming form: the
 distance from ``x`` to ``conv(C)`` is ``1 / ||w||`` for the shortest ``w`` with
@@ -31,12 +32,16 @@ sets grown by batched matrix products (torch, on the GPU when there is one).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import highspy
 import numpy as np
 import torch
+from scipy.linalg.blas import dtpsv
+from scipy.linalg.lapack import dpotrf
+from threadpoolctl import ThreadpoolController
 from tqdm import tqdm
 
 from ftprobe.errors import FtprobeError
@@ -243,6 +248,212 @@ def _polish(
     return pa / pa.sum(), pb / pb.sum()
 
 
+class _GrowingCholesky:
+    """Upper-triangular ``R`` with ``R'R`` the Gram matrix of a growing and shrinking set.
+
+    Kept twice: dense (for deletions) and in BLAS's packed column order, so that a column
+    can be appended in place and triangular solves on the leading block need no copy.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.dense = np.zeros((capacity, capacity))
+        self.packed = np.zeros(capacity * (capacity + 1) // 2)
+        cols = np.repeat(np.arange(capacity), np.arange(1, capacity + 1))
+        starts = np.repeat(np.cumsum(np.r_[0, np.arange(1, capacity)]), np.arange(1, capacity + 1))
+        # Position in ``dense`` (flattened) of each packed entry.
+        self._flat = (np.arange(len(cols)) - starts) * capacity + cols
+        self.size = 0
+
+    def solve(self, rhs: np.ndarray, transposed: bool) -> np.ndarray:
+        """``R^-T rhs`` (``transposed``) or ``R^-1 rhs`` on the current block."""
+        return dtpsv(self.size, self.packed, rhs, trans=int(transposed))[: self.size]
+
+    def append(self, column: np.ndarray, diagonal: float) -> None:
+        s = self.size
+        self.dense[:s, s] = column
+        self.dense[s, : s + 1] = 0.0
+        self.dense[s, s] = diagonal
+        start = s * (s + 1) // 2
+        self.packed[start : start + s] = column
+        self.packed[start + s] = diagonal
+        self.size = s + 1
+
+    def delete(self, k: int) -> bool:
+        """Remove row and column ``k``; ``False`` when the refactorisation breaks down."""
+        s = self.size
+        r = self.dense
+        if k < s - 1:
+            # Rows before k keep their factor; the trailing block is refactorised from the
+            # columns it keeps (one small Gram product and Cholesky).
+            tail = r[k:s, k + 1 : s]
+            chol, info = dpotrf(tail.T @ tail, lower=0, clean=1)
+            if info != 0:
+                return False
+            r[:k, k : s - 1] = r[:k, k + 1 : s]
+            r[k : s - 1, k : s - 1] = chol
+        r[s - 1, :s] = 0.0
+        r[:s, s - 1] = 0.0
+        self.size = s - 1
+        lo, hi = k * (k + 1) // 2, (s - 1) * s // 2
+        self.packed[lo:hi] = r.reshape(-1)[self._flat[lo:hi]]
+        return True
+
+
+_BLAS: ThreadpoolController | None = None
+
+
+def _one_blas_thread():  # noqa: ANN202 (a threadpoolctl context manager)
+    """Context in which BLAS runs single-threaded.
+
+    Wolfe's method makes thousands of small BLAS calls; split over threads (on a busy
+    machine above all) they are many times slower than on one.
+    """
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+def _min_norm_pair(
+    a0: np.ndarray,
+    b0: np.ndarray,
+    work_a: np.ndarray,
+    work_b: np.ndarray,
+    *,
+    rtol: float,
+    atol: float,
+    add_size: int,
+    max_iter: int = 20000,
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Minimum-norm point of ``conv(a0) - conv(b0)`` by Wolfe's method, column-generated.
+
+    Wolfe's algorithm moves the *support* (the points with positive weight) one point at a
+    time: the point that violates optimality most joins, the exact minimiser on the affine
+    hull of the support is computed from an updated Cholesky factor, and when it leaves
+    the simplices the weights step back to the boundary and that point leaves. Candidates
+    are scored against a working set (``work_a``, ``work_b`` to start) and, when none of it
+    violates optimality, against all points; the most violated ones join it.
+
+    Returns the convex weights ``alpha``, ``beta`` and the number of full scoring rounds
+    once the certified gap is within ``rtol * upper + atol`` (or the hull points coincide
+    within ``_OVERLAP_TOL``); ``None`` when the method stalls numerically (the caller then
+    uses the QP solver).
+    """
+    na, nb = len(a0), len(b0)
+    pts = np.concatenate([a0, -b0])  # the Minkowski difference's generators
+    group = np.r_[np.zeros(na, np.int64), np.ones(nb, np.int64)]
+    n, dim = pts.shape
+    cap = min(n, dim + 3)
+    in_work = np.zeros(n, dtype=bool)
+    in_work[work_a] = True
+    in_work[na + work_b] = True
+    widx = np.flatnonzero(in_work)
+    wpts = pts[widx]
+    wgroup = group[widx]
+    supp = np.zeros(cap, dtype=np.int64)  # support, in the factor's order
+    svec = np.zeros((cap, dim))
+    sgroup = np.zeros(cap, dtype=np.int64)
+    onehot = np.zeros((cap, 2))
+    # The matrix factored is v_i.v_j + [same group] (positive definite on supports that
+    # Wolfe's rule keeps affinely independent); u = R^-T E' follows it.
+    fac = _GrowingCholesky(cap)
+    u = np.zeros((cap, 2))
+
+    def add(i: int) -> bool:
+        s = fac.size
+        if s >= cap:
+            return False
+        v, g = pts[i], group[i]
+        q = svec[:s] @ v + (sgroup[:s] == g)
+        r = fac.solve(q, True) if s else np.zeros(0)
+        qii = float(v @ v) + 1.0
+        rho2 = qii - float(r @ r)
+        if rho2 <= 1e-13 * qii:
+            return False  # numerically dependent on the support
+        rho = np.sqrt(rho2)
+        fac.append(r, rho)
+        e = np.zeros(2)
+        e[g] = 1.0
+        u[s] = (e - r @ u[:s]) / rho
+        supp[s], svec[s], sgroup[s], onehot[s] = i, v, g, e
+        return True
+
+    if not (add(int(work_a[0])) and add(na + int(work_b[0]))):
+        return None
+    lam = np.zeros(cap)
+    lam[:2] = 1.0
+    z = lam[:2] @ svec[:2]
+    level = svec[:2] @ z  # per group: the score every support point of the group has
+    rounds = 0
+    for _ in range(max_iter):
+        s = fac.size
+        upper = float(np.sqrt(z @ z))
+        tol = rtol * upper + atol
+        viol = level[wgroup] - wpts @ z
+        k = int(np.argmax(viol))
+        if viol[k] <= 0.5 * tol * upper or upper <= _OVERLAP_TOL:
+            rounds += 1
+            scores = pts @ z
+            if upper <= atol:
+                break
+            lower = float(scores[:na].min() + scores[na:].min()) / upper
+            if upper - max(lower, 0.0) <= tol or (lower <= 0.0 and upper <= _OVERLAP_TOL):
+                break
+            vall = level[group] - scores
+            cand = np.flatnonzero((vall > 0.5 * tol * upper) & ~in_work)
+            if len(cand) == 0:
+                return None
+            ca, cb = cand[group[cand] == 0], cand[group[cand] == 1]
+            new = np.r_[ca[np.argsort(-vall[ca])][:add_size], cb[np.argsort(-vall[cb])][:add_size]]
+            in_work[new] = True
+            widx = np.r_[widx, new]
+            wpts = np.vstack([wpts, pts[new]])
+            wgroup = group[widx]
+            continue
+        if not add(int(widx[k])):
+            return None
+        s += 1
+        lam[s - 1] = 0.0
+        while True:
+            # Affine minimiser on the support: alpha = R^-1 u c with c = (u'u)^-1 1.
+            c = np.linalg.solve(u[:s].T @ u[:s], np.ones(2))
+            alpha = fac.solve(u[:s] @ c, False)
+            if alpha.min() > 0.0:
+                lam[:s] = alpha
+                break
+            # Step back to the simplices' boundary; the point that reaches 0 leaves.
+            neg = alpha <= 0.0
+            cur = lam[:s]
+            theta = float(np.min(cur[neg] / (cur[neg] - alpha[neg])))
+            cur = cur + theta * (alpha - cur)
+            kk = int(np.argmin(np.where(neg, cur, np.inf)))
+            if not fac.delete(kk):
+                return None
+            for arr in (supp, svec, sgroup, onehot):
+                arr[kk : s - 1] = arr[kk + 1 : s].copy()
+            cur = np.clip(np.delete(cur, kk), 0.0, None)
+            s -= 1
+            u[:s, 0] = fac.solve(onehot[:s, 0].copy(), True)
+            u[:s, 1] = fac.solve(onehot[:s, 1].copy(), True)
+            g0 = sgroup[:s] == 0
+            if not g0.any() or g0.all():
+                return None
+            cur[g0] /= cur[g0].sum()
+            cur[~g0] /= cur[~g0].sum()
+            lam[:s] = cur
+        z = lam[:s] @ svec[:s]
+        level = c - 1.0
+    else:
+        return None
+    s = fac.size
+    weights = np.zeros(n)
+    weights[supp[:s]] = np.clip(lam[:s], 0.0, None)
+    alpha_w, beta_w = weights[:na], weights[na:]
+    if alpha_w.sum() <= 0 or beta_w.sum() <= 0:
+        return None
+    return alpha_w / alpha_w.sum(), beta_w / beta_w.sum(), rounds
+
+
 def _bounds(
     a0: np.ndarray, b0: np.ndarray, p: np.ndarray, q: np.ndarray
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
@@ -273,12 +484,38 @@ def hull_distance(
     working set until the certified ``gap`` (``upper - lower``) is at most
     ``rtol * distance + atol * scale`` (``scale``: the largest coordinate of a point
     relative to the pair's centre) or no point outside it violates optimality; ``gap``
-    reports what was achieved and ``rounds`` how many working-set QPs were solved. When the
-    sets are still not separated after a few rounds, an LP decides whether they overlap at
-    all (``lp_time_limit`` seconds).
+    reports what was achieved and ``rounds`` how many times all points were scored against
+    the working set's optimum. Wolfe's method solves the pair (BLAS on one thread: its many
+    small calls only lose on more); if it stalls numerically, HiGHS's QP solver on the
+    working set does (``max_rounds`` rounds); when the sets are still not separated after a
+    few of those, an LP decides whether they overlap at all (``lp_time_limit`` seconds).
     """
     a = _check_points("a", a)
     b = _check_points("b", b, a.shape[1])
+    with _one_blas_thread():
+        return _hull_distance(
+            a,
+            b,
+            rtol=rtol,
+            atol=atol,
+            init_size=init_size,
+            add_size=add_size,
+            max_rounds=max_rounds,
+            lp_time_limit=lp_time_limit,
+        )
+
+
+def _hull_distance(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    rtol: float,
+    atol: float,
+    init_size: int,
+    add_size: int,
+    max_rounds: int,
+    lp_time_limit: float,
+) -> HullDistance:
     # Translate and scale so that HiGHS's absolute tolerances mean the same for every pair.
     centre = 0.5 * (a.mean(axis=0) + b.mean(axis=0))
     a0, b0 = a - centre, b - centre
@@ -294,62 +531,80 @@ def hull_distance(
         v = b0.mean(axis=0) - a0.mean(axis=0)
         work_a = np.argsort(-(a0 @ v))[:init_size]
         work_b = np.argsort(b0 @ v)[:init_size]
-    in_a = np.zeros(na, bool)
-    in_a[work_a] = True
-    in_b = np.zeros(nb, bool)
-    in_b[work_b] = True
-
-    rounds = 0
-    while True:
-        rounds += 1
-        wa, wb = np.flatnonzero(in_a), np.flatnonzero(in_b)
-        alpha_w, beta_w = _dual_qp(a0[wa], b0[wb])
-        p = alpha_w @ a0[wa]
-        q = beta_w @ b0[wb]
-        upper, lower, sa, sb = _bounds(a0, b0, p, q)
-        if upper - max(lower, 0.0) > rtol * upper + atol and lower > 0.0:
-            # Separated but not yet within tolerance: the QP solver's own precision may be
-            # what limits the bound; an exact solve on its support removes that.
-            pol_a, pol_b = _polish(a0[wa], b0[wb], alpha_w, beta_w)
-            p2, q2 = pol_a @ a0[wa], pol_b @ b0[wb]
-            u2, l2, sa2, sb2 = _bounds(a0, b0, p2, q2)
-            if u2 - max(l2, 0.0) < upper - max(lower, 0.0):
-                alpha_w, beta_w, p, q = pol_a, pol_b, p2, q2
-                upper, lower, sa, sb = u2, l2, sa2, sb2
+    fast = _min_norm_pair(a0, b0, work_a, work_b, rtol=rtol, atol=atol, add_size=add_size)
+    if fast is not None:
+        alpha, beta, rounds = fast
+        p, q = alpha @ a0, beta @ b0
         z = p - q
-        tol = rtol * upper + atol
-        converged = upper - max(lower, 0.0) <= tol
-        if upper <= atol or (lower <= 0.0 and upper <= _OVERLAP_TOL):
-            # The two explicit hull points (nearly) coincide: the hulls overlap, up to the
-            # QP solver's precision (a distance near 0 is the root of a tiny objective).
-            converged = True
-        # Points beyond the supporting planes through p and q (optimality says none are).
-        level = tol * upper
-        viol_a = np.flatnonzero((sa < z @ p - level) & ~in_a)
-        viol_b = np.flatnonzero((sb > z @ q + level) & ~in_b)
-        if converged or rounds >= max_rounds or (len(viol_a) == 0 and len(viol_b) == 0):
-            break
-        if rounds == _LP_AFTER and lower <= 0.0 and _separable_lp(a0, b0, lp_time_limit) is False:
-            # HiGHS proves that no plane separates the sets: the hulls overlap.
-            return HullDistance(
-                distance=0.0,
-                lower=0.0,
-                upper=0.0,
-                w=np.zeros(a.shape[1]),
-                b=0.0,
-                alpha=np.zeros(na),
-                beta=np.zeros(nb),
-                overlap=True,
-                rounds=rounds,
-                certificate="lp",
-            )
-        in_a[viol_a[np.argsort(sa[viol_a])][:add_size]] = True
-        in_b[viol_b[np.argsort(-sb[viol_b])][:add_size]] = True
+        upper, lower, _, _ = _bounds(a0, b0, p, q)
+        fast_ok = (
+            upper - max(lower, 0.0) <= rtol * upper + atol
+            or upper <= atol
+            or (lower <= 0.0 and upper <= _OVERLAP_TOL)
+        )
+    if fast is None or not fast_ok:
+        # Wolfe's method stalled numerically (near-degenerate supports): HiGHS's QP solver
+        # on the working set, grown by column generation, settles the pair.
+        in_a = np.zeros(na, bool)
+        in_a[work_a] = True
+        in_b = np.zeros(nb, bool)
+        in_b[work_b] = True
 
-    alpha = np.zeros(na)
-    alpha[wa] = alpha_w
-    beta = np.zeros(nb)
-    beta[wb] = beta_w
+        rounds = 0
+        while True:
+            rounds += 1
+            wa, wb = np.flatnonzero(in_a), np.flatnonzero(in_b)
+            alpha_w, beta_w = _dual_qp(a0[wa], b0[wb])
+            p = alpha_w @ a0[wa]
+            q = beta_w @ b0[wb]
+            upper, lower, sa, sb = _bounds(a0, b0, p, q)
+            if upper - max(lower, 0.0) > rtol * upper + atol and lower > 0.0:
+                # Separated but not yet within tolerance: the QP solver's own precision may be
+                # what limits the bound; an exact solve on its support removes that.
+                pol_a, pol_b = _polish(a0[wa], b0[wb], alpha_w, beta_w)
+                p2, q2 = pol_a @ a0[wa], pol_b @ b0[wb]
+                u2, l2, sa2, sb2 = _bounds(a0, b0, p2, q2)
+                if u2 - max(l2, 0.0) < upper - max(lower, 0.0):
+                    alpha_w, beta_w, p, q = pol_a, pol_b, p2, q2
+                    upper, lower, sa, sb = u2, l2, sa2, sb2
+            z = p - q
+            tol = rtol * upper + atol
+            converged = upper - max(lower, 0.0) <= tol
+            if upper <= atol or (lower <= 0.0 and upper <= _OVERLAP_TOL):
+                # The two explicit hull points (nearly) coincide: the hulls overlap, up to the
+                # QP solver's precision (a distance near 0 is the root of a tiny objective).
+                converged = True
+            # Points beyond the supporting planes through p and q (optimality says none are).
+            level = tol * upper
+            viol_a = np.flatnonzero((sa < z @ p - level) & ~in_a)
+            viol_b = np.flatnonzero((sb > z @ q + level) & ~in_b)
+            if converged or rounds >= max_rounds or (len(viol_a) == 0 and len(viol_b) == 0):
+                break
+            if (
+                rounds == _LP_AFTER
+                and lower <= 0.0
+                and _separable_lp(a0, b0, lp_time_limit) is False
+            ):
+                # HiGHS proves that no plane separates the sets: the hulls overlap.
+                return HullDistance(
+                    distance=0.0,
+                    lower=0.0,
+                    upper=0.0,
+                    w=np.zeros(a.shape[1]),
+                    b=0.0,
+                    alpha=np.zeros(na),
+                    beta=np.zeros(nb),
+                    overlap=True,
+                    rounds=rounds,
+                    certificate="lp",
+                )
+            in_a[viol_a[np.argsort(sa[viol_a])][:add_size]] = True
+            in_b[viol_b[np.argsort(-sb[viol_b])][:add_size]] = True
+
+        alpha = np.zeros(na)
+        alpha[wa] = alpha_w
+        beta = np.zeros(nb)
+        beta[wb] = beta_w
     upper *= scale
     lower *= scale
     if upper <= atol * scale or (lower <= 0.0 and upper <= _OVERLAP_TOL * scale):
@@ -410,9 +665,9 @@ def _kkt_solve(
         if width < n:
             sel = torch.topk(free.to(torch.int8), width, dim=1, sorted=False).indices
             fsel = free.gather(1, sel)
-            qs = q.gather(1, sel[:, :, None].expand(bsz, width, n)).gather(
-                2, sel[:, None, :].expand(bsz, width, width)
-            )
+            # One gather of the free block (a two-step gather builds a (B, width, n) copy).
+            flat = (sel[:, :, None] * n + sel[:, None, :]).reshape(bsz, -1)
+            qs = q.reshape(bsz, n * n).gather(1, flat).reshape(bsz, width, width)
             xs, _ = _kkt_solve(qs, c.gather(1, sel), member.gather(1, sel), fsel, 0)
             x = torch.zeros_like(c)
             x.scatter_(1, sel, xs * fsel)
@@ -433,7 +688,9 @@ def _kkt_solve(
             chol_bad, _ = torch.linalg.cholesky_ex(m[bad] + ridge * eye[: int(bad.sum())])
             chol = chol.clone()
             chol[bad] = chol_bad
-        x = torch.cholesky_solve(rhs[:, :, None], chol)[:, :, 0]
+        # Two batched triangular solves: much less per-matrix overhead than cholesky_solve.
+        half = torch.linalg.solve_triangular(chol, rhs[:, :, None], upper=False)
+        x = torch.linalg.solve_triangular(chol.transpose(1, 2), half, upper=True)[:, :, 0]
         x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         return x * free, torch.zeros(bsz, 0, dtype=dtype, device=dev)
     groups = torch.arange(n_groups, device=dev)
@@ -663,10 +920,32 @@ def cluster_distance_matrix(
                 dist[i, j] = dist[j, i] = dv
                 done[t] = True
     rest = [t for t in range(len(todo)) if not done[t]]
-    for t in tqdm(rest, desc="hull distances", disable=not progress or len(rest) < 20):
+    # Larger pairs first, so that the workers finish together.
+    rest.sort(key=lambda t: -(len(groups[todo[t][0]]) + len(groups[todo[t][1]])))
+
+    def solve(t: int) -> float:
         i, j = todo[t]
-        res = hull_distance(x[groups[i]], x[groups[j]], rtol=rtol, atol=atol)
-        dist[i, j] = dist[j, i] = res.distance
+        return _hull_distance(
+            x[groups[i]],
+            x[groups[j]],
+            rtol=rtol,
+            atol=atol,
+            init_size=64,
+            add_size=64,
+            max_rounds=100,
+            lp_time_limit=120.0,
+        ).distance
+
+    # One pair per thread of the torch thread budget, each with single-threaded BLAS
+    # (Wolfe's method makes many small calls; NumPy and HiGHS release the GIL in them).
+    workers = max(1, min(torch.get_num_threads(), len(rest))) if dev.type == "cpu" else 1
+    bar = tqdm(total=len(rest), desc="hull distances", disable=not progress or len(rest) < 20)
+    with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:
+        for t, value in zip(rest, pool.map(solve, rest), strict=True):
+            i, j = todo[t]
+            dist[i, j] = dist[j, i] = value
+            bar.update()
+    bar.close()
     return dist
 
 
@@ -675,7 +954,7 @@ def cluster_distance_matrix(
 # --------------------------------------------------------------------------------------
 
 _GRAM_MAX = 6000  # clusters up to this size keep their Gram matrix; larger ones use products
-_GROW = 33  # candidates added per round; more makes each pivoting step costlier
+_GROW = 16  # candidates added per round; more makes each pivoting step costlier
 _PIVOTS_PER_ROUND = 4
 _MAX_ROUNDS = 200
 
@@ -871,7 +1150,7 @@ def point_hull_distances(
     device: str | torch.device = "auto",
     rtol: float = 1e-6,
     atol: float = 1e-7,
-    pool_size: int = 64,
+    pool_size: int = 32,
     max_pool: int = 512,
     chunk_size: int | None = None,
     progress: bool = True,
