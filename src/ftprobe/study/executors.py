@@ -53,10 +53,18 @@ class SequentialExecutor:
         return None
 
 
+MAX_THREADS_VARIABLE = "FTPROBE_MAX_THREADS"
+"""Environment variable with the most threads a job may use in this process."""
+
+
 def _init_worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    # A job asks for its own thread count (fine-tuning: 2); in a pool that would put
+    # workers x threads spinning threads on the cores, which slows everything down
+    # more than tenfold. The worker's share caps it (read by ``execute_job``).
+    os.environ[MAX_THREADS_VARIABLE] = str(threads)
 
 
 class ProcessPoolExecutor:
