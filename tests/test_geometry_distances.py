@@ -13,6 +13,7 @@ from ftprobe.geometry.clustering import Clustering
 from ftprobe.geometry.distances import (
     cluster_distance_matrix,
     hull_distance,
+    nearest_hulls,
     point_hull_distances,
 )
 
@@ -244,3 +245,32 @@ def test_wolfe_solver_agrees_with_the_qp_solver_on_all_points(shift: float) -> N
         assert dist <= 1e-6
     res = hull_distance(a, b)
     assert res.distance == pytest.approx(dist if dist > 1e-5 else 0.0, rel=1e-7, abs=1e-9)
+
+
+def test_nearest_hulls_gives_the_full_matrix_argmin_and_distance() -> None:
+    # Eight overlapping-ish Gaussian clusters in 20-d, test points among them, some inside
+    # a hull: pruning must never change the nearest cluster or its distance.
+    rng = np.random.default_rng(5)
+    centres = rng.normal(scale=2.5, size=(8, 20))
+    x = np.concatenate([c + rng.normal(size=(60, 20)) for c in centres])
+    assignment = np.repeat(np.arange(8), 60)
+    clustering = Clustering.from_assignment(assignment, assignment % 4, list("ABCD"))
+    inside = x[assignment == 3][:5].mean(axis=0)  # a convex combination of cluster 3
+    points = np.vstack([rng.normal(scale=3.0, size=(150, 20)), inside, x[7]])
+    full = point_hull_distances(points, x, clustering, progress=False)
+    nearest, dist = nearest_hulls(points, x, clustering, progress=False)
+    expected = np.argsort(full, axis=1, kind="stable")[:, 0]
+    assert np.array_equal(nearest, expected)
+    np.testing.assert_allclose(dist, full[np.arange(len(points)), expected], rtol=1e-6, atol=1e-9)
+    assert nearest[-2] == 3 and dist[-2] == 0.0
+    assert dist[-1] == 0.0  # a training point lies in its own hull
+
+
+def test_nearest_hulls_breaks_exact_ties_by_the_lower_cluster_id() -> None:
+    # A point halfway between two mirror-image clusters is equally far from both.
+    a = np.array([[1.0, 0.0], [2.0, 1.0], [2.0, -1.0]])
+    x = np.vstack([a, -a])
+    clustering = Clustering.from_assignment([0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1], ["L", "R"])
+    nearest, dist = nearest_hulls(np.zeros((1, 2)), x, clustering, progress=False)
+    assert nearest.tolist() == [0]
+    assert dist[0] == pytest.approx(1.0, abs=1e-9)

@@ -50,6 +50,7 @@ __all__ = [
     "HullDistance",
     "cluster_distance_matrix",
     "hull_distance",
+    "nearest_hulls",
     "point_hull_distances",
     "resolve_device",
 ]
@@ -1142,6 +1143,77 @@ def _point_hull_chunk(
     return _PointHullResult(dist.cpu().numpy(), err.cpu().numpy())
 
 
+@dataclass(frozen=True)
+class _Hull:
+    """One cluster's distinct points, centred on their mean and scaled to unit radius."""
+
+    points: np.ndarray  # distinct member vectors (original units)
+    centre: np.ndarray
+    radius: float
+    c0: torch.Tensor | None  # (m, d) centred, scaled points; None for a single point
+    gram: torch.Tensor | None  # c0 c0^T when small enough to keep
+
+
+def _hull(x: np.ndarray, members: np.ndarray, dev: torch.device) -> _Hull:
+    c = np.unique(x[members], axis=0)
+    centre = c.mean(axis=0)
+    c0 = c - centre
+    radius = float(np.sqrt((c0 * c0).sum(axis=1).max()))
+    if len(c) == 1 or radius == 0.0:
+        return _Hull(c, centre, 0.0, None, None)
+    c0_t = torch.from_numpy(c0 / radius).to(dev)
+    gram = c0_t @ c0_t.T if len(c) <= _GRAM_MAX else None
+    return _Hull(c, centre, radius, c0_t, gram)
+
+
+def _exact_to_hull(
+    pts: np.ndarray,
+    hull: _Hull,
+    dev: torch.device,
+    *,
+    rtol: float,
+    atol: float,
+    pool_size: int,
+    max_pool: int,
+    chunk_size: int | None,
+    bar: tqdm | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Certified distances (and error bounds) from the rows of ``pts`` to one hull."""
+    if hull.c0 is None:
+        if bar is not None:
+            bar.update(len(pts))
+        return np.linalg.norm(pts - hull.points[0], axis=1), np.zeros(len(pts))
+    m = len(hull.points)
+    dist = np.zeros(len(pts))
+    errs = np.zeros(len(pts))
+    width = min(m, 2 * pool_size)
+    # Keep the per-chunk working set near 256 MiB (pool Gram blocks and score rows of
+    # the typical candidate-list width; the few problems that need more are fewer).
+    step = chunk_size or max(16, min(4096, int(2**25 / max(width * width + 4 * m, 1))))
+    for start in range(0, len(pts), step):
+        stop = min(start + step, len(pts))
+        x0 = torch.from_numpy((pts[start:stop] - hull.centre) / hull.radius).to(dev)
+        res = _point_hull_chunk(
+            x0, hull.c0, hull.gram, rtol=rtol, atol=atol, pool_size=pool_size, max_pool=max_pool
+        )
+        dist[start:stop] = res.distance * hull.radius
+        errs[start:stop] = res.error * hull.radius
+        if bar is not None:
+            bar.update(stop - start)
+    return dist, errs
+
+
+def _prepare(
+    points: np.ndarray, x: np.ndarray, clustering: ClusteringLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    x = _check_points("x", x)
+    pts = _check_points("points", points, x.shape[1])
+    assignment = np.asarray(clustering.assignment)
+    if len(assignment) != len(x):
+        raise ValueError(f"clustering has {len(assignment)} points but x has {len(x)}")
+    return x, pts, assignment, int(clustering.n_clusters)
+
+
 def point_hull_distances(
     points: np.ndarray,
     x: np.ndarray,
@@ -1171,44 +1243,149 @@ def point_hull_distances(
     stalls, an exact Lawson-Hanson NNLS over the whole cluster settles the problem).
     ``chunk_size`` test points are solved together (default: sized for ~256 MiB).
     Use one torch thread on a busy CPU: the work is many small batched factorisations.
+    When only the nearest cluster is wanted, :func:`nearest_hulls` is much faster.
     """
-    x = _check_points("x", x)
-    pts = _check_points("points", points, x.shape[1])
-    assignment = np.asarray(clustering.assignment)
-    if len(assignment) != len(x):
-        raise ValueError(f"clustering has {len(assignment)} points but x has {len(x)}")
-    k = int(clustering.n_clusters)
+    x, pts, assignment, k = _prepare(points, x, clustering)
     dev = resolve_device(device)
     dist = np.zeros((len(pts), k))
     errs = np.zeros((len(pts), k))
     bar = tqdm(total=k * len(pts), desc="point-hull distances", disable=not progress)
     for ci in range(k):
-        members = np.flatnonzero(assignment == ci)
-        c = np.unique(x[members], axis=0)
-        centre = c.mean(axis=0)
-        c0 = c - centre
-        radius = float(np.sqrt((c0 * c0).sum(axis=1).max()))
-        if len(c) == 1 or radius == 0.0:
-            dist[:, ci] = np.linalg.norm(pts - c[0], axis=1)
-            bar.update(len(pts))
-            continue
-        c0_t = torch.from_numpy(c0 / radius).to(dev)
-        gram = c0_t @ c0_t.T if len(c) <= _GRAM_MAX else None
-        m = len(c)
-        width = min(m, 2 * pool_size)
-        # Keep the per-chunk working set near 256 MiB (pool Gram blocks and score rows of
-        # the typical candidate-list width; the few problems that need more are fewer).
-        step = chunk_size or max(16, min(4096, int(2**25 / max(width * width + 4 * m, 1))))
-        for start in range(0, len(pts), step):
-            stop = min(start + step, len(pts))
-            x0 = torch.from_numpy((pts[start:stop] - centre) / radius).to(dev)
-            res = _point_hull_chunk(
-                x0, c0_t, gram, rtol=rtol, atol=atol, pool_size=pool_size, max_pool=max_pool
-            )
-            dist[start:stop, ci] = res.distance * radius
-            errs[start:stop, ci] = res.error * radius
-            bar.update(stop - start)
+        hull = _hull(x, np.flatnonzero(assignment == ci), dev)
+        dist[:, ci], errs[:, ci] = _exact_to_hull(
+            pts,
+            hull,
+            dev,
+            rtol=rtol,
+            atol=atol,
+            pool_size=pool_size,
+            max_pool=max_pool,
+            chunk_size=chunk_size,
+            bar=bar,
+        )
     bar.close()
     if with_errors:
         return dist, errs
     return dist
+
+
+def _fw_bounds(
+    x0: torch.Tensor, c0: torch.Tensor, gram: torch.Tensor | None, steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Certified (upper, lower) bounds on the distance from each ``x0`` to ``conv(c0)``.
+
+    A few Frank-Wolfe steps with exact line search, started at the nearest vertex. The
+    upper bound is the distance to the explicit hull point reached; the lower bound is
+    the separation along the direction to it (no hull point is closer than that). The
+    weights are never formed: the iteration only needs ``mu.P``, ``mu.G.mu`` and
+    ``G mu``, updated by the chosen vertex's Gram row.
+    """
+    rows = torch.arange(len(x0), device=x0.device)
+    proj = x0 @ c0.T  # (B, m)
+    diag = (c0 * c0).sum(dim=1)
+
+    def gram_rows(j: torch.Tensor) -> torch.Tensor:
+        return gram[j] if gram is not None else c0[j] @ c0.T
+
+    i0 = torch.argmin(diag[None, :] - 2.0 * proj, dim=1)
+    g_mu = gram_rows(i0)  # G mu, (B, m)
+    mu_p = proj[rows, i0]  # mu . P
+    mu_g_mu = diag[i0]  # mu . G mu
+    for _ in range(steps):
+        scores = proj - g_mu  # c_i . (x - y)
+        level = mu_p - mu_g_mu  # y . (x - y)
+        best, j = scores.max(dim=1)
+        g_j = g_mu[rows, j]
+        denom = (diag[j] - 2.0 * g_j + mu_g_mu).clamp_min(1e-300)
+        gamma = ((best - level) / denom).clamp(0.0, 1.0)
+        keep = 1.0 - gamma
+        mu_p = keep * mu_p + gamma * proj[rows, j]
+        mu_g_mu = keep * keep * mu_g_mu + 2.0 * gamma * keep * g_j + gamma * gamma * diag[j]
+        g_mu = keep[:, None] * g_mu + gamma[:, None] * gram_rows(j)
+    scores = proj - g_mu
+    level = mu_p - mu_g_mu
+    upper = (((x0 * x0).sum(dim=1) - 2.0 * mu_p + mu_g_mu).clamp_min(0.0)).sqrt()
+    gap = scores.amax(dim=1) - level
+    lower = upper - gap / upper.clamp_min(1e-300)
+    return upper, lower
+
+
+def _bounds_to_hull(
+    pts: np.ndarray, hull: _Hull, dev: torch.device, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(upper, lower) bounds from the rows of ``pts`` to one hull (original units)."""
+    if hull.c0 is None:
+        d = np.linalg.norm(pts - hull.points[0], axis=1)
+        return d, d
+    m = len(hull.points)
+    upper = np.zeros(len(pts))
+    lower = np.zeros(len(pts))
+    step = max(16, min(8192, 2**22 // max(m, 1)))  # a few (B, m) arrays of ~32 MiB
+    for start in range(0, len(pts), step):
+        stop = min(start + step, len(pts))
+        x0 = torch.from_numpy((pts[start:stop] - hull.centre) / hull.radius).to(dev)
+        up, lo = _fw_bounds(x0, hull.c0, hull.gram, steps)
+        upper[start:stop] = up.cpu().numpy() * hull.radius
+        lower[start:stop] = lo.cpu().numpy() * hull.radius
+    return upper, lower
+
+
+def nearest_hulls(
+    points: np.ndarray,
+    x: np.ndarray,
+    clustering: ClusteringLike,
+    *,
+    device: str | torch.device = "auto",
+    rtol: float = 1e-6,
+    atol: float = 1e-7,
+    bound_steps: tuple[int, int] = (5, 20),
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest cluster hull of every point, and its distance, exactly.
+
+    Returns ``(nearest, distance)``, each of shape ``(n_points,)``: the cluster id with
+    the smallest distance (ties: the lower id, as :func:`point_hull_distances` ranks
+    them) and that distance. Only the clusters that could be nearest are solved exactly:
+    cheap certified bounds for every (point, cluster) pair (``bound_steps[0]``
+    Frank-Wolfe steps, then ``bound_steps[1]`` for the pairs still in contention) rule
+    out every cluster whose lower bound exceeds a distance already certified for another
+    cluster. The answer is the one the full distance matrix gives.
+    """
+    x, pts, assignment, k = _prepare(points, x, clustering)
+    dev = resolve_device(device)
+    n = len(pts)
+    if n == 0 or k == 0:
+        return np.zeros(n, dtype=np.int64), np.zeros(n)
+    hulls = [_hull(x, np.flatnonzero(assignment == ci), dev) for ci in range(k)]
+    # Bounds are certified up to rounding; this slack keeps rounding from pruning a tie.
+    slack = 1e-9 * max(float(np.abs(pts).max()), float(np.abs(x).max()), 1.0)
+    upper = np.zeros((n, k))
+    lower = np.zeros((n, k))
+    bar = tqdm(total=3 * k, desc="nearest hulls", disable=not progress)
+    for ci, hull in enumerate(hulls):
+        upper[:, ci], lower[:, ci] = _bounds_to_hull(pts, hull, dev, bound_steps[0])
+        bar.update(1)
+    for ci, hull in enumerate(hulls):
+        open_ = np.flatnonzero(lower[:, ci] <= upper.min(axis=1) + slack)
+        if len(open_):
+            up, lo = _bounds_to_hull(pts[open_], hull, dev, bound_steps[1])
+            upper[open_, ci] = np.minimum(upper[open_, ci], up)
+            lower[open_, ci] = np.maximum(lower[open_, ci], lo)
+        bar.update(1)
+    exact = np.full((n, k), np.inf)
+    solve = dict(rtol=rtol, atol=atol, pool_size=32, max_pool=512, chunk_size=None)
+    # The most promising cluster of each point first: its exact distance prunes the rest.
+    first = np.argmin(upper, axis=1)
+    for ci, hull in enumerate(hulls):
+        rows = np.flatnonzero(first == ci)
+        if len(rows):
+            exact[rows, ci] = _exact_to_hull(pts[rows], hull, dev, **solve)[0]
+    best = exact[np.arange(n), first]
+    for ci, hull in enumerate(hulls):
+        rows = np.flatnonzero((lower[:, ci] <= best + slack) & (first != ci))
+        if len(rows):
+            exact[rows, ci] = _exact_to_hull(pts[rows], hull, dev, **solve)[0]
+        bar.update(1)
+    bar.close()
+    nearest = np.argsort(exact, axis=1, kind="stable")[:, 0]
+    return nearest, exact[np.arange(n), nearest]
