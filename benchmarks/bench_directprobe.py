@@ -19,7 +19,9 @@ EWT test), the same for the partition of ``--pos-clusters`` (a ``clusters.txt``)
 stand-in given by ``--standin`` (``label``: one cluster per label; ``kmeans:N``: each label
 split by k-means into clusters of about N points), else the clustering's own partition
 when it finishes within ``--limit``, else the ``label`` stand-in; a stand-in is said so.
-``--pos-test-limit N`` times a random subset of the test points (time per test point is
+POS predictions are timed as ``nearest_hulls`` (the nearest cluster of every test point,
+exact, pruning clusters that cannot be nearest); ``--full-matrix`` also times every
+point-hull distance (what ``prediction.txt`` lists). ``--pos-test-limit N`` times a random subset of the test points (time per test point is
 what matters: scale linearly); ``--pos-train-limit N`` uses a random subset of N training
 points throughout (e.g. 6000 with ``--pos-test-limit 3000``: the quick start's size).
 Given ``--pos-clusters`` or ``--standin``, the POS clustering timings are skipped.
@@ -283,7 +285,7 @@ def pos_distances(args: argparse.Namespace) -> None:
     """Label distances and test predictions on POS (EWT dev clusters, EWT test points)."""
     from ftprobe.geometry import outputs
     from ftprobe.geometry.clustering import Clustering
-    from ftprobe.geometry.distances import point_hull_distances
+    from ftprobe.geometry.distances import nearest_hulls, point_hull_distances
     from ftprobe.geometry.statistics import label_statistics
 
     x, lab = _pos_train(args)
@@ -324,8 +326,21 @@ def pos_distances(args: argparse.Namespace) -> None:
         pick = np.random.default_rng(0).choice(len(xt), args.pos_test_limit, replace=False)
         xt = xt[pick]
         gold = [gold[i] for i in pick]
+    near = timed(
+        f"nearest-cluster predictions ({len(xt)} points, {clustering.n_clusters} clusters)",
+        lambda: nearest_hulls(xt, x, clustering, progress=False)[0],
+        args.threads,
+        args.repeat,
+        args.limit,
+    )
+    if near is not None:
+        names_arr = np.array(clustering.label_names, dtype=object)
+        acc = float(np.mean(names_arr[clustering.cluster_labels[near]] == np.array(gold)))
+        print(f"    -> nearest-cluster accuracy {acc:.4f} on {len(xt)} test points")
+    if not args.full_matrix:
+        return
     pred = timed(
-        f"point-hull distances ({len(xt)} x {clustering.n_clusters})",
+        f"all point-hull distances ({len(xt)} x {clustering.n_clusters}, prediction.txt)",
         lambda: point_hull_distances(xt, x, clustering, progress=False),
         args.threads,
         1,
@@ -356,6 +371,9 @@ def main() -> None:
     parser.add_argument("--pos-test-labels", help="one label per line")
     parser.add_argument("--pos-clusters", help="clusters.txt of the POS training points")
     parser.add_argument("--standin", help="label | kmeans:N (skips the POS clustering)")
+    parser.add_argument(
+        "--full-matrix", action="store_true", help="also time all point-hull distances"
+    )
     parser.add_argument("--pos-test-limit", type=int, default=0, help="time this many")
     parser.add_argument("--pos-train-limit", type=int, default=0, help="train on this many")
     args = parser.parse_args()
