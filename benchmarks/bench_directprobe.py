@@ -21,9 +21,10 @@ split by k-means into clusters of about N points), else the clustering's own par
 when it finishes within ``--limit``, else the ``label`` stand-in; a stand-in is said so.
 POS predictions are timed as ``nearest_hulls`` (the nearest cluster of every test point,
 exact, pruning clusters that cannot be nearest); ``--full-matrix`` also times every
-point-hull distance (what ``prediction.txt`` lists). ``--pos-test-limit N`` times a random subset of the test points (time per test point is
-what matters: scale linearly); ``--pos-train-limit N`` uses a random subset of N training
-points throughout (e.g. 6000 with ``--pos-test-limit 3000``: the quick start's size).
+point-hull distance (what ``prediction.txt`` lists). ``--pos-test-limit N`` times a
+random subset of the test points (time per test point is what matters: scale
+linearly); ``--pos-train-limit N`` uses a random subset of N training points throughout
+(e.g. 6000 with ``--pos-test-limit 3000``).
 Given ``--pos-clusters`` or ``--standin``, the POS clustering timings are skipped.
 
 Every run is a forked child process: its peak resident memory (``VmHWM``, including the

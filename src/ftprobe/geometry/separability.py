@@ -35,7 +35,12 @@ How the verdict is found (cheapest first, each result verified):
    textbook one-point-at-a-time Lawson-Hanson (scipy) is tried, then the problem is
    handed to HiGHS as an LP (maximise the margin ``t`` with ``|w|_inf <= 1``),
    whose primal gives the hyperplane and whose duals give the common point; both are
-   verified like any other certificate.
+   verified like any other certificate;
+4. hulls that touch to within rounding (common in layer 0, where a word's vectors differ
+   only by position embeddings) defeat the strict tolerances both ways: a common point
+   found to within ``TOUCH_TOL * scale`` (about float32's resolution, the precision of
+   the vectors) then settles the pair as overlapping. Only when none is found either is
+   :class:`SeparabilityError` raised.
 """
 
 from __future__ import annotations
@@ -54,6 +59,12 @@ SEPARATION_TOL = 1e-9
 
 OVERLAP_TOL = 1e-8
 """Two weighted means closer than this, relative to the scale, are a common point."""
+
+
+TOUCH_TOL = 1e-6
+"""Last resort: when neither certificate verifies at the tolerances above (hulls within
+rounding of each other), a common point this close, relative to the scale, settles the
+pair as overlapping. It is about float32's resolution, the precision the vectors have."""
 
 
 class SeparabilityError(FtprobeError):
@@ -238,10 +249,24 @@ def decide(
         lambda: _single_column_nnls(Pn, Qn),
         lambda: _highs_lp(Pn, Qn),
     )
+    unverified = []
     for attempt in attempts:
         verdict = attempt()
         if verdict is not None:
             checked = _to_caller(verdict, P, Q, centre, own_scale, scale)
+            if checked is None and verdict[0] == "ovl":
+                checked = _to_caller(verdict, P, Q, centre, own_scale, scale, TOUCH_TOL)
+            if checked is not None:
+                return checked
+            unverified.append(verdict)
+    # Nothing verified at the strict tolerances: when a common point is found to within
+    # the precision of float32 data (the vectors' usual origin), the hulls touch.
+    # The dual's weights are the hulls' nearest points even when it calls them separable
+    # (by less than the tolerance: hulls that touch).
+    unverified.append(_nearest_points_nnls(Pn, Qn))
+    for verdict in unverified:
+        if verdict is not None and verdict[0] == "ovl":
+            checked = _to_caller(verdict, P, Q, centre, own_scale, scale, TOUCH_TOL)
             if checked is not None:
                 return checked
     raise SeparabilityError(
@@ -257,7 +282,13 @@ def decide(
 
 
 def _to_caller(
-    cand: tuple, P: np.ndarray, Q: np.ndarray, centre: np.ndarray, own_scale: float, scale: float
+    cand: tuple,
+    P: np.ndarray,
+    Q: np.ndarray,
+    centre: np.ndarray,
+    own_scale: float,
+    scale: float,
+    overlap_tol: float = OVERLAP_TOL,
 ) -> Verdict | None:
     if cand[0] == "sep":
         # A direction is the same in local and caller coordinates (local = affine map
@@ -275,7 +306,7 @@ def _to_caller(
     lq = lq / lq.sum()
     resid = float(np.linalg.norm(wts_mean(P, ip, lp) - wts_mean(Q, iq, lq)))
     cert = Overlap(ip.astype(np.int64), lp, iq.astype(np.int64), lq, resid)
-    return cert if overlap_holds(cert, P, Q, scale) else None
+    return cert if overlap_holds(cert, P, Q, scale, overlap_tol) else None
 
 
 def _dual_matrix(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -366,7 +397,13 @@ def _active_set_nnls(
         if len(cand) == 0:
             if (g[:na] - v[d]).max() < -(g[na:] - v[d + 1]).max():
                 return ("sep", -v[:d].copy(), support())
-            return None  # optimal without separating: numerically stuck
+            # Optimal without separating and without a zero residual: the hulls touch to
+            # within rounding. The weights are the caller's candidate common point.
+            idx = np.asarray(passive, dtype=np.int64)
+            on_p = idx < na
+            if not on_p.any() or on_p.all():
+                return None
+            return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
         cand = cand[np.argsort(-g[cand], kind="stable")]
         k0 = len(passive)
         Qf, R = qr_insert(
@@ -439,6 +476,16 @@ def _single_column_nnls(P: np.ndarray, Q: np.ndarray) -> tuple | None:
     if rnorm <= 1e-10:
         return ("ovl", np.arange(len(P)), z[: len(P)], np.arange(len(Q)), z[len(P) :])
     return ("sep", -(r - M @ z)[:d])
+
+
+def _nearest_points_nnls(P: np.ndarray, Q: np.ndarray) -> tuple | None:
+    """The dual's weights as a candidate common point, whatever its residual."""
+    M, r = _dual_matrix(P, Q)
+    try:
+        z, _ = nnls(M, r, maxiter=max(50 * M.shape[0], 3 * M.shape[1]))
+    except RuntimeError:
+        return None
+    return ("ovl", np.arange(len(P)), z[: len(P)], np.arange(len(Q)), z[len(P) :])
 
 
 def _highs_lp(P: np.ndarray, Q: np.ndarray) -> tuple | None:
