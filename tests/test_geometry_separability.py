@@ -8,6 +8,7 @@ from scipy.optimize import linprog
 
 from ftprobe.geometry.separability import (
     Overlap,
+    SeparabilityError,
     Separation,
     decide,
     overlap_holds,
@@ -115,3 +116,22 @@ def test_hints_are_used_and_bad_inputs_rejected() -> None:
         decide(P, np.zeros((0, 4)))
     with pytest.raises(ValueError):
         decide(P, np.full((2, 4), np.nan))
+
+
+def test_hulls_touching_within_rounding_are_an_overlap_not_an_error(monkeypatch) -> None:
+    # Layer-0 vectors make hulls that touch to within float32 rounding, where neither
+    # certificate verifies at the strict tolerances. Simulate that on two segments 1e-7
+    # apart (relative to the scale) by refusing every separating hyperplane: the pair
+    # must come back as an overlap certified at TOUCH_TOL, not as a SeparabilityError.
+    from ftprobe.geometry import separability
+
+    monkeypatch.setattr(separability, "hyperplane_from_direction", lambda *a, **k: None)
+    P = np.array([[0.0, 0.0], [2.0, 0.0]])
+    Q = np.array([[1.0, 1e-7], [1.0, 1.0]])
+    verdict = separability.decide(P, Q, scale=1.0)
+    assert isinstance(verdict, Overlap)
+    assert verdict.residual <= separability.TOUCH_TOL
+    assert verdict.residual > separability.OVERLAP_TOL * 1.0
+    # Farther apart than TOUCH_TOL, no overlap may be claimed.
+    with pytest.raises(SeparabilityError):
+        separability.decide(P, Q + [0.0, 1e-4], scale=1.0)
