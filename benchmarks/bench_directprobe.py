@@ -7,8 +7,8 @@ without reading and writing files). Median of ``--repeat`` runs.
 
 POS (optional; EWT dev as training set): pass an ``.npy`` array of vectors (rows = words
 in file order) and a file of labels (one per line): ``--pos-train``/``--pos-train-labels``.
-Times the clustering of all points, then a scaling table: random subsets of 1k, 5k and
-all points, and 128 / 384 / 768 dimensions (128: a fixed random projection of the 384-d
+Times the clustering as a scaling table: random subsets of ``--sizes`` points (default
+1k, 5k and all), and 128 / 384 / 768 dimensions (128: a fixed random projection of the 384-d
 vectors; 768: the vectors concatenated with those of ``--pos-extra``, e.g. layer 0).
 Runs longer than ``--limit`` seconds are stopped and shown as ``> limit``.
 
@@ -165,29 +165,21 @@ def pos(args: argparse.Namespace) -> None:
     names = sorted(set(lab.tolist()))
     y = np.array([names.index(v) for v in lab])
     print(f"POS: {len(x)} training points, {x.shape[1]}-d, {len(names)} labels")
-    out = timed(
-        f"clustering, all {len(x)} points",
-        lambda: _cluster(x, y, names),
-        args.threads,
-        1,
-        args.limit,
-    )
-    if out is not None:
-        print(f"    -> {out[0]} clusters; {_stats_line(out[1])}")
-
     rng = np.random.default_rng(0)
-    sizes = [n for n in (1000, 5000) if n < len(x)] + [len(x)]
+    sizes = sorted({min(int(v), len(x)) for v in args.sizes.split(",")})
     print("Scaling (clustering time; random subsets, same task):")
     for n in sizes:
         idx = np.sort(rng.choice(len(x), n, replace=False)) if n < len(x) else np.arange(len(x))
         for dim_name, xx in _dims(x[idx], args, idx):
-            timed(
+            out = timed(
                 f"n={n:<6} d={dim_name}",
                 lambda xx=xx, idx=idx: _cluster(xx, y[idx], names),
                 args.threads,
                 1,
                 args.limit,
             )
+            if out is not None:
+                print(f"    -> {out[0]} clusters; {_stats_line(out[1])}")
 
 
 def _pos_train(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
@@ -365,6 +357,9 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=600.0, help="seconds per run")
     parser.add_argument("--pos-train", help=".npy array of training vectors")
     parser.add_argument("--pos-train-labels", help="one label per line")
+    parser.add_argument(
+        "--sizes", default="1000,5000,25147", help="POS subset sizes for the scaling table"
+    )
     parser.add_argument("--pos-extra", help=".npy of other vectors of the same words (768-d)")
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--distances", action="store_true", help="time distances/predictions")
