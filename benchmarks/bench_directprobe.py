@@ -116,9 +116,9 @@ def _cluster(x: np.ndarray, y: np.ndarray, names: list[str]) -> tuple[int, dict]
     return c.n_clusters, vars(engine.stats)
 
 
-def reference(root: Path, threads: int, repeat: int, limit: float) -> None:
+def _reference_task(root: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, list]:
+    """Label names, training vectors and label indices, test vectors and label names."""
     from ftprobe.data.prepacked import read_embeddings, read_entities, read_label_set
-    from ftprobe.geometry.directprobe import DirectProbe
 
     data = root / "data" / "SS"
     names = list(read_label_set(data / "labels" / "tags.txt").names)
@@ -127,7 +127,13 @@ def reference(root: Path, threads: int, repeat: int, limit: float) -> None:
     x = read_embeddings(data / "embeddings/layers/train/6.txt", len(train), np.float64)
     xt = read_embeddings(data / "embeddings/layers/test/6.txt", len(test), np.float64)
     y = np.array([names.index(lab) for _, lab in train])
-    yt = [lab for _, lab in test]
+    return names, x, y, xt, [lab for _, lab in test]
+
+
+def reference(root: Path, threads: int, repeat: int, limit: float) -> None:
+    from ftprobe.geometry.directprobe import DirectProbe
+
+    names, x, y, xt, yt = _reference_task(root)
     print(f"Reference task: {len(x)} training and {len(xt)} test points, {x.shape[1]}-d")
     out = timed("clustering", lambda: _cluster(x, y, names), threads, repeat, limit)
     if out is not None:
@@ -203,19 +209,11 @@ def _dims(x: np.ndarray, args: argparse.Namespace, idx: np.ndarray):
 
 def reference_distances(root: Path, threads: int, repeat: int, limit: float) -> None:
     """Distances, statistics and predictions on the reference task's published partition."""
-    from ftprobe.data.prepacked import read_embeddings, read_entities, read_label_set
     from ftprobe.geometry import outputs
     from ftprobe.geometry.distances import cluster_distance_matrix, point_hull_distances
     from ftprobe.geometry.statistics import label_statistics
 
-    data = root / "data" / "SS"
-    names = list(read_label_set(data / "labels" / "tags.txt").names)
-    train = read_entities(data / "entities" / "train.txt")
-    test = read_entities(data / "entities" / "test.txt")
-    x = read_embeddings(data / "embeddings/layers/train/6.txt", len(train), np.float64)
-    xt = read_embeddings(data / "embeddings/layers/test/6.txt", len(test), np.float64)
-    y = [names.index(lab) for _, lab in train]
-    yt = [lab for _, lab in test]
+    names, x, y, xt, yt = _reference_task(root)
     clustering = outputs.read_clustering(root / "results" / "SS6" / "clusters.txt", y, names)
     print(f"Reference distances (published partition, {clustering.n_clusters} clusters):")
     dist = timed(
