@@ -357,7 +357,6 @@ class SupervisedClustering:
         self.pair_status: dict[tuple[int, int], bool] = {}
         self.pair_cert: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
         self.pair_support: dict[tuple[int, int], np.ndarray] = {}
-        self.own_k: dict[tuple[int, int], int] = {}
         self.decisions: list[tuple[int, int, int]] = []  # (cid_a, cid_b, accepted)
 
     def _make_block(self, lab: int, pts: np.ndarray) -> _LabelBlock:
@@ -652,13 +651,7 @@ class SupervisedClustering:
                     (dist <= _LOOKAHEAD * (radius + oblk.radius) + tol) & (oblk.cid >= 0)
                 )
                 extra = [int(c) for c in oblk.cid[wider] if int(c) not in set(todo)]
-                # The same on this side: the merged cluster's nearest same-label clusters
-                # are its next merges; a hyperplane that also keeps them on this side is
-                # checked on their points at those merges and saves their solver calls.
-                own = self._own_lookahead(blk, s, t, key)
-                if (extra or len(own)) and self._separate_all(
-                    ca, cb, mem, todo + extra, new_certs, own=own, key=key
-                ):
+                if extra and self._separate_all(ca, cb, mem, todo + extra, new_certs):
                     continue
             witness = self._check_against(ca, cb, mem, todo, new_certs)
             if witness is not None:
@@ -804,46 +797,15 @@ class SupervisedClustering:
         mem: np.ndarray,
         group: list[int],
         new_certs: dict[int, tuple[_Plane, float]],
-        own: np.ndarray | None = None,
-        key: tuple[int, int] | None = None,
     ) -> bool:
-        """One solver call against the union of ``group``; True (and certificates) if separable.
-
-        ``own`` (points of same-label clusters nearby) joins the merged cluster's side of
-        that one call; how many of them to take adapts per label pair (``key``) to how
-        often the enlarged problem stays separable.
-        """
-        side = mem if own is None or not len(own) else np.concatenate([mem, own])
-        verdict, union = self._decide(ca, cb, side, group)
-        if own is not None and len(own) and key is not None:
-            k = self.own_k.get(key, _OWN_START)
-            sep = isinstance(verdict, Separation)
-            self.own_k[key] = min(2 * k, _OWN_MAX) if sep else max(k // 2, 1)
+        """One solver call against the union of ``group``; True (and certificates) if separable."""
+        verdict, union = self._decide(ca, cb, mem, group)
         if not isinstance(verdict, Separation):
             return False
-        plane = (self._plane(verdict, side, union), 1.0)
+        plane = (self._plane(verdict, mem, union), 1.0)
         for oc in group:
             new_certs[oc] = plane
         return True
-
-    def _own_lookahead(self, blk: _LabelBlock, s: int, t: int, key: tuple[int, int]) -> np.ndarray:
-        """Points of the same-label clusters nearest the merge of slots s and t."""
-        k = self.own_k.get(key, _OWN_START)
-        na, nb = int(blk.size[s]), int(blk.size[t])
-        nm = na + nb
-        row = (na * blk.d2[s] + nb * blk.d2[t]) / nm - (na * nb / (nm * nm)) * blk.d2[s, t]
-        row[[s, t]] = np.inf
-        for slot in (s, t):
-            rej = blk.rejected.get(slot)
-            if rej:
-                row[list(rej)] = np.inf
-        live = np.flatnonzero(np.isfinite(row))
-        if not len(live):
-            return np.zeros(0, dtype=np.int64)
-        if len(live) > k:
-            live = live[np.argpartition(row[live], k - 1)[:k]]
-        mems = [self.members[int(blk.cid[o])] for o in live]
-        return np.concatenate(mems)
 
     def _check_against(
         self,
@@ -1045,8 +1007,6 @@ class SupervisedClustering:
 STATE_VERSION = "ftprobe-clustering-state-1"
 _POOL_SIZE = 96
 _LOOKAHEAD = 1.5
-_OWN_START = 4
-_OWN_MAX = 32
 
 
 def supervised_clustering(
