@@ -405,18 +405,11 @@ class RepresentationStore:
         if len(dims) != 1 or any(a.shape[0] != n for a in arrays.values()):
             raise StoreError(f"entry {key}: arrays must all be ({n}, d) for {n} examples")
         with self._staging(key) as tmp:
-            layer_info = {}
             for layer, arr in sorted(arrays.items()):
-                path = tmp / _layer_file(layer)
-                np.save(path, np.ascontiguousarray(arr, dtype=np.float32))
-                layer_info[str(layer)] = {"file": path.name, "sha256": file_checksum(path)}
-            manifest = self._base_manifest(key, provenance, label_names, n, dims.pop())
-            manifest.update(self._write_labels(tmp, labels, label_names, texts))
-            manifest["layers"] = layer_info
-            if extra:
-                manifest.update(extra)
-            _write_json(tmp / MANIFEST, manifest)
-            return self._commit(tmp, key)
+                np.save(tmp / _layer_file(layer), np.ascontiguousarray(arr, dtype=np.float32))
+            return self._seal(
+                tmp, key, provenance, labels, label_names, texts, sorted(arrays), dims.pop(), extra
+            )
 
     # -- internals -------------------------------------------------------------
 
@@ -456,27 +449,45 @@ class RepresentationStore:
                 progress=progress,
                 out=out,
             )
-            layer_info = {}
-            for layer, arr in out.items():
+            for arr in out.values():
                 arr.flush()
-                del arr
-                path = tmp / _layer_file(layer)
-                layer_info[str(layer)] = {"file": path.name, "sha256": file_checksum(path)}
             out.clear()
-            manifest = self._base_manifest(key, provenance, task.labels.names, n, dim)
-            manifest.update(
-                self._write_labels(
-                    tmp,
-                    [ex.label for ex in task.examples],
-                    task.labels.names,
-                    [ex.text for ex in task.examples],
-                )
+            return self._seal(
+                tmp,
+                key,
+                provenance,
+                [ex.label for ex in task.examples],
+                task.labels.names,
+                [ex.text for ex in task.examples],
+                layers,
+                dim,
+                {"unit_kind": task.unit_kind, "extraction": vars(reps.report)},
             )
-            manifest["layers"] = layer_info
-            manifest["unit_kind"] = task.unit_kind
-            manifest["extraction"] = vars(reps.report)
-            _write_json(tmp / MANIFEST, manifest)
-            return self._commit(tmp, key)
+
+    def _seal(
+        self,
+        tmp: Path,
+        key: EntryKey,
+        provenance: dict[str, Any],
+        labels: Sequence[int],
+        label_names: Sequence[str],
+        texts: Sequence[str],
+        layers: Sequence[int],
+        dim: int,
+        extra: dict[str, Any] | None,
+    ) -> StoreEntry:
+        """Checksum the staged layer files, write the manifest and commit the entry."""
+        layer_info = {}
+        for layer in layers:
+            path = tmp / _layer_file(layer)
+            layer_info[str(layer)] = {"file": path.name, "sha256": file_checksum(path)}
+        manifest = self._base_manifest(key, provenance, label_names, len(texts), dim)
+        manifest.update(self._write_labels(tmp, labels, label_names, texts))
+        manifest["layers"] = layer_info
+        if extra:
+            manifest.update(extra)
+        _write_json(tmp / MANIFEST, manifest)
+        return self._commit(tmp, key)
 
     def _add_layers(
         self,
