@@ -261,9 +261,7 @@ def decide(
             unverified.append(verdict)
     # Nothing verified at the strict tolerances: when a common point is found to within
     # the precision of float32 data (the vectors' usual origin), the hulls touch.
-    # The dual's weights are the hulls' nearest points even when it calls them separable
-    # (by less than the tolerance: hulls that touch).
-    unverified.append(_nearest_points_nnls(Pn, Qn))
+    unverified.append(_single_column_nnls(Pn, Qn, weights=True))
     for verdict in unverified:
         if verdict is not None and verdict[0] == "ovl":
             checked = _to_caller(verdict, P, Q, centre, own_scale, scale, TOUCH_TOL)
@@ -465,27 +463,22 @@ def _active_set_nnls(
     return None
 
 
-def _single_column_nnls(P: np.ndarray, Q: np.ndarray) -> tuple | None:
-    """The textbook Lawson-Hanson (scipy), as a second opinion when the block variant fails."""
+def _single_column_nnls(P: np.ndarray, Q: np.ndarray, weights: bool = False) -> tuple | None:
+    """The textbook Lawson-Hanson (scipy), as a second opinion when the block variant fails.
+
+    With ``weights`` the dual's weights come back as a candidate common point whatever
+    the residual: they are the hulls' nearest points even when the dual calls them
+    separable by less than the tolerance (hulls that touch).
+    """
     M, r = _dual_matrix(P, Q)
     d = P.shape[1]
     try:
         z, rnorm = nnls(M, r, maxiter=max(50 * (d + 2), 3 * M.shape[1]))
     except RuntimeError:
         return None
-    if rnorm <= 1e-10:
+    if weights or rnorm <= 1e-10:
         return ("ovl", np.arange(len(P)), z[: len(P)], np.arange(len(Q)), z[len(P) :])
     return ("sep", -(r - M @ z)[:d])
-
-
-def _nearest_points_nnls(P: np.ndarray, Q: np.ndarray) -> tuple | None:
-    """The dual's weights as a candidate common point, whatever its residual."""
-    M, r = _dual_matrix(P, Q)
-    try:
-        z, _ = nnls(M, r, maxiter=max(50 * M.shape[0], 3 * M.shape[1]))
-    except RuntimeError:
-        return None
-    return ("ovl", np.arange(len(P)), z[: len(P)], np.arange(len(Q)), z[len(P) :])
 
 
 def _highs_lp(P: np.ndarray, Q: np.ndarray) -> tuple | None:
