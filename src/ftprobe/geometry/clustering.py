@@ -299,6 +299,7 @@ class SupervisedClustering:
         self.Xc = self.X - self.mean
         self.sqnorm = (self.Xc**2).sum(axis=1)
         self.scale = max(float(np.sqrt(self.sqnorm.max())), 1e-300)
+        self.Xs = self.Xc / self.scale
         self.state_path = Path(state_path) if state_path is not None else None
         self.resume = resume
         self.checkpoint_seconds = checkpoint_seconds
@@ -357,6 +358,16 @@ class SupervisedClustering:
         self.pair_status: dict[tuple[int, int], bool] = {}
         self.pair_cert: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
         self.pair_support: dict[tuple[int, int], np.ndarray] = {}
+        # supports[a][b]: the points that carried weight in the last exact separation
+        # between the lineages of clusters a and b (kept through merges on either side)
+        # and whether the two had to be checked one to one (a union with others overlapped)
+        self.supports: dict[int, dict[int, tuple[np.ndarray, bool]]] = {}
+        self._new_supports: dict[int, tuple[np.ndarray, bool]] = {}
+        # union_supports[a][L]: the same for a's lineage against a union of L-clusters
+        self.union_supports: dict[int, dict[int, np.ndarray]] = {}
+        self._new_union: dict[int, np.ndarray] = {}
+        # (merging label, other label) -> how well the look-ahead has been doing lately
+        self._lookahead: dict[tuple[int, int], float] = {}
         self.decisions: list[tuple[int, int, int]] = []  # (cid_a, cid_b, accepted)
 
     def _make_block(self, lab: int, pts: np.ndarray) -> _LabelBlock:
@@ -546,6 +557,25 @@ class SupervisedClustering:
         wit = self.witnesses.pop(ca, []) + self.witnesses.pop(cb, [])
         if wit:
             self.witnesses[m] = wit
+        big, small = (ca, cb) if na >= nb else (cb, ca)
+        moved: dict[int, tuple[np.ndarray, bool]] = {}
+        for parent in (small, big):
+            for other, sup in self.supports.pop(parent, {}).items():
+                moved[other] = sup
+                theirs = self.supports.get(other)
+                if theirs is not None:
+                    theirs.pop(parent, None)
+        for other, (sup, alone) in self._new_supports.items():
+            moved[other] = (sup, alone or moved.get(other, (None, False))[1])
+        self._new_supports = {}
+        unions = self.union_supports.pop(small, {})
+        unions.update(self.union_supports.pop(big, {}))
+        unions.update(self._new_union)
+        self._new_union = {}
+        if unions:
+            self.union_supports[m] = unions
+        for other, sup in moved.items():
+            self._link_support(m, other, sup)
         # rejected pairs of the parents are forgotten: pairs with m are new
         for slot in (s, t):
             for o in blk.rejected.pop(slot, set()):
@@ -564,6 +594,10 @@ class SupervisedClustering:
             blk.epoch[o] += 1
             self._push(blk, o)
 
+    def _link_support(self, a: int, b: int, support: tuple[np.ndarray, bool]) -> None:
+        self.supports.setdefault(a, {})[b] = support
+        self.supports.setdefault(b, {})[a] = support
+
     def _drop_certs(self, cid: int) -> None:
         mine = self.certs.pop(cid, None)
         if mine:
@@ -576,6 +610,15 @@ class SupervisedClustering:
         self, blk: _LabelBlock, s: int, t: int, witness: tuple[np.ndarray, np.ndarray] | None
     ) -> None:
         self._pending = None
+        # Supports found for the rejected candidate are the best warm start the bigger
+        # parent's lineage has against those clusters.
+        big = int(blk.cid[s]) if blk.size[s] >= blk.size[t] else int(blk.cid[t])
+        for other, sup in self._new_supports.items():
+            self._link_support(big, other, sup)
+        self._new_supports = {}
+        if self._new_union:
+            self.union_supports.setdefault(big, {}).update(self._new_union)
+            self._new_union = {}
         blk.rejected.setdefault(s, set()).add(t)
         blk.rejected.setdefault(t, set()).add(s)
         if witness is not None:
@@ -599,6 +642,8 @@ class SupervisedClustering:
         """
         K = blk.label
         ca, cb = int(blk.cid[s]), int(blk.cid[t])
+        self._new_supports = {}
+        self._new_union = {}
         # 1. a known common point whose sides are inside the candidate and one cluster
         for holder in (ca, cb):
             for side_a, side_b in self.witnesses.get(holder, ()):
@@ -643,7 +688,7 @@ class SupervisedClustering:
                 todo = self._try_centroids(pts, centre, oblk, todo, new_certs)
             if not todo:
                 continue
-            if len(todo) > 1 or len(pts) > 1:
+            if (len(todo) > 1 or len(pts) > 1) and self._lookahead.get((K, L), 0.0) > -3:
                 # Look ahead: the merged cluster will keep growing towards the clusters
                 # just outside its ball; one wide hyperplane against all of them now saves
                 # a solver call at each of the next merges.
@@ -651,8 +696,17 @@ class SupervisedClustering:
                     (dist <= _LOOKAHEAD * (radius + oblk.radius) + tol) & (oblk.cid >= 0)
                 )
                 extra = [int(c) for c in oblk.cid[wider] if int(c) not in set(todo)]
-                if extra and self._separate_all(ca, cb, mem, todo + extra, new_certs):
-                    continue
+                if extra:
+                    won = self._separate_all(ca, cb, mem, todo + extra, new_certs)
+                    score = self._lookahead.get((K, L), 0.0)
+                    self._lookahead[(K, L)] = min(score + 1.0, 3.0) if won else score - 1.0
+                    if won:
+                        continue
+            elif len(todo) > 1 or len(pts) > 1:
+                # Where two labels interleave (e.g. nouns and proper nouns) the wider union
+                # overlaps again and again, each time at the price of the largest solver
+                # call of the merge: it is tried again only now and then.
+                self._lookahead[(K, L)] = self._lookahead.get((K, L), 0.0) + 1 / 32
             witness = self._check_against(ca, cb, mem, todo, new_certs)
             if witness is not None:
                 return False, witness
@@ -824,9 +878,19 @@ class SupervisedClustering:
         rest are checked one by one. Returns a witness (both sides of a verified common
         point, as point indices) on rejection.
         """
-        rest = list(todo)
+        # Clusters that a parent could only be separated from one at a time (the union of
+        # them overlapped it) are checked one at a time again: the union check would fail
+        # the same way, at the price of a solver call on the largest problem.
+        alone = [oc for oc in todo if self._lineage(ca, cb, oc)[1]]
+        for oc in alone:
+            verdict, other = self._decide(ca, cb, mem, [oc], alone=True)
+            if isinstance(verdict, Overlap):
+                return np.unique(mem[verdict.p_index]), np.unique(other[verdict.q_index])
+            new_certs[oc] = (self._plane(verdict, mem, other), 1.0)
+        rest = [oc for oc in todo if oc not in alone]
         while rest:
-            if len(rest) == 1:
+            single = len(rest) == 1
+            if single:
                 groups = [rest[0]]
             else:
                 verdict, union = self._decide(ca, cb, mem, rest)
@@ -838,15 +902,24 @@ class SupervisedClustering:
                 groups = [int(o) for o in np.unique(self.owner[union[verdict.q_index]])]
             one_by_one = len(groups) > 1
             for oc in groups + ([o for o in rest if o not in groups] if one_by_one else []):
-                verdict, other = self._decide(ca, cb, mem, [oc])
+                verdict, other = self._decide(ca, cb, mem, [oc], alone=not single)
                 if isinstance(verdict, Overlap):
                     return np.unique(mem[verdict.p_index]), np.unique(other[verdict.q_index])
                 new_certs[oc] = (self._plane(verdict, mem, other), 1.0)
                 rest.remove(oc)
         return None
 
+    def _lineage(self, ca: int, cb: int, oc: int) -> tuple[np.ndarray | None, bool]:
+        """The last support between a parent's lineage and ``oc``'s (bigger parent first)."""
+        big, small = (ca, cb) if len(self.members[ca]) >= len(self.members[cb]) else (cb, ca)
+        for parent in (big, small):
+            found = self.supports.get(parent, {}).get(oc)
+            if found is not None:
+                return found
+        return None, False
+
     def _decide(
-        self, ca: int, cb: int, mem: np.ndarray, others: list[int]
+        self, ca: int, cb: int, mem: np.ndarray, others: list[int], alone: bool = False
     ) -> tuple[Verdict, np.ndarray]:
         """The exact verdict for the merged cluster ``mem`` against the union of ``others``.
 
@@ -857,6 +930,28 @@ class SupervisedClustering:
         hints: list[np.ndarray] = []
         warm: list[np.ndarray] = []
         seen: set[int] = set()
+        # The best warm start by far: the support of the last separation between the same
+        # lineages (e.g. the growing cluster of one label against that of another). It is
+        # nearly the optimal support of this problem; a mix of other supports is not, and
+        # on near-degenerate pairs (hundreds of points on the margin) each wrong point
+        # costs dozens of pivots.
+        # Against a union, only the largest cluster's: several supports together hold more
+        # points than can carry weight, and the surplus costs a pivot each.
+        L = int(self.c_label[others[0]])
+        big, small = (ca, cb) if len(self.members[ca]) >= len(self.members[cb]) else (cb, ca)
+        lineage = []
+        if len(others) > 1:
+            for cid in (big, small):
+                sup = self.union_supports.get(cid, {}).get(L)
+                if sup is not None:
+                    lineage = [sup]
+                    break
+        if not lineage:
+            for oc in sorted(others, key=lambda c: -len(self.members[c])):
+                sup = self._lineage(ca, cb, oc)[0]
+                if sup is not None:
+                    lineage = [sup]
+                    break
         for cid in (ca, cb):
             mine = self.certs.get(cid)
             if not mine:
@@ -876,7 +971,9 @@ class SupervisedClustering:
         # either side were renamed by merges.
         key = self._label_key(int(self.c_label[ca]), int(self.c_label[others[0]]))
         recent = self.pair_support.get(key)
-        if recent is not None:
+        if lineage:
+            warm = lineage
+        elif recent is not None:
             warm.append(recent)
         warm_local = None
         if warm:
@@ -891,14 +988,26 @@ class SupervisedClustering:
             warm_local = (on_p[on_p >= 0], on_q[on_q >= 0])
         self.stats.cluster_checks += 1
         t0 = time.perf_counter()
+        # In unit-scaled coordinates, the same for every check, so no check has to derive
+        # its own frame (the verdict's offset is mapped back in _plane).
         verdict = decide(
-            self.Xc[mem], self.Xc[union], scale=self.scale, hints=hints, wide=True, warm=warm_local
+            self.Xs[mem],
+            self.Xs[union],
+            scale=1.0,
+            hints=hints,
+            wide=True,
+            warm=warm_local,
+            frame=(None, 1.0),
+            validate=False,
         )
         self.stats.oracle_seconds += time.perf_counter() - t0
         if isinstance(verdict, Separation) and verdict.support is not None:
-            self.pair_support[key] = np.concatenate(
-                [mem[verdict.support[0]], union[verdict.support[1]]]
-            )
+            sup = np.concatenate([mem[verdict.support[0]], union[verdict.support[1]]])
+            self.pair_support[key] = sup
+            if len(others) > 1:
+                self._new_union[L] = sup
+            else:
+                self._new_supports[others[0]] = (sup, alone)
         return verdict, union
 
     @staticmethod
@@ -909,7 +1018,7 @@ class SupervisedClustering:
         support = None
         if verdict.support is not None:
             support = np.concatenate([mem[verdict.support[0]], union[verdict.support[1]]])
-        return _Plane(verdict.w, verdict.b, support)
+        return _Plane(verdict.w, verdict.b * self.scale, support)
 
     def _decide_label_pair(self, K: int, L: int) -> bool:
         """Decide (once) whether all of K is separable from all of L; True if separable."""

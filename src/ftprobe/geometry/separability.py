@@ -61,6 +61,9 @@ OVERLAP_TOL = 1e-8
 """Two weighted means closer than this, relative to the scale, are a common point."""
 
 
+_WARM_MIN = 8
+"""A warm start of at least this many points replaces the seed block (see below)."""
+
 TOUCH_TOL = 1e-6
 """Last resort: when neither certificate verifies at the tolerances above (hulls within
 rounding of each other), a common point this close, relative to the scale, settles the
@@ -195,6 +198,8 @@ def decide(
     hints: Iterable[np.ndarray] = (),
     wide: bool = False,
     warm: tuple[np.ndarray, np.ndarray] | None = None,
+    frame: tuple[np.ndarray | None, float] | None = None,
+    validate: bool = True,
 ) -> Verdict:
     """Decide whether P and Q (rows are points) are strictly linearly separable.
 
@@ -208,23 +213,36 @@ def decide(
     which costs about the same and makes it far more likely to still separate when one of
     the sets later grows. ``warm`` (indices into P and Q) names points likely to carry
     weight in the exact method (e.g. the support of a related problem's certificate).
+
+    For callers that decide many problems on one dataset: ``frame`` ``(centre, radius)``
+    fixes the local coordinates the exact method works in (``centre`` None: the points are
+    already centred and scaled, and are used as they are) instead of deriving them from
+    these points, and ``validate=False`` skips the input checks (the caller has checked
+    every point once). Neither changes what is verified.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
-    if P.ndim != 2 or Q.ndim != 2 or P.shape[1] != Q.shape[1]:
-        raise ValueError("P and Q must be 2-d arrays with the same number of columns")
-    if len(P) == 0 or len(Q) == 0:
-        raise ValueError("both point sets must be non-empty")
-    if not (np.isfinite(P).all() and np.isfinite(Q).all()):
-        raise ValueError("points must be finite")
-    centre, own_scale = data_scale(P, Q)
+    if validate:
+        if P.ndim != 2 or Q.ndim != 2 or P.shape[1] != Q.shape[1]:
+            raise ValueError("P and Q must be 2-d arrays with the same number of columns")
+        if len(P) == 0 or len(Q) == 0:
+            raise ValueError("both point sets must be non-empty")
+        if not (np.isfinite(P).all() and np.isfinite(Q).all()):
+            raise ValueError("points must be finite")
+    if frame is None:
+        centre, own_scale = data_scale(P, Q)
+    else:
+        centre, own_scale = frame
     if scale is None:
         scale = own_scale
 
     # Cheap witnesses: each candidate direction is scored by its (normalised) gap in both
-    # orientations; the best one, even if it fails, seeds the exact method below.
+    # orientations; the best one, even if it fails, seeds the exact method below. A wide
+    # verdict from a full warm start uses neither, so they are not computed then.
     best, best_gap = None, -np.inf
-    for u in [*hints, P.mean(axis=0) - Q.mean(axis=0)]:
+    warm_start = warm is not None and len(warm[0]) + len(warm[1]) >= _WARM_MIN
+    candidates = [] if wide and warm_start else [*hints, P.mean(axis=0) - Q.mean(axis=0)]
+    for u in candidates:
         u = np.asarray(u, dtype=np.float64)
         norm = float(np.linalg.norm(u))
         if not np.isfinite(norm) or norm == 0.0:
@@ -241,9 +259,13 @@ def decide(
 
     # Work in local coordinates (centred, unit radius) for conditioning; certificates are
     # mapped back and verified on the caller's coordinates.
-    Pn = (P - centre) / own_scale
-    Qn = (Q - centre) / own_scale
-    seed = best if best is not None else P.mean(axis=0) - Q.mean(axis=0)
+    if centre is None:
+        Pn, Qn = P, Q
+        centre = np.zeros(P.shape[1])
+    else:
+        Pn = (P - centre) / own_scale
+        Qn = (Q - centre) / own_scale
+    seed = best if best is not None or warm_start else P.mean(axis=0) - Q.mean(axis=0)
     attempts = (
         lambda: _active_set_nnls(Pn, Qn, seed, optimal=wide, warm=warm),
         lambda: _single_column_nnls(Pn, Qn),
@@ -337,21 +359,36 @@ def _active_set_nnls(
     Stops as soon as the current residual direction separates all points (a separable
     verdict needs any separating hyperplane, not the optimal one) or the residual vanishes
     (the current weights are a common point). The factorisation of the passive columns is
-    kept up to date with QR insertions and deletions. ``seed`` (a normal direction with P
-    on its positive side) picks the first block: the points nearest the other side;
-    ``warm`` (indices into P and into Q, e.g. the points that carried weight in a related
-    problem) joins that first block. A separable verdict comes with the points carrying
-    weight at the end, for warm starts of later problems.
+    kept up to date with QR insertions and deletions; the dual's matrix itself is never
+    formed (its columns are the points, with a 1 marking the side). ``seed`` (a normal
+    direction with P on its positive side) picks the first block: the points nearest the
+    other side; ``warm`` (indices into P and into Q, e.g. the points that carried weight in
+    a related problem) joins that first block. A separable verdict comes with the points
+    carrying weight at the end, for warm starts of later problems.
     """
-    M, r = _dual_matrix(P, Q)
-    m, n = M.shape
-    d = m - 2
+    d = P.shape[1]
+    m = d + 2
     na = len(P)
+    n = na + len(Q)
+    r = np.zeros(m)
+    r[d] = r[d + 1] = 1.0
+
+    def columns(idx: np.ndarray) -> np.ndarray:
+        # column j is [p_j; 1; 0] for a point of P and [-q; 0; 1] for a point of Q
+        C = np.zeros((m, len(idx)), order="F")
+        on_p = idx < na
+        C[:d, on_p] = P[idx[on_p]].T
+        C[:d, ~on_p] = -Q[idx[~on_p] - na].T
+        C[d, on_p] = 1.0
+        C[d + 1, ~on_p] = 1.0
+        return C
+
     passive: list[int] = []
     z = np.zeros(0)
     Qf = np.asfortranarray(np.eye(m))
     R = np.zeros((m, 0), order="F")
     v = r.copy()
+    g = np.empty(n)
     blocked = np.zeros(n, dtype=bool)
     first = None
     if seed is not None and n > block:
@@ -369,7 +406,7 @@ def _active_set_nnls(
         # A warm set from a nearly identical problem is close to the optimal support on its
         # own: seed points on top of it push the passive set past full rank and cost many
         # drops and refactorisations (20x slower on near-degenerate pairs).
-        if len(extra) >= 8:
+        if len(extra) >= _WARM_MIN:
             first = np.unique(extra)
         elif len(extra):
             first = np.unique(extra if first is None else np.concatenate([first, extra]))
@@ -379,11 +416,18 @@ def _active_set_nnls(
         return idx[idx < na], idx[idx >= na] - na
 
     for _ in range(max_outer):
-        g = M.T @ v
         # g[j] > 0 means column j would lower the residual; for p it is p.u + v_d, for q it
         # is -q.u + v_{d+1} (u = v[:d]). Separation: every p.u below every q.u.
-        if not optimal and (g[:na] - v[d]).max() < -(g[na:] - v[d + 1]).max():
-            return ("sep", -v[:d].copy(), support())
+        u = v[:d]
+        np.matmul(P, u, out=g[:na])
+        np.matmul(Q, u, out=g[na:])
+        top_p = g[:na].max()
+        low_q = g[na:].min()
+        if not optimal and top_p < low_q:
+            return ("sep", -u.copy(), support())
+        g[:na] += v[d]
+        g[na:] *= -1.0
+        g[na:] += v[d + 1]
         g[passive] = -np.inf
         g[blocked] = -np.inf
         if first is not None:
@@ -393,8 +437,8 @@ def _active_set_nnls(
             cand = np.argpartition(-g, k - 1)[:k] if k < n else np.arange(n)
         cand = cand[g[cand] > 1e-14]
         if len(cand) == 0:
-            if (g[:na] - v[d]).max() < -(g[na:] - v[d + 1]).max():
-                return ("sep", -v[:d].copy(), support())
+            if top_p < low_q:
+                return ("sep", -u.copy(), support())
             # Optimal without separating and without a zero residual: the hulls touch to
             # within rounding. The weights are the caller's candidate common point.
             idx = np.asarray(passive, dtype=np.int64)
@@ -405,7 +449,7 @@ def _active_set_nnls(
         cand = cand[np.argsort(-g[cand], kind="stable")]
         k0 = len(passive)
         Qf, R = qr_insert(
-            Qf, R, M[:, cand], k0, which="col", check_finite=False, overwrite_qru=True
+            Qf, R, columns(cand), k0, which="col", check_finite=False, overwrite_qru=True
         )
         kept = []
         for i in range(len(cand) - 1, -1, -1):
@@ -441,7 +485,7 @@ def _active_set_nnls(
                 keep = np.setdiff1d(np.arange(len(passive)), drop)
                 passive = [passive[i] for i in keep.tolist()]
                 if passive:
-                    Qf, R = qr(M[:, passive], mode="full", check_finite=False)
+                    Qf, R = qr(columns(np.asarray(passive)), mode="full", check_finite=False)
                     Qf, R = np.asfortranarray(Qf), np.asfortranarray(R)
                 else:
                     Qf, R = np.asfortranarray(np.eye(m)), np.zeros((m, 0), order="F")
@@ -455,7 +499,9 @@ def _active_set_nnls(
             blocked[:] = False
             if not passive:
                 break
-        v = r - M[:, passive] @ z
+        # the residual of the least-squares fit on the passive columns (= Q R z)
+        ks = len(passive)
+        v = r - Qf[:, :ks] @ (R[:ks, :ks] @ z) if ks else r.copy()
         if float(np.linalg.norm(v)) <= 1e-10:
             idx = np.asarray(passive, dtype=np.int64)
             on_p = idx < na
