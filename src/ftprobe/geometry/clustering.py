@@ -162,6 +162,10 @@ class ClusteringStats:
     cluster_checks: int = 0
     certificate_reuses: int = 0
     witness_reuses: int = 0
+    lookahead_checks: int = 0
+    lookahead_wins: int = 0
+    centroid_tries: int = 0
+    centroid_wins: int = 0
     oracle_seconds: float = 0.0
     seconds: float = 0.0
     separable_label_pairs: int = 0
@@ -363,9 +367,10 @@ class SupervisedClustering:
         # and whether the two had to be checked one to one (a union with others overlapped)
         self.supports: dict[int, dict[int, tuple[np.ndarray, bool]]] = {}
         self._new_supports: dict[int, tuple[np.ndarray, bool]] = {}
-        # union_supports[a][L]: the same for a's lineage against a union of L-clusters
-        self.union_supports: dict[int, dict[int, np.ndarray]] = {}
-        self._new_union: dict[int, np.ndarray] = {}
+        # union_supports[a][(L, ahead)]: the same for a's lineage against a union of
+        # L-clusters (ahead: the wider union of the look-ahead, a different problem)
+        self.union_supports: dict[int, dict[tuple[int, bool], np.ndarray]] = {}
+        self._new_union: dict[tuple[int, bool], np.ndarray] = {}
         # (merging label, other label) -> how well the look-ahead has been doing lately
         self._lookahead: dict[tuple[int, int], float] = {}
         self.decisions: list[tuple[int, int, int]] = []  # (cid_a, cid_b, accepted)
@@ -698,6 +703,8 @@ class SupervisedClustering:
                 extra = [int(c) for c in oblk.cid[wider] if int(c) not in set(todo)]
                 if extra:
                     won = self._separate_all(ca, cb, mem, todo + extra, new_certs)
+                    self.stats.lookahead_checks += 1
+                    self.stats.lookahead_wins += int(won)
                     score = self._lookahead.get((K, L), 0.0)
                     self._lookahead[(K, L)] = min(score + 1.0, 3.0) if won else score - 1.0
                     if won:
@@ -827,16 +834,25 @@ class SupervisedClustering:
         U = centre[None, :] - oblk.centre[slots]
         U /= np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
         lo = (pts @ U.T).min(axis=0)  # (len(todo),)
-        mems = [self.members[oc] for oc in todo]
-        lens = np.array([len(mm) for mm in mems])
-        owner_row = np.repeat(np.arange(len(todo)), lens)
-        proj = np.einsum("ij,ij->i", self.Xc[np.concatenate(mems)], U[owner_row])
-        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-        hi = np.maximum.reduceat(proj, starts)
         tol = SEPARATION_TOL * self.scale
+        # The other cluster's ball bounds its side (its centroid's projection plus its
+        # radius, which is computed from norms: the slack covers that rounding, as in the
+        # ball test): enough for most small clusters, whose points then need no projecting.
+        slack = 1e-6 * self.scale
+        hi = np.einsum("ij,ij->i", oblk.centre[slots], U) + oblk.radius[slots] + slack
+        exact = np.flatnonzero(lo - hi <= 2 * tol)
+        if len(exact):
+            mems = [self.members[todo[i]] for i in exact]
+            lens = np.array([len(mm) for mm in mems])
+            owner_row = np.repeat(exact, lens)
+            proj = np.einsum("ij,ij->i", self.Xc[np.concatenate(mems)], U[owner_row])
+            starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+            hi[exact] = np.maximum.reduceat(proj, starts)
         left = []
+        self.stats.centroid_tries += len(todo)
         for i, oc in enumerate(todo):
             if lo[i] - hi[i] > 2 * tol:
+                self.stats.centroid_wins += 1
                 plane = _Plane(U[i].copy(), -(lo[i] + hi[i]) / 2)
                 new_certs[oc] = (plane, 1.0)
                 self.stats.certificate_reuses += 1
@@ -853,7 +869,7 @@ class SupervisedClustering:
         new_certs: dict[int, tuple[_Plane, float]],
     ) -> bool:
         """One solver call against the union of ``group``; True (and certificates) if separable."""
-        verdict, union = self._decide(ca, cb, mem, group)
+        verdict, union = self._decide(ca, cb, mem, group, ahead=True)
         if not isinstance(verdict, Separation):
             return False
         plane = (self._plane(verdict, mem, union), 1.0)
@@ -919,7 +935,13 @@ class SupervisedClustering:
         return None, False
 
     def _decide(
-        self, ca: int, cb: int, mem: np.ndarray, others: list[int], alone: bool = False
+        self,
+        ca: int,
+        cb: int,
+        mem: np.ndarray,
+        others: list[int],
+        alone: bool = False,
+        ahead: bool = False,
     ) -> tuple[Verdict, np.ndarray]:
         """The exact verdict for the merged cluster ``mem`` against the union of ``others``.
 
@@ -942,7 +964,7 @@ class SupervisedClustering:
         lineage = []
         if len(others) > 1:
             for cid in (big, small):
-                sup = self.union_supports.get(cid, {}).get(L)
+                sup = self.union_supports.get(cid, {}).get((L, ahead))
                 if sup is not None:
                     lineage = [sup]
                     break
@@ -1005,7 +1027,7 @@ class SupervisedClustering:
             sup = np.concatenate([mem[verdict.support[0]], union[verdict.support[1]]])
             self.pair_support[key] = sup
             if len(others) > 1:
-                self._new_union[L] = sup
+                self._new_union[(L, ahead)] = sup
             else:
                 self._new_supports[others[0]] = (sup, alone)
         return verdict, union
