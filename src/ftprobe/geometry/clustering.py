@@ -162,8 +162,6 @@ class ClusteringStats:
     cluster_checks: int = 0
     certificate_reuses: int = 0
     witness_reuses: int = 0
-    lookahead_checks: int = 0
-    lookahead_wins: int = 0
     centroid_tries: int = 0
     centroid_wins: int = 0
     oracle_seconds: float = 0.0
@@ -367,12 +365,9 @@ class SupervisedClustering:
         # and whether the two had to be checked one to one (a union with others overlapped)
         self.supports: dict[int, dict[int, tuple[np.ndarray, bool]]] = {}
         self._new_supports: dict[int, tuple[np.ndarray, bool]] = {}
-        # union_supports[a][(L, ahead)]: the same for a's lineage against a union of
-        # L-clusters (ahead: the wider union of the look-ahead, a different problem)
-        self.union_supports: dict[int, dict[tuple[int, bool], np.ndarray]] = {}
-        self._new_union: dict[tuple[int, bool], np.ndarray] = {}
-        # (merging label, other label) -> how well the look-ahead has been doing lately
-        self._lookahead: dict[tuple[int, int], float] = {}
+        # union_supports[a][L]: the same for a's lineage against a union of L-clusters
+        self.union_supports: dict[int, dict[int, np.ndarray]] = {}
+        self._new_union: dict[int, np.ndarray] = {}
         self.decisions: list[tuple[int, int, int]] = []  # (cid_a, cid_b, accepted)
 
     def _make_block(self, lab: int, pts: np.ndarray) -> _LabelBlock:
@@ -628,7 +623,11 @@ class SupervisedClustering:
         blk.rejected.setdefault(t, set()).add(s)
         if witness is not None:
             side_a, side_b = witness
-            holder = int(self.owner[side_a[0]])
+            # Kept by the smaller of the clusters its side A spans: every candidate with the
+            # big cluster scans the big cluster's list, which would otherwise collect the
+            # witness of every point it ever failed to take in.
+            owners = np.unique(self.owner[side_a])
+            holder = int(min(owners.tolist(), key=lambda c: len(self.members[c])))
             self.witnesses.setdefault(holder, []).append((side_a, side_b))
         self._refresh_nn(blk, s)
         if blk.nn[t] == s:
@@ -693,27 +692,6 @@ class SupervisedClustering:
                 todo = self._try_centroids(pts, centre, oblk, todo, new_certs)
             if not todo:
                 continue
-            if (len(todo) > 1 or len(pts) > 1) and self._lookahead.get((K, L), 0.0) > -3:
-                # Look ahead: the merged cluster will keep growing towards the clusters
-                # just outside its ball; one wide hyperplane against all of them now saves
-                # a solver call at each of the next merges.
-                wider = np.flatnonzero(
-                    (dist <= _LOOKAHEAD * (radius + oblk.radius) + tol) & (oblk.cid >= 0)
-                )
-                extra = [int(c) for c in oblk.cid[wider] if int(c) not in set(todo)]
-                if extra:
-                    won = self._separate_all(ca, cb, mem, todo + extra, new_certs)
-                    self.stats.lookahead_checks += 1
-                    self.stats.lookahead_wins += int(won)
-                    score = self._lookahead.get((K, L), 0.0)
-                    self._lookahead[(K, L)] = min(score + 1.0, 3.0) if won else score - 1.0
-                    if won:
-                        continue
-            elif len(todo) > 1 or len(pts) > 1:
-                # Where two labels interleave (e.g. nouns and proper nouns) the wider union
-                # overlaps again and again, each time at the price of the largest solver
-                # call of the merge: it is tried again only now and then.
-                self._lookahead[(K, L)] = self._lookahead.get((K, L), 0.0) + 1 / 32
             witness = self._check_against(ca, cb, mem, todo, new_certs)
             if witness is not None:
                 return False, witness
@@ -860,23 +838,6 @@ class SupervisedClustering:
                 left.append(oc)
         return left
 
-    def _separate_all(
-        self,
-        ca: int,
-        cb: int,
-        mem: np.ndarray,
-        group: list[int],
-        new_certs: dict[int, tuple[_Plane, float]],
-    ) -> bool:
-        """One solver call against the union of ``group``; True (and certificates) if separable."""
-        verdict, union = self._decide(ca, cb, mem, group, ahead=True)
-        if not isinstance(verdict, Separation):
-            return False
-        plane = (self._plane(verdict, mem, union), 1.0)
-        for oc in group:
-            new_certs[oc] = plane
-        return True
-
     def _check_against(
         self,
         ca: int,
@@ -941,7 +902,6 @@ class SupervisedClustering:
         mem: np.ndarray,
         others: list[int],
         alone: bool = False,
-        ahead: bool = False,
     ) -> tuple[Verdict, np.ndarray]:
         """The exact verdict for the merged cluster ``mem`` against the union of ``others``.
 
@@ -964,7 +924,7 @@ class SupervisedClustering:
         lineage = []
         if len(others) > 1:
             for cid in (big, small):
-                sup = self.union_supports.get(cid, {}).get((L, ahead))
+                sup = self.union_supports.get(cid, {}).get(L)
                 if sup is not None:
                     lineage = [sup]
                     break
@@ -1027,7 +987,7 @@ class SupervisedClustering:
             sup = np.concatenate([mem[verdict.support[0]], union[verdict.support[1]]])
             self.pair_support[key] = sup
             if len(others) > 1:
-                self._new_union[(L, ahead)] = sup
+                self._new_union[L] = sup
             else:
                 self._new_supports[others[0]] = (sup, alone)
         return verdict, union
@@ -1137,7 +1097,6 @@ class SupervisedClustering:
 
 STATE_VERSION = "ftprobe-clustering-state-1"
 _POOL_SIZE = 96
-_LOOKAHEAD = 1.5
 
 
 def supervised_clustering(
