@@ -533,7 +533,7 @@ class SupervisedClustering:
         self.c_slot[m] = s
         centre = (na * blk.centre[s] + nb * blk.centre[t]) / nm
         pend = getattr(self, "_pending", None)
-        if pend is not None and pend[0] == (ca, cb):
+        if pend is not None and pend[0] in ((ca, cb), (cb, ca)):
             centre, radius, new_certs = pend[1], pend[2], pend[3]
         else:
             radius = self._radius(mem, centre)
