@@ -1046,18 +1046,24 @@ def _point_hull_chunk(
     atol: float,
     pool_size: int,
     max_pool: int,
+    prune_at: torch.Tensor | None = None,
+    proj: torch.Tensor | None = None,
 ) -> _PointHullResult:
     """Distances from the rows of ``x0`` to ``conv(c0)`` (both centred and scaled).
 
     Column generation: each problem solves the least-distance NNLS exactly over a list of
     candidate cluster points; one matrix product then checks every cluster point against
     the answer, and the points that violate optimality join the list, until none does.
+    With ``prune_at`` (per row, scaled units), a problem also stops once its certified
+    lower bound exceeds that distance, and comes back as ``inf``; ``proj`` is ``x0 c0'``
+    when the caller has it already.
     """
     bsz, dim = x0.shape
     m = len(c0)
     dev, dtype = x0.device, x0.dtype
     shift_all = (x0 * x0).sum(dim=1) + 1.0
-    proj = x0 @ c0.T  # (B, m): scores of the starting direction x - centroid
+    if proj is None:
+        proj = x0 @ c0.T  # (B, m): scores of the starting direction x - centroid
     if m <= pool_size:
         pool = torch.arange(m, device=dev).expand(bsz, m).clone()
     else:
@@ -1070,6 +1076,7 @@ def _point_hull_chunk(
     upper = torch.zeros(bsz, dtype=dtype, device=dev)
     lower = torch.zeros(bsz, dtype=dtype, device=dev)
     todo = torch.arange(bsz, device=dev)
+    pruned = torch.zeros(bsz, dtype=torch.bool, device=dev)
     rounds = 0
     while len(todo):
         rounds += 1
@@ -1093,6 +1100,10 @@ def _point_hull_chunk(
         lower[todo] = lo
         tol = rtol * up + atol
         ok = (up - lo.clamp_min(0.0) <= tol) | (up <= atol)
+        if prune_at is not None:
+            cut = lo > prune_at[todo]
+            pruned[todo[cut]] = True
+            ok |= cut
         # Cluster points beyond the supporting plane at y join the candidate list.
         scores.scatter_(1, wc, torch.where(valid, -torch.inf, scores.gather(1, wc)))
         viol = scores > (level + tol * up)[:, None]
@@ -1140,6 +1151,7 @@ def _point_hull_chunk(
     inside = upper <= atol
     dist = torch.where(inside, torch.zeros_like(upper), upper)
     err = torch.where(inside, upper, upper - lower.clamp_min(0.0))
+    dist = torch.where(pruned, torch.inf, dist)
     return _PointHullResult(dist.cpu().numpy(), err.cpu().numpy())
 
 
@@ -1269,65 +1281,200 @@ def point_hull_distances(
     return dist
 
 
-def _fw_bounds(
-    x0: torch.Tensor, c0: torch.Tensor, gram: torch.Tensor | None, steps: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Certified (upper, lower) bounds on the distance from each ``x0`` to ``conv(c0)``.
+class _FrankWolfe:
+    """Frank-Wolfe iterates from some test points towards one hull, kept between calls.
 
-    A few Frank-Wolfe steps with exact line search, started at the nearest vertex. The
-    upper bound is the distance to the explicit hull point reached; the lower bound is
-    the separation along the direction to it (no hull point is closer than that). The
-    weights are never formed: the iteration only needs ``mu.P``, ``mu.G.mu`` and
-    ``G mu``, updated by the chosen vertex's Gram row.
+    Scaled units, started at each point's nearest vertex, exact line search. The weights
+    are never formed: the iteration only needs ``mu.P``, ``mu.G.mu`` and ``G mu``
+    (``P = x0 c0'``, ``G = c0 c0'``), updated in place by the chosen vertex's Gram row.
     """
-    rows = torch.arange(len(x0), device=x0.device)
-    proj = x0 @ c0.T  # (B, m)
-    diag = (c0 * c0).sum(dim=1)
 
-    def gram_rows(j: torch.Tensor) -> torch.Tensor:
-        return gram[j] if gram is not None else c0[j] @ c0.T
+    def __init__(self, x0: torch.Tensor, proj: torch.Tensor, hull: _Hull) -> None:
+        assert hull.c0 is not None
+        self.c0, self.gram = hull.c0, hull.gram
+        self.diag = (self.c0 * self.c0).sum(dim=1)
+        self.xx = (x0 * x0).sum(dim=1)
+        self.proj = proj
+        i0 = torch.argmin(self.diag[None, :] - 2.0 * proj, dim=1)
+        self.g_mu = self._gram_rows(i0)  # G mu, (B, m)
+        self.mu_p = proj.gather(1, i0[:, None])[:, 0]
+        self.mu_g_mu = self.diag[i0]
 
-    i0 = torch.argmin(diag[None, :] - 2.0 * proj, dim=1)
-    g_mu = gram_rows(i0)  # G mu, (B, m)
-    mu_p = proj[rows, i0]  # mu . P
-    mu_g_mu = diag[i0]  # mu . G mu
-    for _ in range(steps):
-        scores = proj - g_mu  # c_i . (x - y)
-        level = mu_p - mu_g_mu  # y . (x - y)
-        best, j = scores.max(dim=1)
-        g_j = g_mu[rows, j]
-        denom = (diag[j] - 2.0 * g_j + mu_g_mu).clamp_min(1e-300)
-        gamma = ((best - level) / denom).clamp(0.0, 1.0)
-        keep = 1.0 - gamma
-        mu_p = keep * mu_p + gamma * proj[rows, j]
-        mu_g_mu = keep * keep * mu_g_mu + 2.0 * gamma * keep * g_j + gamma * gamma * diag[j]
-        g_mu = keep[:, None] * g_mu + gamma[:, None] * gram_rows(j)
-    scores = proj - g_mu
-    level = mu_p - mu_g_mu
-    upper = (((x0 * x0).sum(dim=1) - 2.0 * mu_p + mu_g_mu).clamp_min(0.0)).sqrt()
-    gap = scores.amax(dim=1) - level
-    lower = upper - gap / upper.clamp_min(1e-300)
-    return upper, lower
+    def _gram_rows(self, j: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        if self.gram is not None:
+            return torch.index_select(self.gram, 0, j, out=out)  # type: ignore[call-overload]
+        return torch.matmul(self.c0[j], self.c0.T, out=out)  # type: ignore[call-overload]
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Drop every iterate but those of ``rows``."""
+        self.xx, self.proj, self.g_mu = self.xx[rows], self.proj[rows], self.g_mu[rows]
+        self.mu_p, self.mu_g_mu = self.mu_p[rows], self.mu_g_mu[rows]
+
+    def run(self, steps: int) -> None:
+        """``steps`` more Frank-Wolfe steps for every point."""
+        bsz, m = self.proj.shape
+        # Row blocks of a few MiB: the (rows, m) arrays are read and written once per step,
+        # and in place, so they stay in cache and no step allocates a large temporary.
+        sub = max(1, min(bsz, 2**19 // max(m, 1)))
+        scores = torch.empty(min(sub, bsz), m, dtype=self.proj.dtype, device=self.proj.device)
+        rows_j = torch.empty_like(scores)
+        for start in range(0, bsz, sub):
+            stop = min(start + sub, bsz)
+            p, g = self.proj[start:stop], self.g_mu[start:stop]
+            mu_p, mu_g_mu = self.mu_p[start:stop], self.mu_g_mu[start:stop]
+            sc, rj = scores[: stop - start], rows_j[: stop - start]
+            for _ in range(steps):
+                torch.sub(p, g, out=sc)  # c_i . (x - y)
+                best, j = sc.max(dim=1)
+                g_j = g.gather(1, j[:, None])[:, 0]
+                d_j = self.diag[j]
+                denom = (d_j - 2.0 * g_j + mu_g_mu).clamp_min(1e-300)
+                gamma = ((best - mu_p + mu_g_mu) / denom).clamp(0.0, 1.0)
+                keep = 1.0 - gamma
+                mu_p = keep * mu_p + gamma * p.gather(1, j[:, None])[:, 0]
+                mu_g_mu = keep * keep * mu_g_mu + 2.0 * gamma * keep * g_j + gamma * gamma * d_j
+                self._gram_rows(j, out=rj)
+                g.mul_(keep[:, None]).addcmul_(rj, gamma[:, None])
+            self.mu_p[start:stop] = mu_p
+            self.mu_g_mu[start:stop] = mu_g_mu
+
+    def bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Certified (upper, lower) bounds on the distances (up to rounding).
+
+        The upper bound is the distance to the hull point reached; the lower bound is the
+        separation along the direction to it (no hull point is closer than that).
+        """
+        level = self.mu_p - self.mu_g_mu  # y . (x - y)
+        upper = (self.xx - 2.0 * self.mu_p + self.mu_g_mu).clamp_min(0.0).sqrt()
+        gap = (self.proj - self.g_mu).amax(dim=1) - level
+        lower = torch.where(upper > 0, upper - gap / upper.clamp_min(1e-300), -torch.inf)
+        return upper, torch.minimum(lower, upper)
 
 
-def _bounds_to_hull(
-    pts: np.ndarray, hull: _Hull, dev: torch.device, steps: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(upper, lower) bounds from the rows of ``pts`` to one hull (original units)."""
-    if hull.c0 is None:
-        d = np.linalg.norm(pts - hull.points[0], axis=1)
-        return d, d
+def _solve_rows(
+    x0: torch.Tensor,
+    proj: torch.Tensor,
+    hull: _Hull,
+    prune_at: torch.Tensor | None,
+    *,
+    rtol: float,
+    atol: float,
+) -> np.ndarray:
+    """Exact distances (original units) from the scaled points ``x0`` to one hull.
+
+    ``proj`` is ``x0 c0'``; with ``prune_at`` (scaled units), a problem whose lower bound
+    exceeds it stops early and comes back as ``inf``.
+    """
+    assert hull.c0 is not None
     m = len(hull.points)
-    upper = np.zeros(len(pts))
-    lower = np.zeros(len(pts))
-    step = max(16, min(8192, 2**22 // max(m, 1)))  # a few (B, m) arrays of ~32 MiB
-    for start in range(0, len(pts), step):
-        stop = min(start + step, len(pts))
-        x0 = torch.from_numpy((pts[start:stop] - hull.centre) / hull.radius).to(dev)
-        up, lo = _fw_bounds(x0, hull.c0, hull.gram, steps)
-        upper[start:stop] = up.cpu().numpy() * hull.radius
-        lower[start:stop] = lo.cpu().numpy() * hull.radius
-    return upper, lower
+    out = np.zeros(len(x0))
+    # The working-set size of _exact_to_hull's default chunks.
+    step = max(16, min(4096, int(2**25 / (64 * 64 + 4 * m))))
+    for start in range(0, len(x0), step):
+        stop = min(start + step, len(x0))
+        res = _point_hull_chunk(
+            x0[start:stop],
+            hull.c0,
+            hull.gram,
+            rtol=rtol,
+            atol=atol,
+            pool_size=32,
+            max_pool=512,
+            prune_at=None if prune_at is None else prune_at[start:stop],
+            proj=proj[start:stop],
+        )
+        out[start:stop] = res.distance * hull.radius
+    return out
+
+
+def _nearest_block(
+    pts: np.ndarray,
+    hulls: list[_Hull],
+    dev: torch.device,
+    *,
+    slack: float,
+    bound_steps: tuple[int, ...],
+    rtol: float,
+    atol: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest_hulls` for one block of test points (see there)."""
+    n, k = len(pts), len(hulls)
+    upper = np.zeros((n, k))
+    lower = np.zeros((n, k))
+    exact = np.full((n, k), np.inf)
+    scaled: list[tuple[torch.Tensor, torch.Tensor] | None] = []
+    for ci, hull in enumerate(hulls):
+        if hull.c0 is None:
+            d = np.linalg.norm(pts - hull.points[0], axis=1)
+            upper[:, ci] = lower[:, ci] = exact[:, ci] = d
+            scaled.append(None)
+            continue
+        x0 = torch.from_numpy((pts - hull.centre) / hull.radius).to(dev)
+        proj = x0 @ hull.c0.T  # shared by every bound and exact solve below
+        xx = (x0 * x0).sum(dim=1)
+        diag = (hull.c0 * hull.c0).sum(dim=1)
+        # The nearest vertex bounds the distance from above; the direction from the
+        # centroid gives a lower bound for free: no hull point projects beyond max(proj).
+        near_sq = (xx[:, None] - 2.0 * proj + diag[None, :]).amin(dim=1).clamp_min(0.0)
+        norm = xx.sqrt()
+        cent = torch.where(norm > 0, norm - proj.amax(dim=1) / norm.clamp_min(1e-300), -torch.inf)
+        upper[:, ci] = near_sq.sqrt().cpu().numpy() * hull.radius
+        lower[:, ci] = np.minimum(cent.cpu().numpy() * hull.radius, upper[:, ci])
+        scaled.append((x0, proj))
+
+    def solve(rows: np.ndarray, ci: int, prune: np.ndarray | None) -> None:
+        hull, cached = hulls[ci], scaled[ci]
+        assert cached is not None
+        idx = torch.from_numpy(rows).to(dev)
+        cut = None if prune is None else torch.from_numpy(prune / hull.radius).to(dev)
+        exact[rows, ci] = _solve_rows(
+            cached[0][idx], cached[1][idx], hull, cut, rtol=rtol, atol=atol
+        )
+
+    # The most promising cluster of each point first: its exact distance prunes the rest.
+    first = np.argmin(upper, axis=1)
+    for ci in range(k):
+        rows = np.flatnonzero((first == ci) & ~np.isfinite(exact[:, ci]))
+        if len(rows):
+            solve(rows, ci, None)
+    best = np.minimum(upper.min(axis=1), exact.min(axis=1))
+    # Frank-Wolfe bounds for the pairs still open, in stages, each pruning against the
+    # best certified distance so far; the iterates go on from where they stopped.
+    states: dict[int, tuple[_FrankWolfe, np.ndarray]] = {}
+    for steps in bound_steps:
+        open_ = (lower <= best[:, None] + slack) & ~np.isfinite(exact)
+        for ci in range(k):
+            cached = scaled[ci]
+            if cached is None:
+                continue
+            rows = np.flatnonzero(open_[:, ci])
+            if ci in states:
+                fw, had = states[ci]
+                kept = np.isin(had, rows)
+                if not kept.all():
+                    fw.keep(torch.from_numpy(np.flatnonzero(kept)).to(dev))
+                rows = had[kept]
+            elif len(rows):
+                idx = torch.from_numpy(rows).to(dev)
+                fw = _FrankWolfe(cached[0][idx], cached[1][idx], hulls[ci])
+            if not len(rows):
+                states.pop(ci, None)
+                continue
+            states[ci] = (fw, rows)
+            fw.run(steps)
+            up, lo = fw.bounds()
+            radius = hulls[ci].radius
+            upper[rows, ci] = np.minimum(upper[rows, ci], up.cpu().numpy() * radius)
+            lower[rows, ci] = np.maximum(lower[rows, ci], lo.cpu().numpy() * radius)
+        best = np.minimum(best, upper.min(axis=1))
+    # Exact solves for the rest, each stopped as soon as it cannot beat the best.
+    open_ = (lower <= best[:, None] + slack) & ~np.isfinite(exact)
+    for ci in range(k):
+        rows = np.flatnonzero(open_[:, ci])
+        if len(rows):
+            solve(rows, ci, best[rows] + slack)
+    nearest = np.argmin(exact, axis=1)  # the first minimum: ties go to the lower id
+    return nearest, exact[np.arange(n), nearest]
 
 
 def nearest_hulls(
@@ -1338,18 +1485,23 @@ def nearest_hulls(
     device: str | torch.device = "auto",
     rtol: float = 1e-6,
     atol: float = 1e-7,
-    bound_steps: tuple[int, int] = (5, 20),
+    bound_steps: tuple[int, ...] = (5, 15, 30),
+    block_size: int = 2048,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The nearest cluster hull of every point, and its distance, exactly.
 
     Returns ``(nearest, distance)``, each of shape ``(n_points,)``: the cluster id with
     the smallest distance (ties: the lower id, as :func:`point_hull_distances` ranks
-    them) and that distance. Only the clusters that could be nearest are solved exactly:
-    cheap certified bounds for every (point, cluster) pair (``bound_steps[0]``
-    Frank-Wolfe steps, then ``bound_steps[1]`` for the pairs still in contention) rule
-    out every cluster whose lower bound exceeds a distance already certified for another
-    cluster. The answer is the one the full distance matrix gives.
+    them) and that distance. Only the clusters that could be nearest are solved exactly.
+    Per block of ``block_size`` points, the products of the points with every cluster's
+    points (computed once, shared by all bounds and solves) give certified bounds: the
+    nearest vertex from above, the direction from the centroid from below. The cluster
+    with the smallest upper bound is solved exactly; every cluster whose lower bound
+    exceeds that distance is ruled out. The others get Frank-Wolfe bounds, in stages of
+    ``bound_steps`` steps, each ruling out more, and those still left are solved exactly,
+    each stopping as soon as its lower bound rules it out. The answer is the one the
+    full distance matrix gives.
     """
     x, pts, assignment, k = _prepare(points, x, clustering)
     dev = resolve_device(device)
@@ -1359,33 +1511,20 @@ def nearest_hulls(
     hulls = [_hull(x, np.flatnonzero(assignment == ci), dev) for ci in range(k)]
     # Bounds are certified up to rounding; this slack keeps rounding from pruning a tie.
     slack = 1e-9 * max(float(np.abs(pts).max()), float(np.abs(x).max()), 1.0)
-    upper = np.zeros((n, k))
-    lower = np.zeros((n, k))
-    bar = tqdm(total=3 * k, desc="nearest hulls", disable=not progress)
-    for ci, hull in enumerate(hulls):
-        upper[:, ci], lower[:, ci] = _bounds_to_hull(pts, hull, dev, bound_steps[0])
-        bar.update(1)
-    for ci, hull in enumerate(hulls):
-        open_ = np.flatnonzero(lower[:, ci] <= upper.min(axis=1) + slack)
-        if len(open_):
-            up, lo = _bounds_to_hull(pts[open_], hull, dev, bound_steps[1])
-            upper[open_, ci] = np.minimum(upper[open_, ci], up)
-            lower[open_, ci] = np.maximum(lower[open_, ci], lo)
-        bar.update(1)
-    exact = np.full((n, k), np.inf)
-    solve = dict(rtol=rtol, atol=atol, pool_size=32, max_pool=512, chunk_size=None)
-    # The most promising cluster of each point first: its exact distance prunes the rest.
-    first = np.argmin(upper, axis=1)
-    for ci, hull in enumerate(hulls):
-        rows = np.flatnonzero(first == ci)
-        if len(rows):
-            exact[rows, ci] = _exact_to_hull(pts[rows], hull, dev, **solve)[0]
-    best = exact[np.arange(n), first]
-    for ci, hull in enumerate(hulls):
-        rows = np.flatnonzero((lower[:, ci] <= best + slack) & (first != ci))
-        if len(rows):
-            exact[rows, ci] = _exact_to_hull(pts[rows], hull, dev, **solve)[0]
-        bar.update(1)
+    nearest = np.zeros(n, dtype=np.int64)
+    dist = np.zeros(n)
+    bar = tqdm(total=n, desc="nearest hulls", disable=not progress)
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        nearest[start:stop], dist[start:stop] = _nearest_block(
+            pts[start:stop],
+            hulls,
+            dev,
+            slack=slack,
+            bound_steps=bound_steps,
+            rtol=rtol,
+            atol=atol,
+        )
+        bar.update(stop - start)
     bar.close()
-    nearest = np.argsort(exact, axis=1, kind="stable")[:, 0]
-    return nearest, exact[np.arange(n), nearest]
+    return nearest, dist
