@@ -665,35 +665,43 @@ def _kkt_solve(
             return torch.zeros_like(c), torch.zeros(bsz, 0, dtype=dtype, device=dev)
         if width < n:
             sel = torch.topk(free.to(torch.int8), width, dim=1, sorted=False).indices
-            fsel = free.gather(1, sel)
+            fs = free.gather(1, sel)
             # One gather of the free block (a two-step gather builds a (B, width, n) copy).
             flat = (sel[:, :, None] * n + sel[:, None, :]).reshape(bsz, -1)
             qs = q.reshape(bsz, n * n).gather(1, flat).reshape(bsz, width, width)
-            xs, _ = _kkt_solve(qs, c.gather(1, sel), member.gather(1, sel), fsel, 0)
-            x = torch.zeros_like(c)
-            x.scatter_(1, sel, xs * fsel)
-            return x, torch.zeros(bsz, 0, dtype=dtype, device=dev)
+            cs = c.gather(1, sel)
+        else:
+            sel, fs, qs, cs = None, free, q.clone(), c
+        # The block is a fresh copy: padding (selected but not free) becomes identity rows
+        # and columns in place, without the masked copies of the general path below.
+        fm = fs.to(dtype)
+        if not bool(fs.all()):
+            qs.mul_(fm[:, :, None]).mul_(fm[:, None, :])
+            qs.diagonal(dim1=1, dim2=2).add_(1.0 - fm)
+        chol, info = torch.linalg.cholesky_ex(qs)
+        if bool((info > 0).any()):
+            # Nearly dependent points: a tiny ridge on the free block keeps the system
+            # solvable; the caller certifies whatever comes out.
+            bad = torch.nonzero(info > 0).flatten()
+            qb = qs[bad]
+            ridge = 1e-12 * torch.diagonal(qb, dim1=1, dim2=2).abs().amax(dim=1)
+            qb.diagonal(dim1=1, dim2=2).add_(ridge.clamp_min(1e-300)[:, None])
+            chol[bad] = torch.linalg.cholesky_ex(qb)[0]
+        # Two batched triangular solves: much less per-matrix overhead than cholesky_solve.
+        rhs = (-cs * fm)[:, :, None]
+        half = torch.linalg.solve_triangular(chol, rhs, upper=False)
+        xs = torch.linalg.solve_triangular(chol.transpose(1, 2), half, upper=True)[:, :, 0]
+        xs = torch.nan_to_num(xs, nan=0.0, posinf=0.0, neginf=0.0) * fm
+        if sel is None:
+            return xs, torch.zeros(bsz, 0, dtype=dtype, device=dev)
+        x = torch.zeros_like(c)
+        x.scatter_(1, sel, xs)
+        return x, torch.zeros(bsz, 0, dtype=dtype, device=dev)
     ff = free[:, :, None] & free[:, None, :]
     eye = torch.eye(n, dtype=dtype, device=dev).expand(bsz, n, n)
     m = torch.where(ff, q, torch.zeros((), dtype=dtype, device=dev))
     m = m + eye * (~free)[:, :, None]
     rhs = torch.where(free, -c, torch.zeros((), dtype=dtype, device=dev))
-    if n_groups == 0:
-        chol, info = torch.linalg.cholesky_ex(m)
-        if bool((info > 0).any()):
-            # Nearly dependent points: a tiny ridge on the free block keeps the system
-            # solvable; the caller certifies whatever comes out.
-            bad = info > 0
-            diag = torch.diagonal(m[bad], dim1=1, dim2=2).abs().amax(dim=1)
-            ridge = (1e-12 * diag.clamp_min(1e-300))[:, None, None]
-            chol_bad, _ = torch.linalg.cholesky_ex(m[bad] + ridge * eye[: int(bad.sum())])
-            chol = chol.clone()
-            chol[bad] = chol_bad
-        # Two batched triangular solves: much less per-matrix overhead than cholesky_solve.
-        half = torch.linalg.solve_triangular(chol, rhs[:, :, None], upper=False)
-        x = torch.linalg.solve_triangular(chol.transpose(1, 2), half, upper=True)[:, :, 0]
-        x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-        return x * free, torch.zeros(bsz, 0, dtype=dtype, device=dev)
     groups = torch.arange(n_groups, device=dev)
     e = ((member[:, None, :] == groups[None, :, None]) & free[:, None, :]).to(dtype)
     top = torch.cat([m, e.transpose(1, 2)], dim=2)
