@@ -1289,41 +1289,73 @@ def point_hull_distances(
     return dist
 
 
+# Relative error bound of a float32 inner product of length n (any summation order, the
+# rounding of both factors to float32 included): |fl(a.b) - a.b| <= _f32_gamma(n) |a| |b|.
+def _f32_gamma(n: int) -> float:
+    u = 2.0**-24
+    return 2.0 * (n + 2) * u / (1.0 - (n + 2) * u)  # twice the classical bound, for margin
+
+
+@dataclass(frozen=True)
+class _Single:
+    """A hull's points and Gram matrix in float32, for the bound phase of nearest_hulls."""
+
+    c0: torch.Tensor  # (m, d) float32
+    gram: torch.Tensor | None  # (m, m) float32, when the hull keeps its Gram matrix
+    diag: torch.Tensor  # (m,) float32 squared norms
+    radius: float  # largest norm of the float64 points (1 up to rounding)
+
+
+def _single(hull: _Hull) -> _Single | None:
+    if hull.c0 is None:
+        return None
+    c32 = hull.c0.float()
+    gram = hull.gram.float() if hull.gram is not None else None
+    norms = torch.linalg.vector_norm(hull.c0, dim=1)
+    return _Single(c32, gram, (c32 * c32).sum(dim=1), float(norms.max()))
+
+
 class _FrankWolfe:
     """Frank-Wolfe iterates from some test points towards one hull, kept between calls.
 
-    Scaled units, started at each point's nearest vertex, exact line search. The weights
-    are never formed: the iteration only needs ``mu.P``, ``mu.G.mu`` and ``G mu``
-    (``P = x0 c0'``, ``G = c0 c0'``), updated in place by the chosen vertex's Gram row.
+    Scaled units, started at each point's nearest vertex, exact line search, in float32:
+    the iteration only chooses the hull points; :meth:`bounds` certifies them in float64.
+    The iteration never forms the weights: it only needs ``mu.P``, ``mu.G.mu`` and
+    ``G mu`` (``P = x0 c0'``, ``G = c0 c0'``), updated in place by the chosen vertex's
+    Gram row; the vertices and step sizes are recorded, and they define the weights.
     """
 
-    def __init__(self, x0: torch.Tensor, proj: torch.Tensor, hull: _Hull) -> None:
-        assert hull.c0 is not None
-        self.c0, self.gram = hull.c0, hull.gram
-        self.diag = (self.c0 * self.c0).sum(dim=1)
-        self.xx = (x0 * x0).sum(dim=1)
-        self.proj = proj
-        i0 = torch.argmin(self.diag[None, :] - 2.0 * proj, dim=1)
+    def __init__(
+        self, x0: torch.Tensor, proj: torch.Tensor, i0: torch.Tensor, single: _Single, cap: int
+    ) -> None:
+        self.x0, self.proj, self.s = x0, proj, single
         self.g_mu = self._gram_rows(i0)  # G mu, (B, m)
         self.mu_p = proj.gather(1, i0[:, None])[:, 0]
-        self.mu_g_mu = self.diag[i0]
+        self.mu_g_mu = single.diag[i0]
+        self.atoms = torch.zeros(len(x0), cap + 1, dtype=torch.long, device=x0.device)
+        self.atoms[:, 0] = i0
+        self.steps = torch.zeros(len(x0), cap + 1, dtype=torch.float64, device=x0.device)
+        self.steps[:, 0] = 1.0
+        self.done = 0
 
     def _gram_rows(self, j: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        if self.gram is not None:
-            return torch.index_select(self.gram, 0, j, out=out)  # type: ignore[call-overload]
-        return torch.matmul(self.c0[j], self.c0.T, out=out)  # type: ignore[call-overload]
+        if self.s.gram is not None:
+            return torch.index_select(self.s.gram, 0, j, out=out)  # type: ignore[call-overload]
+        return torch.matmul(self.s.c0[j], self.s.c0.T, out=out)  # type: ignore[call-overload]
 
     def keep(self, rows: torch.Tensor) -> None:
         """Drop every iterate but those of ``rows``."""
-        self.xx, self.proj, self.g_mu = self.xx[rows], self.proj[rows], self.g_mu[rows]
+        self.x0, self.proj, self.g_mu = self.x0[rows], self.proj[rows], self.g_mu[rows]
         self.mu_p, self.mu_g_mu = self.mu_p[rows], self.mu_g_mu[rows]
+        self.atoms, self.steps = self.atoms[rows], self.steps[rows]
 
     def run(self, steps: int) -> None:
         """``steps`` more Frank-Wolfe steps for every point."""
         bsz, m = self.proj.shape
+        t0 = self.done + 1
         # Row blocks of a few MiB: the (rows, m) arrays are read and written once per step,
         # and in place, so they stay in cache and no step allocates a large temporary.
-        sub = max(1, min(bsz, 2**19 // max(m, 1)))
+        sub = max(1, min(bsz, 2**20 // max(m, 1)))
         scores = torch.empty(min(sub, bsz), m, dtype=self.proj.dtype, device=self.proj.device)
         rows_j = torch.empty_like(scores)
         for start in range(0, bsz, sub):
@@ -1331,37 +1363,50 @@ class _FrankWolfe:
             p, g = self.proj[start:stop], self.g_mu[start:stop]
             mu_p, mu_g_mu = self.mu_p[start:stop], self.mu_g_mu[start:stop]
             sc, rj = scores[: stop - start], rows_j[: stop - start]
-            for _ in range(steps):
+            for t in range(t0, t0 + steps):
                 torch.sub(p, g, out=sc)  # c_i . (x - y)
                 best, j = sc.max(dim=1)
                 g_j = g.gather(1, j[:, None])[:, 0]
-                d_j = self.diag[j]
-                denom = (d_j - 2.0 * g_j + mu_g_mu).clamp_min(1e-300)
+                d_j = self.s.diag[j]
+                denom = (d_j - 2.0 * g_j + mu_g_mu).clamp_min(1e-30)
                 gamma = ((best - mu_p + mu_g_mu) / denom).clamp(0.0, 1.0)
                 keep = 1.0 - gamma
                 mu_p = keep * mu_p + gamma * p.gather(1, j[:, None])[:, 0]
                 mu_g_mu = keep * keep * mu_g_mu + 2.0 * gamma * keep * g_j + gamma * gamma * d_j
                 self._gram_rows(j, out=rj)
                 g.mul_(keep[:, None]).addcmul_(rj, gamma[:, None])
+                self.atoms[start:stop, t] = j
+                self.steps[start:stop, t] = gamma.double()
             self.mu_p[start:stop] = mu_p
             self.mu_g_mu[start:stop] = mu_g_mu
+        self.done += steps
 
-    def bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Certified (upper, lower) bounds on the distances (up to rounding).
+    def bounds(self, c0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Certified (upper, lower) bounds on the distances, from the recorded steps.
 
-        The upper bound is the distance to the hull point reached; the lower bound is the
-        separation along the direction to it (no hull point is closer than that).
+        The weights (each step's size times the shrink factors of the later steps) give
+        the hull point ``y`` in float64; the upper bound is ``|x - y|``, the lower bound
+        the separation along ``z = x - y`` (no hull point is closer than that), with the
+        float32 product ``z c0'`` widened by its worst-case rounding error.
         """
-        level = self.mu_p - self.mu_g_mu  # y . (x - y)
-        upper = (self.xx - 2.0 * self.mu_p + self.mu_g_mu).clamp_min(0.0).sqrt()
-        gap = (self.proj - self.g_mu).amax(dim=1) - level
-        lower = torch.where(upper > 0, upper - gap / upper.clamp_min(1e-300), -torch.inf)
+        t = self.done + 1
+        gam = self.steps[:, :t]
+        # Weight of step i: gamma_i * prod_{l > i} (1 - gamma_l) (step 0 is the start).
+        shrink = torch.flip(torch.cumprod(torch.flip(1.0 - gam[:, 1:], [1]), dim=1), [1])
+        shrink = torch.cat([shrink, torch.ones_like(gam[:, :1])], dim=1)
+        mu = gam * shrink
+        y = _hull_points(mu, self.atoms[:, :t], c0)
+        z = self.x0 - y
+        upper = torch.linalg.vector_norm(z, dim=1)
+        top = (z.float() @ self.s.c0.T).amax(dim=1).double()
+        err = _f32_gamma(c0.shape[1]) * upper * self.s.radius
+        lower = ((z * self.x0).sum(dim=1) - top - err) / upper.clamp_min(1e-300)
+        lower = torch.where(upper > 0, lower, -torch.inf)
         return upper, torch.minimum(lower, upper)
 
 
 def _solve_rows(
     x0: torch.Tensor,
-    proj: torch.Tensor,
     hull: _Hull,
     prune_at: torch.Tensor | None,
     *,
@@ -1370,8 +1415,8 @@ def _solve_rows(
 ) -> np.ndarray:
     """Exact distances (original units) from the scaled points ``x0`` to one hull.
 
-    ``proj`` is ``x0 c0'``; with ``prune_at`` (scaled units), a problem whose lower bound
-    exceeds it stops early and comes back as ``inf``.
+    With ``prune_at`` (scaled units), a problem whose lower bound exceeds it stops early
+    and comes back as ``inf``.
     """
     assert hull.c0 is not None
     m = len(hull.points)
@@ -1389,7 +1434,6 @@ def _solve_rows(
             pool_size=32,
             max_pool=512,
             prune_at=None if prune_at is None else prune_at[start:stop],
-            proj=proj[start:stop],
         )
         out[start:stop] = res.distance * hull.radius
     return out
@@ -1398,6 +1442,7 @@ def _solve_rows(
 def _nearest_block(
     pts: np.ndarray,
     hulls: list[_Hull],
+    singles: list[_Single | None],
     dev: torch.device,
     *,
     slack: float,
@@ -1410,34 +1455,37 @@ def _nearest_block(
     upper = np.zeros((n, k))
     lower = np.zeros((n, k))
     exact = np.full((n, k), np.inf)
-    scaled: list[tuple[torch.Tensor, torch.Tensor] | None] = []
+    scaled: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None] = []
     for ci, hull in enumerate(hulls):
-        if hull.c0 is None:
+        single = singles[ci]
+        if hull.c0 is None or single is None:
             d = np.linalg.norm(pts - hull.points[0], axis=1)
             upper[:, ci] = lower[:, ci] = exact[:, ci] = d
             scaled.append(None)
             continue
         x0 = torch.from_numpy((pts - hull.centre) / hull.radius).to(dev)
-        proj = x0 @ hull.c0.T  # shared by every bound and exact solve below
-        xx = (x0 * x0).sum(dim=1)
-        diag = (hull.c0 * hull.c0).sum(dim=1)
-        # The nearest vertex bounds the distance from above; the direction from the
-        # centroid gives a lower bound for free: no hull point projects beyond max(proj).
-        near_sq = (xx[:, None] - 2.0 * proj + diag[None, :]).amin(dim=1).clamp_min(0.0)
-        norm = xx.sqrt()
-        cent = torch.where(norm > 0, norm - proj.amax(dim=1) / norm.clamp_min(1e-300), -torch.inf)
-        upper[:, ci] = near_sq.sqrt().cpu().numpy() * hull.radius
+        # Products in float32 (certified with their rounding error): they only bound and
+        # choose; the exact solves recompute theirs in float64.
+        proj = x0.float() @ single.c0.T
+        norm = torch.linalg.vector_norm(x0, dim=1)
+        err = _f32_gamma(x0.shape[1]) * norm * single.radius
+        # The direction from the centroid gives a lower bound for free: no hull point
+        # projects beyond max(proj). The nearest vertex bounds the distance from above.
+        top = proj.amax(dim=1).double() + err
+        cent = torch.where(norm > 0, norm - top / norm.clamp_min(1e-300), -torch.inf)
+        half = single.diag * 0.5
+        i0 = torch.sub(proj, half[None, :]).argmax(dim=1)
+        near = torch.linalg.vector_norm(x0 - hull.c0[i0], dim=1)
+        upper[:, ci] = near.cpu().numpy() * hull.radius
         lower[:, ci] = np.minimum(cent.cpu().numpy() * hull.radius, upper[:, ci])
-        scaled.append((x0, proj))
+        scaled.append((x0, proj, i0))
 
     def solve(rows: np.ndarray, ci: int, prune: np.ndarray | None) -> None:
         hull, cached = hulls[ci], scaled[ci]
         assert cached is not None
         idx = torch.from_numpy(rows).to(dev)
         cut = None if prune is None else torch.from_numpy(prune / hull.radius).to(dev)
-        exact[rows, ci] = _solve_rows(
-            cached[0][idx], cached[1][idx], hull, cut, rtol=rtol, atol=atol
-        )
+        exact[rows, ci] = _solve_rows(cached[0][idx], hull, cut, rtol=rtol, atol=atol)
 
     # The most promising cluster of each point first: its exact distance prunes the rest.
     first = np.argmin(upper, axis=1)
@@ -1464,13 +1512,17 @@ def _nearest_block(
                 rows = had[kept]
             elif len(rows):
                 idx = torch.from_numpy(rows).to(dev)
-                fw = _FrankWolfe(cached[0][idx], cached[1][idx], hulls[ci])
+                single = singles[ci]
+                assert single is not None
+                fw = _FrankWolfe(
+                    cached[0][idx], cached[1][idx], cached[2][idx], single, sum(bound_steps)
+                )
             if not len(rows):
                 states.pop(ci, None)
                 continue
             states[ci] = (fw, rows)
             fw.run(steps)
-            up, lo = fw.bounds()
+            up, lo = fw.bounds(hulls[ci].c0)
             radius = hulls[ci].radius
             upper[rows, ci] = np.minimum(upper[rows, ci], up.cpu().numpy() * radius)
             lower[rows, ci] = np.maximum(lower[rows, ci], lo.cpu().numpy() * radius)
@@ -1502,14 +1554,15 @@ def nearest_hulls(
     Returns ``(nearest, distance)``, each of shape ``(n_points,)``: the cluster id with
     the smallest distance (ties: the lower id, as :func:`point_hull_distances` ranks
     them) and that distance. Only the clusters that could be nearest are solved exactly.
-    Per block of ``block_size`` points, the products of the points with every cluster's
-    points (computed once, shared by all bounds and solves) give certified bounds: the
-    nearest vertex from above, the direction from the centroid from below. The cluster
-    with the smallest upper bound is solved exactly; every cluster whose lower bound
-    exceeds that distance is ruled out. The others get Frank-Wolfe bounds, in stages of
-    ``bound_steps`` steps, each ruling out more, and those still left are solved exactly,
-    each stopping as soon as its lower bound rules it out. The answer is the one the
-    full distance matrix gives.
+    Per block of ``block_size`` points, one product of the points with every cluster's
+    points gives bounds for all (point, cluster) pairs: the nearest vertex from above,
+    the direction from the centroid from below. The cluster with the smallest upper
+    bound is solved exactly, and every cluster whose lower bound exceeds that distance is
+    ruled out. The others get Frank-Wolfe bounds, in stages of ``bound_steps`` steps,
+    each ruling out more; those still left are solved exactly, each stopping as soon as
+    its lower bound rules it out. The bound phase runs in float32 and every bound is
+    certified in float64 (products widened by their worst-case rounding error), so the
+    answer is the one the full distance matrix gives.
     """
     x, pts, assignment, k = _prepare(points, x, clustering)
     dev = resolve_device(device)
@@ -1517,6 +1570,7 @@ def nearest_hulls(
     if n == 0 or k == 0:
         return np.zeros(n, dtype=np.int64), np.zeros(n)
     hulls = [_hull(x, np.flatnonzero(assignment == ci), dev) for ci in range(k)]
+    singles = [_single(hull) for hull in hulls]
     # Bounds are certified up to rounding; this slack keeps rounding from pruning a tie.
     slack = 1e-9 * max(float(np.abs(pts).max()), float(np.abs(x).max()), 1.0)
     nearest = np.zeros(n, dtype=np.int64)
@@ -1527,6 +1581,7 @@ def nearest_hulls(
         nearest[start:stop], dist[start:stop] = _nearest_block(
             pts[start:stop],
             hulls,
+            singles,
             dev,
             slack=slack,
             bound_steps=bound_steps,
