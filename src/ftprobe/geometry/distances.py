@@ -1488,7 +1488,10 @@ def _nearest_block(
         exact[rows, ci] = _solve_rows(cached[0][idx], hull, cut, rtol=rtol, atol=atol)
 
     # The most promising cluster of each point first: its exact distance prunes the rest.
-    first = np.argmin(upper, axis=1)
+    # The middle of the certified interval picks the nearest more often than the upper
+    # bound alone (on POS, 79% against 74% of the test points), and every wrong pick
+    # costs a full solve.
+    first = np.argmin(upper + lower, axis=1)
     for ci in range(k):
         rows = np.flatnonzero((first == ci) & ~np.isfinite(exact[:, ci]))
         if len(rows):
