@@ -283,14 +283,14 @@ def test_nearest_hulls_blocks_and_staged_pruning_match_the_full_matrix() -> None
     # never change the answer of the full distance matrix.
     rng = np.random.default_rng(11)
     d = 16
-    sizes = [200, 90, 40, 1, 25, 120]
+    sizes = [600, 90, 40, 1, 25, 120]  # 600: past the plain-max size of the FW step
     centres = rng.normal(scale=1.5, size=(len(sizes), d))
     x = np.concatenate([c + rng.normal(size=(s, d)) for c, s in zip(centres, sizes, strict=True)])
     x[1] = x[0]  # a duplicate point
     assignment = np.repeat(np.arange(len(sizes)), sizes)
     clustering = Clustering.from_assignment(assignment, assignment % 3, ["A", "B", "C"])
     mix = rng.dirichlet(np.ones(len(sizes)), size=90) @ centres
-    points = np.vstack([mix + rng.normal(scale=0.8, size=mix.shape), x[200 + 90 + 40], x[5]])
+    points = np.vstack([mix + rng.normal(scale=0.8, size=mix.shape), x[600 + 90 + 40], x[5]])
     full = point_hull_distances(points, x, clustering, progress=False)
     nearest, dist = nearest_hulls(
         points, x, clustering, progress=False, block_size=16, bound_steps=(2, 3, 10)

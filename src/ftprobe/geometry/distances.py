@@ -1356,16 +1356,29 @@ class _FrankWolfe:
         # Row blocks of a few MiB: the (rows, m) arrays are read and written once per step,
         # and in place, so they stay in cache and no step allocates a large temporary.
         sub = max(1, min(bsz, 2**20 // max(m, 1)))
-        scores = torch.empty(min(sub, bsz), m, dtype=self.proj.dtype, device=self.proj.device)
-        rows_j = torch.empty_like(scores)
+        # The best vertex in two levels (torch's max with indices is many times slower
+        # than a plain max): the best column block of the scores, then the best column in
+        # it. Padding columns score -inf. Small hulls take the plain max.
+        width = 64 if m > 512 else m
+        nblk = -(-m // width)
+        dev, dtype = self.proj.device, self.proj.dtype
+        scores = torch.full((min(sub, bsz), nblk * width), -torch.inf, dtype=dtype, device=dev)
+        rows_j = torch.empty(min(sub, bsz), m, dtype=dtype, device=dev)
+        lane = torch.arange(width, device=dev)
         for start in range(0, bsz, sub):
             stop = min(start + sub, bsz)
             p, g = self.proj[start:stop], self.g_mu[start:stop]
             mu_p, mu_g_mu = self.mu_p[start:stop], self.mu_g_mu[start:stop]
             sc, rj = scores[: stop - start], rows_j[: stop - start]
             for t in range(t0, t0 + steps):
-                torch.sub(p, g, out=sc)  # c_i . (x - y)
-                best, j = sc.max(dim=1)
+                torch.sub(p, g, out=sc[:, :m])  # c_i . (x - y)
+                if nblk > 1:
+                    block = sc.view(len(sc), nblk, width).amax(dim=2).argmax(dim=1)
+                    cols = block[:, None] * width + lane[None, :]
+                    best, pos = sc.gather(1, cols).max(dim=1)
+                    j = block * width + pos
+                else:
+                    best, j = sc.max(dim=1)
                 g_j = g.gather(1, j[:, None])[:, 0]
                 d_j = self.s.diag[j]
                 denom = (d_j - 2.0 * g_j + mu_g_mu).clamp_min(1e-30)
