@@ -300,3 +300,18 @@ def test_nearest_hulls_blocks_and_staged_pruning_match_the_full_matrix() -> None
     np.testing.assert_allclose(dist, full[np.arange(len(points)), expected], rtol=1e-6, atol=1e-9)
     assert nearest[-2] == 3 and dist[-2] == 0.0  # the single-point cluster itself
     assert dist[-1] == 0.0
+
+
+@pytest.mark.parametrize("m", [10, 512, 513, 600, 4160])
+def test_two_level_row_max_agrees_with_torch_max(m: int) -> None:
+    import torch
+
+    from ftprobe.geometry.distances import _row_max
+
+    a = torch.from_numpy(np.random.default_rng(m).normal(size=(37, m)).astype(np.float32))
+    a[3] = 1.0  # a row of ties: any column holding the maximum will do
+    a[5, -1] = 100.0  # the maximum in the columns past the last full block
+    best, idx = _row_max(a)
+    assert torch.equal(best, a.max(dim=1).values)
+    assert torch.equal(a.gather(1, idx[:, None])[:, 0], best)
+    assert int(idx[5]) == m - 1

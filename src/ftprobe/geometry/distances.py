@@ -1315,6 +1315,28 @@ def _single(hull: _Hull) -> _Single | None:
     return _Single(c32, gram, (c32 * c32).sum(dim=1), float(norms.max()))
 
 
+def _row_max(a: torch.Tensor, width: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Largest entry of each row of ``a`` and its column, like ``a.max(dim=1)``.
+
+    In two levels, the best block of ``width`` columns and then the best column in it:
+    torch's max with indices over long rows is many times slower than a plain max.
+    """
+    bsz, m = a.shape
+    if m <= 8 * width:
+        return a.max(dim=1)
+    main = (m // width) * width
+    block = a[:, :main].view(bsz, main // width, width).amax(dim=2).argmax(dim=1)
+    cols = block[:, None] * width + torch.arange(width, device=a.device)[None, :]
+    best, pos = a.gather(1, cols).max(dim=1)
+    idx = block * width + pos
+    if main < m:
+        tail, at = a[:, main:].max(dim=1)
+        better = tail > best
+        best = torch.where(better, tail, best)
+        idx = torch.where(better, at + main, idx)
+    return best, idx
+
+
 class _FrankWolfe:
     """Frank-Wolfe iterates from some test points towards one hull, kept between calls.
 
@@ -1356,29 +1378,16 @@ class _FrankWolfe:
         # Row blocks of a few MiB: the (rows, m) arrays are read and written once per step,
         # and in place, so they stay in cache and no step allocates a large temporary.
         sub = max(1, min(bsz, 2**20 // max(m, 1)))
-        # The best vertex in two levels (torch's max with indices is many times slower
-        # than a plain max): the best column block of the scores, then the best column in
-        # it. Padding columns score -inf. Small hulls take the plain max.
-        width = 64 if m > 512 else m
-        nblk = -(-m // width)
-        dev, dtype = self.proj.device, self.proj.dtype
-        scores = torch.full((min(sub, bsz), nblk * width), -torch.inf, dtype=dtype, device=dev)
-        rows_j = torch.empty(min(sub, bsz), m, dtype=dtype, device=dev)
-        lane = torch.arange(width, device=dev)
+        scores = torch.empty(min(sub, bsz), m, dtype=self.proj.dtype, device=self.proj.device)
+        rows_j = torch.empty_like(scores)
         for start in range(0, bsz, sub):
             stop = min(start + sub, bsz)
             p, g = self.proj[start:stop], self.g_mu[start:stop]
             mu_p, mu_g_mu = self.mu_p[start:stop], self.mu_g_mu[start:stop]
             sc, rj = scores[: stop - start], rows_j[: stop - start]
             for t in range(t0, t0 + steps):
-                torch.sub(p, g, out=sc[:, :m])  # c_i . (x - y)
-                if nblk > 1:
-                    block = sc.view(len(sc), nblk, width).amax(dim=2).argmax(dim=1)
-                    cols = block[:, None] * width + lane[None, :]
-                    best, pos = sc.gather(1, cols).max(dim=1)
-                    j = block * width + pos
-                else:
-                    best, j = sc.max(dim=1)
+                torch.sub(p, g, out=sc)  # c_i . (x - y)
+                best, j = _row_max(sc)
                 g_j = g.gather(1, j[:, None])[:, 0]
                 d_j = self.s.diag[j]
                 denom = (d_j - 2.0 * g_j + mu_g_mu).clamp_min(1e-30)
@@ -1486,8 +1495,7 @@ def _nearest_block(
         # projects beyond max(proj). The nearest vertex bounds the distance from above.
         top = proj.amax(dim=1).double() + err
         cent = torch.where(norm > 0, norm - top / norm.clamp_min(1e-300), -torch.inf)
-        half = single.diag * 0.5
-        i0 = torch.sub(proj, half[None, :]).argmax(dim=1)
+        i0 = _row_max(torch.sub(proj, 0.5 * single.diag[None, :]))[1]
         near = torch.linalg.vector_norm(x0 - hull.c0[i0], dim=1)
         upper[:, ci] = near.cpu().numpy() * hull.radius
         lower[:, ci] = np.minimum(cent.cpu().numpy() * hull.radius, upper[:, ci])
