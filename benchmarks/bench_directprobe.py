@@ -9,7 +9,8 @@ POS (optional; EWT dev as training set): pass an ``.npy`` array of vectors (rows
 in file order) and a file of labels (one per line): ``--pos-train``/``--pos-train-labels``.
 Times the clustering as a scaling table: random subsets of ``--sizes`` points (default
 1k, 5k and all), and 128 / 384 / 768 dimensions (128: a fixed random projection of the 384-d
-vectors; 768: the vectors concatenated with those of ``--pos-extra``, e.g. layer 0).
+vectors; 768: the vectors concatenated with those of ``--pos-extra``, e.g. layer 0);
+``--dims`` picks among them (default ``128,384,concatenated``).
 Runs longer than ``--limit`` seconds are stopped and shown as ``> limit``.
 
 Distances and predictions (``--distances``): on the reference task, with its published
@@ -199,10 +200,13 @@ def _pos_train(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
 
 def _dims(x: np.ndarray, args: argparse.Namespace, idx: np.ndarray):
     d = x.shape[1]
-    proj = np.random.default_rng(1).normal(size=(d, 128)) / np.sqrt(128)
-    yield "128 (projected)", x @ proj
-    yield f"{d}", x
-    if args.pos_extra:
+    wanted = {v.strip() for v in args.dims.split(",")}
+    if "128" in wanted:
+        proj = np.random.default_rng(1).normal(size=(d, 128)) / np.sqrt(128)
+        yield "128 (projected)", x @ proj
+    if str(d) in wanted:
+        yield f"{d}", x
+    if args.pos_extra and "concatenated" in wanted:
         extra = np.load(args.pos_extra, mmap_mode="r")[idx].astype(np.float64)
         yield f"{d + extra.shape[1]} (concatenated)", np.hstack([x, extra])
 
@@ -294,7 +298,7 @@ def pos_distances(args: argparse.Namespace) -> None:
         run = run_stage(lambda: _partition(x, y, names), args.threads, args.limit)
         if run is not None:
             clustering = Clustering.from_assignment(run[2], y, names)
-            kind = f"the clustering's partition ({run[0]:.0f} s)"
+            kind = f"the clustering's partition ({run[0]:.0f} s, peak {run[1]:.0f} MiB)"
         else:
             clustering = Clustering.from_assignment(_standin(x, y, "label"), y, names)
             kind = f"STAND-IN partition 'label' (clustering past {args.limit:.0f} s)"
@@ -356,7 +360,14 @@ def main() -> None:
     parser.add_argument("--pos-train", help=".npy array of training vectors")
     parser.add_argument("--pos-train-labels", help="one label per line")
     parser.add_argument(
-        "--sizes", default="1000,5000,25147", help="POS subset sizes for the scaling table"
+        "--sizes",
+        default="1000,5000,25147",
+        help="POS subset sizes for the scaling table ('' skips it)",
+    )
+    parser.add_argument(
+        "--dims",
+        default="128,384,concatenated",
+        help="which of 128 (projected), the vectors' own width, concatenated (--pos-extra)",
     )
     parser.add_argument("--pos-extra", help=".npy of other vectors of the same words (768-d)")
     parser.add_argument("--skip-reference", action="store_true")
@@ -379,7 +390,7 @@ def main() -> None:
     if args.pos_train:
         if not args.pos_train_labels:
             raise SystemExit("--pos-train needs --pos-train-labels")
-        if not (args.distances and (args.pos_clusters or args.standin)):
+        if args.sizes and not (args.distances and (args.pos_clusters or args.standin)):
             pos(args)
         if args.distances and args.pos_test:
             pos_distances(args)

@@ -675,19 +675,23 @@ class SupervisedClustering:
             if self.pair_status.get(key) is True:
                 continue
             oblk = self.blocks[L]
-            dist = np.sqrt(np.maximum(oblk.cnorm2 + cn2 - 2.0 * (oblk.centre @ centre), 0.0))
-            close = np.flatnonzero((dist <= radius + oblk.radius + tol) & (oblk.cid >= 0))
-            if len(close) == 0:
+            # only the live slots (late in a run most of a label's slots are merged away)
+            live = np.flatnonzero(oblk.cid >= 0)
+            dist_live = np.sqrt(
+                np.maximum(oblk.cnorm2[live] + cn2 - 2.0 * (oblk.centre[live] @ centre), 0.0)
+            )
+            keep = np.flatnonzero(dist_live <= radius + oblk.radius[live] + tol)
+            if len(keep) == 0:
                 continue
             # First contact between the two labels: settle the whole pair once (it has to be
             # settled by the end anyway, when the last clusters of both labels meet).
             if key not in self.pair_status and self._decide_label_pair(K, L):
                 continue
-            close = close[np.argsort(dist[close], kind="stable")]
+            close = live[keep[np.argsort(dist_live[keep], kind="stable")]]
             near = [int(c) for c in oblk.cid[close]]
             todo = self._inherit(ca, cb, near, mem_a, mem_b, new_certs)
             if todo:
-                todo = self._try_pool(ca, cb, pts, todo, new_certs)
+                todo = self._try_pool(ca, cb, todo, new_certs)
             if todo:
                 todo = self._try_centroids(pts, centre, oblk, todo, new_certs)
             if not todo:
@@ -733,7 +737,11 @@ class SupervisedClustering:
                 self.stats.certificate_reuses += 1
                 continue
             found = None
-            for h, other_mem, tag in ((ha, mem_b, 0), (hb, mem_a, 1)):
+            # the bigger parent's hyperplane first: it is tested on the smaller one's points
+            order = ((ha, mem_b, 0), (hb, mem_a, 1))
+            if len(mem_b) > len(mem_a):
+                order = order[::-1]
+            for h, other_mem, tag in order:
                 if h is None:
                     continue
                 k = (id(h[0]), h[1], tag)
@@ -757,24 +765,25 @@ class SupervisedClustering:
         self,
         ca: int,
         cb: int,
-        pts: np.ndarray,
         todo: list[int],
         new_certs: dict[int, tuple[_Plane, float]],
     ) -> list[int]:
-        """Try every distinct hyperplane the parents hold on the merged cluster and ``todo``.
+        """Try the bigger parent's distinct hyperplanes on the merged cluster and ``todo``.
 
-        A hyperplane that separated a parent from some cluster often also separates the
-        merged cluster from another one; all of them are tested at once (one product per
-        side), which is much cheaper than a solver call.
+        A hyperplane that separated the bigger parent from some cluster often also
+        separates the merged cluster from another one; all of them are tested at once (one
+        product per side), which is much cheaper than a solver call. They already hold on
+        the bigger parent, so only the smaller one's points need testing.
         """
+        big, small = (ca, cb) if len(self.members[ca]) >= len(self.members[cb]) else (cb, ca)
         pool: dict[tuple[int, float], tuple[_Plane, float]] = {}
-        for cid in (ca, cb):
-            for h in self.certs.get(cid, {}).values():
-                pool.setdefault((id(h[0]), h[1]), h)
-                if len(pool) >= _POOL_SIZE:
-                    break
+        for h in self.certs.get(big, {}).values():
+            pool.setdefault((id(h[0]), h[1]), h)
+            if len(pool) >= _POOL_SIZE:
+                break
         if not pool:
             return todo
+        pts = self.Xc[self.members[small]]
         planes = list(pool.values())
         W = np.stack([h[0].w for h in planes], axis=1)
         b = np.array([h[0].b for h in planes])
