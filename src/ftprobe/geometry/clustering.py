@@ -675,11 +675,15 @@ class SupervisedClustering:
             if self.pair_status.get(key) is True:
                 continue
             oblk = self.blocks[L]
-            # only the live slots (late in a run most of a label's slots are merged away)
+            # Late in a run most of a label's slots are merged away: then only the live ones
+            # are measured; early on, gathering them would cost more than it saves.
             live = np.flatnonzero(oblk.cid >= 0)
-            dist_live = np.sqrt(
-                np.maximum(oblk.cnorm2[live] + cn2 - 2.0 * (oblk.centre[live] @ centre), 0.0)
-            )
+            if 2 * len(live) < len(oblk.cid):
+                prod = oblk.centre[live] @ centre
+                dist_live = np.sqrt(np.maximum(oblk.cnorm2[live] + cn2 - 2.0 * prod, 0.0))
+            else:
+                prod = oblk.centre @ centre
+                dist_live = np.sqrt(np.maximum(oblk.cnorm2 + cn2 - 2.0 * prod, 0.0))[live]
             keep = np.flatnonzero(dist_live <= radius + oblk.radius[live] + tol)
             if len(keep) == 0:
                 continue
