@@ -261,7 +261,6 @@ def decide(
     # mapped back and verified on the caller's coordinates.
     if centre is None:
         Pn, Qn = P, Q
-        centre = np.zeros(P.shape[1])
     else:
         Pn = (P - centre) / own_scale
         Qn = (Q - centre) / own_scale
@@ -275,9 +274,9 @@ def decide(
     for attempt in attempts:
         verdict = attempt()
         if verdict is not None:
-            checked = _to_caller(verdict, P, Q, centre, own_scale, scale)
+            checked = _to_caller(verdict, P, Q, scale)
             if checked is None and verdict[0] == "ovl":
-                checked = _to_caller(verdict, P, Q, centre, own_scale, scale, TOUCH_TOL)
+                checked = _to_caller(verdict, P, Q, scale, TOUCH_TOL)
             if checked is not None:
                 return checked
             unverified.append(verdict)
@@ -286,7 +285,7 @@ def decide(
     unverified.append(_single_column_nnls(Pn, Qn, weights=True))
     for verdict in unverified:
         if verdict is not None and verdict[0] == "ovl":
-            checked = _to_caller(verdict, P, Q, centre, own_scale, scale, TOUCH_TOL)
+            checked = _to_caller(verdict, P, Q, scale, TOUCH_TOL)
             if checked is not None:
                 return checked
     raise SeparabilityError(
@@ -305,8 +304,6 @@ def _to_caller(
     cand: tuple,
     P: np.ndarray,
     Q: np.ndarray,
-    centre: np.ndarray,
-    own_scale: float,
     scale: float,
     overlap_tol: float = OVERLAP_TOL,
 ) -> Verdict | None:
@@ -329,20 +326,27 @@ def _to_caller(
     return cert if overlap_holds(cert, P, Q, scale, overlap_tol) else None
 
 
+def _dual_columns(P: np.ndarray, Q: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Columns ``idx`` of the dual's matrix (indices past ``len(P)`` are points of Q).
+
+    A point p of P gives ``[p; 1; 0]``, a point q of Q gives ``[-q; 0; 1]``.
+    """
+    d, na = P.shape[1], len(P)
+    C = np.zeros((d + 2, len(idx)), order="F")
+    on_p = idx < na
+    C[:d, on_p] = P[idx[on_p]].T
+    C[:d, ~on_p] = -Q[idx[~on_p] - na].T
+    C[d, on_p] = 1.0
+    C[d + 1, ~on_p] = 1.0
+    return C
+
+
 def _dual_matrix(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Columns ``[p; 1; 0]`` and ``[-q; 0; 1]``, right-hand side ``[0; 1; 1]``."""
+    """The whole dual matrix and its right-hand side ``[0; 1; 1]``."""
     d = P.shape[1]
-    na, nb = len(P), len(Q)
-    M = np.empty((d + 2, na + nb), order="F")
-    M[:d, :na] = P.T
-    M[:d, na:] = -Q.T
-    M[d, :na] = 1.0
-    M[d, na:] = 0.0
-    M[d + 1, :na] = 0.0
-    M[d + 1, na:] = 1.0
     r = np.zeros(d + 2)
     r[d] = r[d + 1] = 1.0
-    return M, r
+    return _dual_columns(P, Q, np.arange(len(P) + len(Q))), r
 
 
 def _active_set_nnls(
@@ -372,16 +376,6 @@ def _active_set_nnls(
     n = na + len(Q)
     r = np.zeros(m)
     r[d] = r[d + 1] = 1.0
-
-    def columns(idx: np.ndarray) -> np.ndarray:
-        # column j is [p_j; 1; 0] for a point of P and [-q; 0; 1] for a point of Q
-        C = np.zeros((m, len(idx)), order="F")
-        on_p = idx < na
-        C[:d, on_p] = P[idx[on_p]].T
-        C[:d, ~on_p] = -Q[idx[~on_p] - na].T
-        C[d, on_p] = 1.0
-        C[d + 1, ~on_p] = 1.0
-        return C
 
     passive: list[int] = []
     z = np.zeros(0)
@@ -449,7 +443,13 @@ def _active_set_nnls(
         cand = cand[np.argsort(-g[cand], kind="stable")]
         k0 = len(passive)
         Qf, R = qr_insert(
-            Qf, R, columns(cand), k0, which="col", check_finite=False, overwrite_qru=True
+            Qf,
+            R,
+            _dual_columns(P, Q, cand),
+            k0,
+            which="col",
+            check_finite=False,
+            overwrite_qru=True,
         )
         kept = []
         for i in range(len(cand) - 1, -1, -1):
@@ -485,7 +485,9 @@ def _active_set_nnls(
                 keep = np.setdiff1d(np.arange(len(passive)), drop)
                 passive = [passive[i] for i in keep.tolist()]
                 if passive:
-                    Qf, R = qr(columns(np.asarray(passive)), mode="full", check_finite=False)
+                    Qf, R = qr(
+                        _dual_columns(P, Q, np.asarray(passive)), mode="full", check_finite=False
+                    )
                     Qf, R = np.asfortranarray(Qf), np.asfortranarray(R)
                 else:
                     Qf, R = np.asfortranarray(np.eye(m)), np.zeros((m, 0), order="F")
