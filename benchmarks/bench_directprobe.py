@@ -156,7 +156,8 @@ def _stats_line(st: dict) -> str:
         f"{st['merges']} merges, {st['rejections']} rejected, "
         f"{st['label_pair_checks']} label-pair and {st['cluster_checks']} cluster-level "
         f"exact checks ({st['oracle_seconds']:.1f} s), {st['certificate_reuses']} "
-        "certificate reuses"
+        f"certificate reuses ({st['centroid_wins']} of {st['centroid_tries']} centroid "
+        "directions)"
     )
 
 

@@ -557,7 +557,7 @@ class SupervisedClustering:
         wit = self.witnesses.pop(ca, []) + self.witnesses.pop(cb, [])
         if wit:
             self.witnesses[m] = wit
-        big, small = (ca, cb) if na >= nb else (cb, ca)
+        big, small = (ca, cb) if na >= nb else (cb, ca)  # parents already popped
         moved: dict[int, tuple[np.ndarray, bool]] = {}
         for parent in (small, big):
             for other, sup in self.supports.pop(parent, {}).items():
@@ -612,7 +612,7 @@ class SupervisedClustering:
         self._pending = None
         # Supports found for the rejected candidate are the best warm start the bigger
         # parent's lineage has against those clusters.
-        big = int(blk.cid[s]) if blk.size[s] >= blk.size[t] else int(blk.cid[t])
+        big = self._bigger_first(int(blk.cid[s]), int(blk.cid[t]))[0]
         for other, sup in self._new_supports.items():
             self._link_support(big, other, sup)
         self._new_supports = {}
@@ -779,7 +779,7 @@ class SupervisedClustering:
         product per side), which is much cheaper than a solver call. They already hold on
         the bigger parent, so only the smaller one's points need testing.
         """
-        big, small = (ca, cb) if len(self.members[ca]) >= len(self.members[cb]) else (cb, ca)
+        big, small = self._bigger_first(ca, cb)
         pool: dict[tuple[int, float], tuple[_Plane, float]] = {}
         for h in self.certs.get(big, {}).values():
             pool.setdefault((id(h[0]), h[1]), h)
@@ -899,9 +899,13 @@ class SupervisedClustering:
                 rest.remove(oc)
         return None
 
+    def _bigger_first(self, ca: int, cb: int) -> tuple[int, int]:
+        """The two parents, the one with more points first (ties: ``ca``)."""
+        return (ca, cb) if len(self.members[ca]) >= len(self.members[cb]) else (cb, ca)
+
     def _lineage(self, ca: int, cb: int, oc: int) -> tuple[np.ndarray | None, bool]:
         """The last support between a parent's lineage and ``oc``'s (bigger parent first)."""
-        big, small = (ca, cb) if len(self.members[ca]) >= len(self.members[cb]) else (cb, ca)
+        big, small = self._bigger_first(ca, cb)
         for parent in (big, small):
             found = self.supports.get(parent, {}).get(oc)
             if found is not None:
@@ -933,7 +937,7 @@ class SupervisedClustering:
         # Against a union, only the largest cluster's: several supports together hold more
         # points than can carry weight, and the surplus costs a pivot each.
         L = int(self.c_label[others[0]])
-        big, small = (ca, cb) if len(self.members[ca]) >= len(self.members[cb]) else (cb, ca)
+        big, small = self._bigger_first(ca, cb)
         lineage = []
         if len(others) > 1:
             for cid in (big, small):
