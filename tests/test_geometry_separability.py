@@ -10,6 +10,7 @@ from ftprobe.geometry.separability import (
     Overlap,
     SeparabilityError,
     Separation,
+    _dual_columns,
     decide,
     overlap_holds,
     separation_holds,
@@ -135,3 +136,46 @@ def test_hulls_touching_within_rounding_are_an_overlap_not_an_error(monkeypatch)
     # Farther apart than TOUCH_TOL, no overlap may be claimed.
     with pytest.raises(SeparabilityError):
         separability.decide(P, Q + [0.0, 1e-4], scale=1.0)
+
+
+def test_a_start_from_a_related_problem_gives_the_cold_verdict() -> None:
+    # The clustering starts each check of a lineage where the last one ended (its
+    # factorisation included): one point more on one side, one fewer on the other, and
+    # sometimes with the sides exchanged. The verdict and the optimal hyperplane must be
+    # the ones a cold start finds.
+    rng = np.random.default_rng(11)
+    d = 8
+    P = rng.normal(size=(80, d)) + 1.5
+    Q = rng.normal(size=(70, d)) - 1.5
+    scale = float(np.abs(np.vstack([P, Q])).max()) * np.sqrt(d)
+    P, Q = P / scale, Q / scale  # a fixed frame: unit-scaled coordinates
+    fixed = {"scale": 1.0, "wide": True, "frame": (None, 1.0)}
+    first = decide(P, Q, **fixed)
+    assert isinstance(first, Separation) and first.factor is not None
+    idx = first.factor.index
+    assert np.all(np.diff(np.sort(idx)) > 0) and idx.max() < len(P) + len(Q)
+
+    extra = P.mean(axis=0, keepdims=True) * 0.2  # inside the margin: the support changes
+    P2, Q2 = np.vstack([P, extra]), Q[:-1]
+    on_p = idx < len(P)
+    present = on_p | (idx - len(P) < len(Q2))
+    cold = decide(P2, Q2, **fixed)
+    assert isinstance(cold, Separation) and _lp_separable(P2, Q2)
+
+    moved = np.where(on_p, idx, idx + 1)  # Q's points now come after one more P point
+    warm = decide(P2, Q2, start=first.factor.renumbered(moved, present, False), **fixed)
+    assert isinstance(warm, Separation) and separation_holds(warm, P2, Q2, 1.0)
+    assert np.allclose(warm.w, cold.w, atol=1e-6)
+
+    swapped = np.where(on_p, idx + len(Q2), idx - len(P))  # the same problem, sides exchanged
+    for a, b, where, exchanged in ((P2, Q2, moved, False), (Q2, P2, swapped, True)):
+        factor = first.factor.renumbered(where, present, exchanged)
+        assert np.allclose(factor.q @ factor.r, _dual_columns(a, b, factor.index), atol=1e-12)
+    flip = decide(Q2, P2, start=first.factor.renumbered(swapped, present, True), **fixed)
+    assert isinstance(flip, Separation) and separation_holds(flip, Q2, P2, 1.0)
+    assert np.allclose(flip.w, -cold.w, atol=1e-6)
+
+    # A start cannot make overlapping sets separable.
+    Q3 = np.vstack([Q2, P2.mean(axis=0, keepdims=True)])
+    start = first.factor.renumbered(moved, present, False)
+    assert isinstance(decide(P2, Q3, start=start, **fixed), Overlap)

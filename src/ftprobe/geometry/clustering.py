@@ -10,6 +10,7 @@ import hashlib
 import heapq
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 from ftprobe.errors import FtprobeError
 from ftprobe.geometry.separability import (
     SEPARATION_TOL,
+    Factor,
     Overlap,
     Separation,
     Verdict,
@@ -164,6 +166,7 @@ class ClusteringStats:
     witness_reuses: int = 0
     centroid_tries: int = 0
     centroid_wins: int = 0
+    factor_starts: int = 0
     oracle_seconds: float = 0.0
     seconds: float = 0.0
     separable_label_pairs: int = 0
@@ -210,12 +213,27 @@ def find_conflicts(X: np.ndarray, y: np.ndarray) -> tuple[tuple[int, ...], ...]:
 class _Plane:
     """A verified hyperplane ``w.x + b = 0`` (``||w|| = 1``), shared between pairs."""
 
-    __slots__ = ("w", "b", "support")
+    __slots__ = ("w", "b", "support", "serial")
 
-    def __init__(self, w: np.ndarray, b: float, support: np.ndarray | None = None) -> None:
+    def __init__(self, w: np.ndarray, b: float, support: np.ndarray | None, serial: int) -> None:
         self.w = w
         self.b = b
         self.support = support  # points that carried weight when it was found
+        self.serial = serial  # unique within a run (ids of freed objects are reused)
+
+
+class _Support:
+    """The points (global ids) that carried weight in an exact separation, and while the
+    run keeps it, the solver's end state: the same points in column order, whether each
+    was on the P side, and the factorisation (to start the next check of the lineage)."""
+
+    __slots__ = ("ids", "factor")
+
+    def __init__(
+        self, ids: np.ndarray, factor: tuple[np.ndarray, np.ndarray, Factor] | None
+    ) -> None:
+        self.ids = ids
+        self.factor = factor
 
 
 @dataclass
@@ -228,6 +246,7 @@ class _LabelBlock:
     cid: np.ndarray  # creation id of the cluster in each slot (-1: inactive)
     size: np.ndarray  # number of points per slot
     centre: np.ndarray  # centroid per slot (centred coordinates)
+    pcentre: np.ndarray | None  # the centroids' coordinates on the principal directions
     radius: np.ndarray  # largest member distance from the centroid per slot
     cnorm2: np.ndarray  # squared norm of each centroid
     nn: np.ndarray  # candidate nearest same-label slot (-1: none)
@@ -330,6 +349,7 @@ class SupervisedClustering:
             frozen[list(g)] = True
         self.frozen = frozen
         self.labels_present = [int(v) for v in np.unique(y)]
+        self.basis = _principal_directions(self.Xc, _BALL_DIMS)
         # cluster registry by creation id
         cap = 2 * n
         self.c_label = np.full(cap, -1, dtype=np.int64)
@@ -363,12 +383,20 @@ class SupervisedClustering:
         # supports[a][b]: the points that carried weight in the last exact separation
         # between the lineages of clusters a and b (kept through merges on either side)
         # and whether the two had to be checked one to one (a union with others overlapped)
-        self.supports: dict[int, dict[int, tuple[np.ndarray, bool]]] = {}
-        self._new_supports: dict[int, tuple[np.ndarray, bool]] = {}
+        self.supports: dict[int, dict[int, tuple[_Support, bool]]] = {}
+        self._new_supports: dict[int, tuple[_Support, bool]] = {}
         # union_supports[a][L]: the same for a's lineage against a union of L-clusters
-        self.union_supports: dict[int, dict[int, np.ndarray]] = {}
-        self._new_union: dict[int, np.ndarray] = {}
+        self.union_supports: dict[int, dict[int, _Support]] = {}
+        self._new_union: dict[int, _Support] = {}
+        # the supports that still hold a factorisation, least recently used first (each
+        # is about 1 MB at 384-d)
+        self._factored: OrderedDict[int, _Support] = OrderedDict()
         self.decisions: list[tuple[int, int, int]] = []  # (cid_a, cid_b, accepted)
+        # every hyperplane made in the run, by serial: its normal and offset as rows, so a
+        # set of them is tested with one gather and one product
+        self._plane_w = np.empty((1024, self.Xc.shape[1]))
+        self._plane_b = np.empty(1024)
+        self._n_planes = 0
 
     def _make_block(self, lab: int, pts: np.ndarray) -> _LabelBlock:
         P = self.Xc[pts]
@@ -394,6 +422,7 @@ class SupervisedClustering:
             cid=pts.copy(),
             size=np.ones(m, dtype=np.int64),
             centre=P.copy(),
+            pcentre=None if self.basis is None else P @ self.basis,
             radius=np.zeros(m),
             cnorm2=sq.copy(),
             nn=np.full(m, -1, dtype=np.int64),
@@ -540,6 +569,8 @@ class SupervisedClustering:
             new_certs = {}
         self._pending = None
         blk.centre[s] = centre
+        if blk.pcentre is not None:
+            blk.pcentre[s] = centre @ self.basis
         blk.cnorm2[s] = float(centre @ centre)
         blk.radius[s] = radius
         blk.size[s] = nm
@@ -558,7 +589,7 @@ class SupervisedClustering:
         if wit:
             self.witnesses[m] = wit
         big, small = (ca, cb) if na >= nb else (cb, ca)  # parents already popped
-        moved: dict[int, tuple[np.ndarray, bool]] = {}
+        moved: dict[int, tuple[_Support, bool]] = {}
         for parent in (small, big):
             for other, sup in self.supports.pop(parent, {}).items():
                 moved[other] = sup
@@ -594,7 +625,7 @@ class SupervisedClustering:
             blk.epoch[o] += 1
             self._push(blk, o)
 
-    def _link_support(self, a: int, b: int, support: tuple[np.ndarray, bool]) -> None:
+    def _link_support(self, a: int, b: int, support: tuple[_Support, bool]) -> None:
         self.supports.setdefault(a, {})[b] = support
         self.supports.setdefault(b, {})[a] = support
 
@@ -665,6 +696,7 @@ class SupervisedClustering:
         pts = self.Xc[mem]
         radius = self._radius(mem, centre, pts)
         cn2 = float(centre @ centre)
+        pc = centre @ self.basis if self.basis is not None else None
         # the ball test only prunes; this slack keeps rounding from pruning a touching pair
         tol = 1e-6 * self.scale
         new_certs: dict[int, tuple[_Plane, float]] = {}
@@ -675,16 +707,17 @@ class SupervisedClustering:
             if self.pair_status.get(key) is True:
                 continue
             oblk = self.blocks[L]
-            # Late in a run most of a label's slots are merged away: then only the live ones
-            # are measured; early on, gathering them would cost more than it saves.
             live = np.flatnonzero(oblk.cid >= 0)
-            if 2 * len(live) < len(oblk.cid):
-                prod = oblk.centre[live] @ centre
-                dist_live = np.sqrt(np.maximum(oblk.cnorm2[live] + cn2 - 2.0 * prod, 0.0))
-            else:
-                prod = oblk.centre @ centre
-                dist_live = np.sqrt(np.maximum(oblk.cnorm2 + cn2 - 2.0 * prod, 0.0))[live]
-            keep = np.flatnonzero(dist_live <= radius + oblk.radius[live] + tol)
+            reach = radius + oblk.radius[live] + tol
+            if self.basis is not None:
+                # The distance within a few principal directions is a lower bound on the
+                # distance: it rules out most balls at a fraction of the cost.
+                diff = oblk.pcentre[live] - pc
+                maybe = np.flatnonzero(np.einsum("ij,ij->i", diff, diff) <= reach * reach)
+                live, reach = live[maybe], reach[maybe]
+            prod = oblk.centre[live] @ centre
+            dist_live = np.sqrt(np.maximum(oblk.cnorm2[live] + cn2 - 2.0 * prod, 0.0))
+            keep = np.flatnonzero(dist_live <= reach)
             if len(keep) == 0:
                 continue
             # First contact between the two labels: settle the whole pair once (it has to be
@@ -724,45 +757,36 @@ class SupervisedClustering:
     ) -> list[int]:
         """Clusters in ``near`` that no parent's hyperplane separates from the merged one.
 
-        A hyperplane that separated parent A from D is tested on parent B's points (once
-        per distinct hyperplane, however many clusters it was shared by); when both
-        parents hold the very same hyperplane against D it needs no test at all.
+        A hyperplane that separated parent A from D is tested on parent B's points; when
+        both parents hold the very same hyperplane against D it needs no test at all. The
+        bigger parent's hyperplanes go first (they are tested on the smaller parent's
+        points); the smaller parent's only for what is left. Each round tests all its
+        hyperplanes at once.
         """
-        tol = SEPARATION_TOL * self.scale
         certs_a = self.certs.get(ca, {})
         certs_b = self.certs.get(cb, {})
-        verdict: dict[tuple[int, float, int], bool] = {}
+        from_a = [certs_a.get(oc) for oc in near]
+        from_b = [certs_b.get(oc) for oc in near]
+        found = [
+            ha if ha is not None and hb is not None and ha[0] is hb[0] and ha[1] == hb[1] else None
+            for ha, hb in zip(from_a, from_b, strict=True)
+        ]
+        rounds = [(from_a, mem_b), (from_b, mem_a)]
+        if len(mem_b) > len(mem_a):
+            rounds.reverse()
+        for hs, other_mem in rounds:
+            idx = [i for i, (f, h) in enumerate(zip(found, hs, strict=True)) if f is None and h]
+            if idx:
+                ok = self._clears([hs[i] for i in idx], other_mem)
+                for i in np.asarray(idx)[ok].tolist():
+                    found[i] = hs[i]
         todo = []
-        for oc in near:
-            ha = certs_a.get(oc)
-            hb = certs_b.get(oc)
-            if ha is not None and hb is not None and ha[0] is hb[0] and ha[1] == hb[1]:
-                new_certs[oc] = ha
-                self.stats.certificate_reuses += 1
-                continue
-            found = None
-            # the bigger parent's hyperplane first: it is tested on the smaller one's points
-            order = ((ha, mem_b, 0), (hb, mem_a, 1))
-            if len(mem_b) > len(mem_a):
-                order = order[::-1]
-            for h, other_mem, tag in order:
-                if h is None:
-                    continue
-                k = (id(h[0]), h[1], tag)
-                ok = verdict.get(k)
-                if ok is None:
-                    plane, sign = h
-                    vals = sign * (self.Xc[other_mem] @ plane.w + plane.b)
-                    ok = bool(vals.min() >= tol)
-                    verdict[k] = ok
-                if ok:
-                    found = h
-                    break
-            if found is not None:
-                new_certs[oc] = found
-                self.stats.certificate_reuses += 1
-            else:
+        for oc, h in zip(near, found, strict=True):
+            if h is None:
                 todo.append(oc)
+            else:
+                new_certs[oc] = h
+        self.stats.certificate_reuses += len(near) - len(todo)
         return todo
 
     def _try_pool(
@@ -775,36 +799,26 @@ class SupervisedClustering:
         """Try the bigger parent's distinct hyperplanes on the merged cluster and ``todo``.
 
         A hyperplane that separated the bigger parent from some cluster often also
-        separates the merged cluster from another one; all of them are tested at once (one
-        product per side), which is much cheaper than a solver call. They already hold on
-        the bigger parent, so only the smaller one's points need testing.
+        separates the merged cluster from another one; all of them are tested at once,
+        which is much cheaper than a solver call. They already hold on the bigger parent,
+        so only the smaller one's points need testing.
         """
         big, small = self._bigger_first(ca, cb)
         pool: dict[tuple[int, float], tuple[_Plane, float]] = {}
         for h in self.certs.get(big, {}).values():
-            pool.setdefault((id(h[0]), h[1]), h)
+            pool.setdefault((h[0].serial, h[1]), h)
             if len(pool) >= _POOL_SIZE:
                 break
         if not pool:
             return todo
-        pts = self.Xc[self.members[small]]
         planes = list(pool.values())
-        W = np.stack([h[0].w for h in planes], axis=1)
-        b = np.array([h[0].b for h in planes])
-        sign = np.array([h[1] for h in planes])
-        tol = SEPARATION_TOL * self.scale
-        ok = (sign * (pts @ W + b)).min(axis=0) >= tol
-        if not ok.any():
+        ok = self._clears(planes, self.members[small])
+        planes = [h for h, k in zip(planes, ok.tolist(), strict=True) if k]
+        if not planes:
             return todo
-        W, b, sign = W[:, ok], b[ok], sign[ok]
-        planes = [h for h, k in zip(planes, ok, strict=True) if k]
-        mems = [self.members[oc] for oc in todo]
-        starts = np.cumsum([0] + [len(mm) for mm in mems[:-1]])
-        vals = sign * (self.Xc[np.concatenate(mems)] @ W + b)
-        worst = np.maximum.reduceat(vals, starts, axis=0)  # (len(todo), n_planes)
         left = []
-        for i, oc in enumerate(todo):
-            good = np.flatnonzero(worst[i] <= -tol)
+        for oc in todo:
+            good = np.flatnonzero(self._clears(planes, self.members[oc], side=-1.0))
             if len(good):
                 new_certs[oc] = planes[int(good[0])]
                 self.stats.certificate_reuses += 1
@@ -844,7 +858,7 @@ class SupervisedClustering:
         for i, oc in enumerate(todo):
             if lo[i] - hi[i] > 2 * tol:
                 self.stats.centroid_wins += 1
-                plane = _Plane(U[i].copy(), -(lo[i] + hi[i]) / 2)
+                plane = self._new_plane(U[i].copy(), -(lo[i] + hi[i]) / 2, None)
                 new_certs[oc] = (plane, 1.0)
                 self.stats.certificate_reuses += 1
             else:
@@ -903,7 +917,7 @@ class SupervisedClustering:
         """The two parents, the one with more points first (ties: ``ca``)."""
         return (ca, cb) if len(self.members[ca]) >= len(self.members[cb]) else (cb, ca)
 
-    def _lineage(self, ca: int, cb: int, oc: int) -> tuple[np.ndarray | None, bool]:
+    def _lineage(self, ca: int, cb: int, oc: int) -> tuple[_Support | None, bool]:
         """The last support between a parent's lineage and ``oc``'s (bigger parent first)."""
         big, small = self._bigger_first(ca, cb)
         for parent in (big, small):
@@ -938,7 +952,7 @@ class SupervisedClustering:
         # points than can carry weight, and the surplus costs a pivot each.
         L = int(self.c_label[others[0]])
         big, small = self._bigger_first(ca, cb)
-        lineage = []
+        lineage: list[_Support] = []
         if len(others) > 1:
             for cid in (big, small):
                 sup = self.union_supports.get(cid, {}).get(L)
@@ -970,8 +984,11 @@ class SupervisedClustering:
         # either side were renamed by merges.
         key = self._label_key(int(self.c_label[ca]), int(self.c_label[others[0]]))
         recent = self.pair_support.get(key)
+        start = None
         if lineage:
-            warm = lineage
+            warm = [lineage[0].ids]
+            start = self._start(lineage[0], mem, union)
+            self.stats.factor_starts += start is not None
         elif recent is not None:
             warm.append(recent)
         warm_local = None
@@ -998,16 +1015,62 @@ class SupervisedClustering:
             warm=warm_local,
             frame=(None, 1.0),
             validate=False,
+            start=start,
         )
         self.stats.oracle_seconds += time.perf_counter() - t0
         if isinstance(verdict, Separation) and verdict.support is not None:
-            sup = np.concatenate([mem[verdict.support[0]], union[verdict.support[1]]])
-            self.pair_support[key] = sup
+            ids = np.concatenate([mem[verdict.support[0]], union[verdict.support[1]]])
+            self.pair_support[key] = ids
+            support = self._keep(ids, verdict.factor, mem, union)
             if len(others) > 1:
-                self._new_union[L] = sup
+                self._new_union[L] = support
             else:
-                self._new_supports[others[0]] = (sup, alone)
+                self._new_supports[others[0]] = (support, alone)
         return verdict, union
+
+    def _keep(
+        self, ids: np.ndarray, factor: Factor | None, mem: np.ndarray, union: np.ndarray
+    ) -> _Support:
+        """Record a separation's support, with the solver's end state in global ids."""
+        if factor is None:
+            return _Support(ids, None)
+        idx = factor.index
+        on_p = idx < len(mem)
+        gids = np.where(
+            on_p, mem[np.minimum(idx, len(mem) - 1)], union[np.maximum(idx - len(mem), 0)]
+        )
+        support = _Support(ids, (gids, on_p, factor))
+        self._factored[id(support)] = support
+        while len(self._factored) > _FACTORS_KEPT:
+            _, old = self._factored.popitem(last=False)
+            old.factor = None
+        return support
+
+    def _start(self, support: _Support, mem: np.ndarray, union: np.ndarray) -> Factor | None:
+        """The lineage's last end state, renumbered for the problem (mem, union)."""
+        if support.factor is None:
+            return None
+        self._factored.move_to_end(id(support))
+        gids, on_p, factor = support.factor
+        pos = self._scratch
+        pos[mem] = np.arange(len(mem))
+        at_p = pos[gids]
+        pos[mem] = -1
+        pos[union] = np.arange(len(union))
+        at_q = pos[gids]
+        pos[union] = -1
+        in_p = at_p >= 0
+        present = in_p | (at_q >= 0)
+        if (~present).sum() > _FACTOR_MISSING:
+            return None  # too far from this problem: its support alone is a better start
+        if np.array_equal(in_p[present], on_p[present]):
+            swapped = False
+        elif np.array_equal(in_p[present], ~on_p[present]):
+            swapped = True
+        else:
+            return None
+        index = np.where(in_p, at_p, len(mem) + at_q)
+        return factor.renumbered(index, present, swapped)
 
     @staticmethod
     def _label_key(k: int, m: int) -> tuple[int, int]:
@@ -1017,7 +1080,51 @@ class SupervisedClustering:
         support = None
         if verdict.support is not None:
             support = np.concatenate([mem[verdict.support[0]], union[verdict.support[1]]])
-        return _Plane(verdict.w, verdict.b * self.scale, support)
+        return self._new_plane(verdict.w, verdict.b * self.scale, support)
+
+    def _new_plane(self, w: np.ndarray, b: float, support: np.ndarray | None) -> _Plane:
+        k = self._n_planes
+        if k == len(self._plane_b):
+            self._plane_w = np.concatenate([self._plane_w, np.empty_like(self._plane_w)])
+            self._plane_b = np.concatenate([self._plane_b, np.empty_like(self._plane_b)])
+        self._plane_w[k] = w
+        self._plane_b[k] = b
+        self._n_planes = k + 1
+        return _Plane(w, b, support, k)
+
+    def _clears(
+        self, hs: list[tuple[_Plane, float]], mem: np.ndarray, side: float = 1.0
+    ) -> np.ndarray:
+        """For each (plane, sign) of ``hs``: does it put every point of ``mem`` at
+        ``side * sign * (w.x + b) >= tol``?
+
+        Each distinct hyperplane is evaluated once, on a first few points, then only the
+        ones still standing on the rest: most that fail on a big cluster fail early.
+        """
+        serial = np.fromiter((h[0].serial for h in hs), dtype=np.int64, count=len(hs))
+        sign = np.fromiter((h[1] for h in hs), dtype=np.float64, count=len(hs)) * side
+        uniq, back = np.unique(serial, return_inverse=True)
+        tol = SEPARATION_TOL * self.scale
+        # which orientations of each distinct plane are asked for
+        want_pos = np.zeros(len(uniq), dtype=bool)
+        want_neg = np.zeros(len(uniq), dtype=bool)
+        want_pos[back[sign > 0]] = True
+        want_neg[back[sign < 0]] = True
+        lo = np.full(len(uniq), np.inf)
+        hi = np.full(len(uniq), -np.inf)
+        alive = np.arange(len(uniq))
+        for part in (mem[:_FIRST_POINTS], mem[_FIRST_POINTS:]):
+            if len(part) == 0 or len(alive) == 0:
+                break
+            cols = uniq[alive]
+            vals = self.Xc[part] @ self._plane_w[cols].T + self._plane_b[cols]
+            lo[alive] = np.minimum(lo[alive], vals.min(axis=0))
+            hi[alive] = np.maximum(hi[alive], vals.max(axis=0))
+            alive = np.flatnonzero((want_pos & (lo >= tol)) | (want_neg & (-hi >= tol)))
+        standing = np.zeros(len(uniq), dtype=bool)
+        standing[alive] = True
+        worst = np.where(sign > 0, lo[back], -hi[back])  # min over mem of sign * (w.x + b)
+        return (worst >= tol) & standing[back]
 
     def _decide_label_pair(self, K: int, L: int) -> bool:
         """Decide (once) whether all of K is separable from all of L; True if separable."""
@@ -1114,6 +1221,25 @@ class SupervisedClustering:
 
 STATE_VERSION = "ftprobe-clustering-state-1"
 _POOL_SIZE = 96
+_FIRST_POINTS = 32
+_FACTORS_KEPT = 128
+_FACTOR_MISSING = 8
+_BALL_DIMS = 24
+
+
+def _principal_directions(Xc: np.ndarray, k: int, sample: int = 4096) -> np.ndarray | None:
+    """``k`` orthonormal columns spanning the top principal directions of (centred) ``Xc``.
+
+    None when the vectors have too few dimensions for a projection to save anything. The
+    directions come from an evenly spaced sample of the rows (any orthonormal columns give
+    a valid lower bound on distances; principal ones give the tightest).
+    """
+    d = Xc.shape[1]
+    if d <= 4 * k:
+        return None
+    rows = Xc[:: max(1, len(Xc) // sample)]
+    _, _, vt = np.linalg.svd(rows, full_matrices=False)
+    return np.ascontiguousarray(vt[:k].T)
 
 
 def supervised_clustering(

@@ -46,10 +46,11 @@ How the verdict is found (cheapest first, each result verified):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import qr, qr_delete, qr_insert, solve_triangular
+from scipy.linalg import qr, qr_delete, qr_insert
+from scipy.linalg.lapack import dtrtrs
 from scipy.optimize import linprog, nnls
 
 from ftprobe.errors import FtprobeError
@@ -64,6 +65,9 @@ OVERLAP_TOL = 1e-8
 _WARM_MIN = 8
 """A warm start of at least this many points replaces the seed block (see below)."""
 
+_WARM_BLOCK = 8
+"""Columns added per step after a full warm start (32 from a cold start)."""
+
 TOUCH_TOL = 1e-6
 """Last resort: when neither certificate verifies at the tolerances above (hulls within
 rounding of each other), a common point this close, relative to the scale, settles the
@@ -72,6 +76,40 @@ pair as overlapping. It is about float32's resolution, the precision the vectors
 
 class SeparabilityError(FtprobeError):
     """No verified certificate could be produced (should not happen on finite data)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Factor:
+    """Where the exact method ended on a separable problem, to start a related one there.
+
+    ``index``: the points that carried weight, as positions in ``[P; Q]`` (``len(P) + j``
+    for Q's point ``j``), in the order of the columns of ``q @ r``, the QR factorisation of
+    the dual's columns for them (see :func:`decide`). Only meaningful for problems posed
+    in the same fixed ``frame``.
+    """
+
+    index: np.ndarray
+    q: np.ndarray
+    r: np.ndarray
+
+    def renumbered(self, index: np.ndarray, present: np.ndarray, swapped: bool) -> Factor:
+        """The same end state posed for another problem of the same frame.
+
+        ``index``: the new position (in the new ``[P; Q]``) of each column's point,
+        ``present``: whether it is still there at all (absent columns are deleted from the
+        factorisation), ``swapped``: whether the points of P are now on Q's side and the
+        other way round (the dual's columns are then the old ones times a fixed orthogonal
+        map, applied to ``q``).
+        """
+        q = np.array(self.q, order="F")
+        r = np.array(self.r, order="F")
+        if swapped:
+            d = q.shape[0] - 2
+            q[:d] *= -1.0
+            q[[d, d + 1]] = q[[d + 1, d]]
+        for i in np.flatnonzero(~present)[::-1].tolist():
+            q, r = qr_delete(q, r, i, 1, which="col", check_finite=False, overwrite_qr=True)
+        return Factor(np.asarray(index)[present], q, r)
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +124,7 @@ class Separation:
     b: float
     gap: float
     support: tuple[np.ndarray, np.ndarray] | None = None
+    factor: Factor | None = field(default=None, repr=False)
 
     def side(self, X: np.ndarray) -> np.ndarray:
         """Signed distances ``w.x + b`` of the rows of ``X``."""
@@ -200,6 +239,7 @@ def decide(
     warm: tuple[np.ndarray, np.ndarray] | None = None,
     frame: tuple[np.ndarray | None, float] | None = None,
     validate: bool = True,
+    start: Factor | None = None,
 ) -> Verdict:
     """Decide whether P and Q (rows are points) are strictly linearly separable.
 
@@ -218,7 +258,10 @@ def decide(
     fixes the local coordinates the exact method works in (``centre`` None: the points are
     already centred and scaled, and are used as they are) instead of deriving them from
     these points, and ``validate=False`` skips the input checks (the caller has checked
-    every point once). Neither changes what is verified.
+    every point once). Neither changes what is verified. In a fixed frame, ``start`` (a
+    related problem's :attr:`Separation.factor`, its ``index`` renumbered for these P and
+    Q) starts the exact method where that problem ended, factorisation included; a wide
+    separable verdict from the exact method then carries its own ``factor``.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -240,7 +283,11 @@ def decide(
     # orientations; the best one, even if it fails, seeds the exact method below. A wide
     # verdict from a full warm start uses neither, so they are not computed then.
     best, best_gap = None, -np.inf
-    warm_start = warm is not None and len(warm[0]) + len(warm[1]) >= _WARM_MIN
+    if frame is None:
+        start = None  # its factorisation is of columns in another problem's coordinates
+    warm_start = start is not None or (
+        warm is not None and len(warm[0]) + len(warm[1]) >= _WARM_MIN
+    )
     candidates = [] if wide and warm_start else [*hints, P.mean(axis=0) - Q.mean(axis=0)]
     for u in candidates:
         u = np.asarray(u, dtype=np.float64)
@@ -266,7 +313,7 @@ def decide(
         Qn = (Q - centre) / own_scale
     seed = best if best is not None or warm_start else P.mean(axis=0) - Q.mean(axis=0)
     attempts = (
-        lambda: _active_set_nnls(Pn, Qn, seed, optimal=wide, warm=warm),
+        lambda: _active_set_nnls(Pn, Qn, seed, optimal=wide, warm=warm, start=start),
         lambda: _single_column_nnls(Pn, Qn),
         lambda: _highs_lp(Pn, Qn),
     )
@@ -312,7 +359,7 @@ def _to_caller(
         # with a positive factor); the offset is recomputed on the caller's data.
         cert = hyperplane_from_direction(cand[1], P, Q, scale)
         if cert is not None and len(cand) > 2:
-            cert = Separation(cert.w, cert.b, cert.gap, cand[2])
+            cert = Separation(cert.w, cert.b, cert.gap, cand[2], cand[3])
         return cert
     _, ip, lp, iq, lq = cand
     keep_p, keep_q = lp > 0, lq > 0
@@ -357,6 +404,7 @@ def _active_set_nnls(
     max_outer: int = 5000,
     optimal: bool = False,
     warm: tuple[np.ndarray, np.ndarray] | None = None,
+    start: Factor | None = None,
 ) -> tuple | None:
     """Lawson-Hanson active-set NNLS on the dual, adding a block of columns per step.
 
@@ -367,8 +415,10 @@ def _active_set_nnls(
     formed (its columns are the points, with a 1 marking the side). ``seed`` (a normal
     direction with P on its positive side) picks the first block: the points nearest the
     other side; ``warm`` (indices into P and into Q, e.g. the points that carried weight in
-    a related problem) joins that first block. A separable verdict comes with the points
-    carrying weight at the end, for warm starts of later problems.
+    a related problem) joins that first block; ``start`` replaces all that with a related
+    problem's end state (its passive columns and their factorisation). A separable verdict
+    comes with the points carrying weight at the end and, when ``optimal``, the end state,
+    for warm starts of later problems.
     """
     d = P.shape[1]
     m = d + 2
@@ -402,14 +452,80 @@ def _active_set_nnls(
         # drops and refactorisations (20x slower on near-degenerate pairs).
         if len(extra) >= _WARM_MIN:
             first = np.unique(extra)
+            # Near the optimum most of a large block would be dropped again, each drop a
+            # QR deletion and a solve: small blocks are a third faster on such problems.
+            block = min(block, _WARM_BLOCK)
         elif len(extra):
             first = np.unique(extra if first is None else np.concatenate([first, extra]))
+
+    if start is not None:
+        first = None
+        block = min(block, _WARM_BLOCK)
+        passive = [int(i) for i in start.index]
+        z = np.zeros(len(passive))
+        Qf = np.array(start.q, order="F")
+        R = np.array(start.r, order="F")
 
     def support() -> tuple[np.ndarray, np.ndarray]:
         idx = np.asarray(passive, dtype=np.int64)
         return idx[idx < na], idx[idx >= na] - na
 
+    def end_state() -> Factor | None:
+        return Factor(np.asarray(passive, dtype=np.int64), Qf, R) if optimal else None
+
+    # A start's passive set is settled first (its weights are not known in this problem).
+    unsettled = start is not None
     for _ in range(max_outer):
+        if unsettled:
+            unsettled = False
+            while passive:
+                ks = len(passive)
+                qtr = Qf[d, :ks] + Qf[d + 1, :ks]  # = Q^T r, as r = e_d + e_{d+1}
+                # R is (m, ks) with zeros below row ks: LAPACK solves with its leading
+                # triangle in place (a slice would be copied on every one of these solves).
+                s, info = dtrtrs(R, qtr)
+                if info != 0:
+                    return None
+                if np.all(s > 0):
+                    z = s
+                    break
+                neg = s <= 0
+                denom = z[neg] - s[neg]
+                alpha = float(
+                    np.min(np.divide(z[neg], denom, out=np.zeros_like(denom), where=denom > 0))
+                )
+                z = z + alpha * (s - z)
+                drop = np.flatnonzero(neg & (z <= 1e-14 * max(1.0, float(z.max()))))
+                if len(drop) == 0:
+                    drop = np.array([int(np.argmin(np.where(neg, z, np.inf)))])
+                if len(drop) > 8:
+                    # many at once (typical after a warm start): refactorise instead
+                    keep = np.setdiff1d(np.arange(len(passive)), drop)
+                    passive = [passive[i] for i in keep.tolist()]
+                    if passive:
+                        Qf, R = qr(
+                            _dual_columns(P, Q, np.asarray(passive)),
+                            mode="full",
+                            check_finite=False,
+                        )
+                        Qf, R = np.asfortranarray(Qf), np.asfortranarray(R)
+                    else:
+                        Qf, R = np.asfortranarray(np.eye(m)), np.zeros((m, 0), order="F")
+                else:
+                    for i in sorted(drop.tolist(), reverse=True):
+                        Qf, R = qr_delete(
+                            Qf, R, i, 1, which="col", check_finite=False, overwrite_qr=True
+                        )
+                        del passive[i]
+                z = np.delete(z, drop)
+                blocked[:] = False
+            # the residual of the least-squares fit on the passive columns (= Q R z)
+            ks = len(passive)
+            v = r - Qf[:, :ks] @ (R[:ks, :ks] @ z) if ks else r.copy()
+            if float(np.linalg.norm(v)) <= 1e-10:
+                idx = np.asarray(passive, dtype=np.int64)
+                on_p = idx < na
+                return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
         # g[j] > 0 means column j would lower the residual; for p it is p.u + v_d, for q it
         # is -q.u + v_{d+1} (u = v[:d]). Separation: every p.u below every q.u.
         u = v[:d]
@@ -418,7 +534,7 @@ def _active_set_nnls(
         top_p = g[:na].max()
         low_q = g[na:].min()
         if not optimal and top_p < low_q:
-            return ("sep", -u.copy(), support())
+            return ("sep", -u.copy(), support(), None)
         g[:na] += v[d]
         g[na:] *= -1.0
         g[na:] += v[d + 1]
@@ -432,7 +548,7 @@ def _active_set_nnls(
         cand = cand[g[cand] > 1e-14]
         if len(cand) == 0:
             if top_p < low_q:
-                return ("sep", -u.copy(), support())
+                return ("sep", -u.copy(), support(), end_state())
             # Optimal without separating and without a zero residual: the hulls touch to
             # within rounding. The weights are the caller's candidate common point.
             idx = np.asarray(passive, dtype=np.int64)
@@ -460,54 +576,10 @@ def _active_set_nnls(
                 blocked[cand[i]] = True
             else:
                 kept.append(int(cand[i]))
-        if not kept:
-            continue
-        passive.extend(reversed(kept))
-        z = np.concatenate([z, np.zeros(len(kept))])
-        while True:
-            ks = len(passive)
-            qtr = Qf[d, :ks] + Qf[d + 1, :ks]  # = Q^T r, as r = e_d + e_{d+1}
-            s = solve_triangular(R[:ks, :ks], qtr, check_finite=False)
-            if np.all(s > 0):
-                z = s
-                break
-            neg = s <= 0
-            denom = z[neg] - s[neg]
-            alpha = float(
-                np.min(np.divide(z[neg], denom, out=np.zeros_like(denom), where=denom > 0))
-            )
-            z = z + alpha * (s - z)
-            drop = np.flatnonzero(neg & (z <= 1e-14 * max(1.0, float(z.max()))))
-            if len(drop) == 0:
-                drop = np.array([int(np.argmin(np.where(neg, z, np.inf)))])
-            if len(drop) > 8:
-                # many at once (typical after a warm start): refactorise instead
-                keep = np.setdiff1d(np.arange(len(passive)), drop)
-                passive = [passive[i] for i in keep.tolist()]
-                if passive:
-                    Qf, R = qr(
-                        _dual_columns(P, Q, np.asarray(passive)), mode="full", check_finite=False
-                    )
-                    Qf, R = np.asfortranarray(Qf), np.asfortranarray(R)
-                else:
-                    Qf, R = np.asfortranarray(np.eye(m)), np.zeros((m, 0), order="F")
-            else:
-                for i in sorted(drop.tolist(), reverse=True):
-                    Qf, R = qr_delete(
-                        Qf, R, i, 1, which="col", check_finite=False, overwrite_qr=True
-                    )
-                    del passive[i]
-            z = np.delete(z, drop)
-            blocked[:] = False
-            if not passive:
-                break
-        # the residual of the least-squares fit on the passive columns (= Q R z)
-        ks = len(passive)
-        v = r - Qf[:, :ks] @ (R[:ks, :ks] @ z) if ks else r.copy()
-        if float(np.linalg.norm(v)) <= 1e-10:
-            idx = np.asarray(passive, dtype=np.int64)
-            on_p = idx < na
-            return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
+        if kept:
+            passive.extend(reversed(kept))
+            z = np.concatenate([z, np.zeros(len(kept))])
+            unsettled = True
     return None
 
 
