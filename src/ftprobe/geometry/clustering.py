@@ -247,7 +247,9 @@ class _LabelBlock:
     size: np.ndarray  # number of points per slot
     centre: np.ndarray  # centroid per slot (centred coordinates)
     pcentre: np.ndarray | None  # the centroids' coordinates on the principal directions
-    radius: np.ndarray  # largest member distance from the centroid per slot
+    pcnorm2: np.ndarray | None  # their squared norms
+    radius: np.ndarray  # largest member distance from the centroid per slot (or a bound)
+    rexact: np.ndarray  # the lineage's radius when it was last measured
     cnorm2: np.ndarray  # squared norm of each centroid
     nn: np.ndarray  # candidate nearest same-label slot (-1: none)
     nn_cid: np.ndarray  # its creation id when recorded
@@ -413,6 +415,7 @@ class SupervisedClustering:
             d2[i, j] = d2[j, i] = v
         np.fill_diagonal(d2, np.inf)
         fz = self.frozen[pts]
+        pcentre = None if self.basis is None else P @ self.basis
         d2[fz, :] = np.inf
         d2[:, fz] = np.inf
         return _LabelBlock(
@@ -422,8 +425,10 @@ class SupervisedClustering:
             cid=pts.copy(),
             size=np.ones(m, dtype=np.int64),
             centre=P.copy(),
-            pcentre=None if self.basis is None else P @ self.basis,
+            pcentre=pcentre,
+            pcnorm2=None if pcentre is None else (pcentre**2).sum(axis=1),
             radius=np.zeros(m),
+            rexact=np.zeros(m),
             cnorm2=sq.copy(),
             nn=np.full(m, -1, dtype=np.int64),
             nn_cid=np.full(m, -1, dtype=np.int64),
@@ -563,16 +568,18 @@ class SupervisedClustering:
         centre = (na * blk.centre[s] + nb * blk.centre[t]) / nm
         pend = getattr(self, "_pending", None)
         if pend is not None and pend[0] in ((ca, cb), (cb, ca)):
-            centre, radius, new_certs = pend[1], pend[2], pend[3]
+            centre, radius, rexact, new_certs = pend[1], pend[2], pend[3], pend[4]
         else:
-            radius = self._radius(mem, centre)
+            radius = rexact = self._radius(mem, centre)
             new_certs = {}
         self._pending = None
         blk.centre[s] = centre
         if blk.pcentre is not None:
             blk.pcentre[s] = centre @ self.basis
+            blk.pcnorm2[s] = float(blk.pcentre[s] @ blk.pcentre[s])
         blk.cnorm2[s] = float(centre @ centre)
         blk.radius[s] = radius
+        blk.rexact[s] = rexact
         blk.size[s] = nm
         blk.size[t] = 0
         blk.cid[s] = m
@@ -581,10 +588,13 @@ class SupervisedClustering:
         # certificates and witnesses follow the merged cluster
         self._drop_certs(ca)
         self._drop_certs(cb)
-        mine = self.certs.setdefault(m, {})
+        certs = self.certs
+        certs[m] = new_certs  # built for this merge alone
         for other, (plane, sign) in new_certs.items():
-            mine[other] = (plane, sign)
-            self.certs.setdefault(other, {})[m] = (plane, -sign)
+            theirs = certs.get(other)
+            if theirs is None:
+                certs[other] = theirs = {}
+            theirs[m] = (plane, -sign)
         wit = self.witnesses.pop(ca, []) + self.witnesses.pop(cb, [])
         if wit:
             self.witnesses[m] = wit
@@ -693,10 +703,10 @@ class SupervisedClustering:
         centre = (na * blk.centre[s] + nb * blk.centre[t]) / nm
         mem_a, mem_b = self.members[ca], self.members[cb]
         mem = np.concatenate([mem_a, mem_b])
-        pts = self.Xc[mem]
-        radius = self._radius(mem, centre, pts)
+        radius, rexact = self._merged_radius(blk, s, t, mem, centre)
         cn2 = float(centre @ centre)
         pc = centre @ self.basis if self.basis is not None else None
+        pcn2 = float(pc @ pc) if pc is not None else 0.0
         # the ball test only prunes; this slack keeps rounding from pruning a touching pair
         tol = 1e-6 * self.scale
         new_certs: dict[int, tuple[_Plane, float]] = {}
@@ -707,14 +717,17 @@ class SupervisedClustering:
             if self.pair_status.get(key) is True:
                 continue
             oblk = self.blocks[L]
-            live = np.flatnonzero(oblk.cid >= 0)
-            reach = radius + oblk.radius[live] + tol
-            if self.basis is not None:
+            reach = radius + oblk.radius + tol
+            if pc is not None:
                 # The distance within a few principal directions is a lower bound on the
-                # distance: it rules out most balls at a fraction of the cost.
-                diff = oblk.pcentre[live] - pc
-                maybe = np.flatnonzero(np.einsum("ij,ij->i", diff, diff) <= reach * reach)
-                live, reach = live[maybe], reach[maybe]
+                # distance: it rules out most balls at a fraction of the cost. It runs over
+                # every slot (merged-away ones are dropped after), as gathering the live
+                # ones would cost more than it saves. Its rounding is far below tol.
+                low2 = oblk.pcnorm2 - 2.0 * (oblk.pcentre @ pc) + pcn2
+                live = np.flatnonzero((low2 <= reach * reach) & (oblk.cid >= 0))
+            else:
+                live = np.flatnonzero(oblk.cid >= 0)
+            reach = reach[live]
             prod = oblk.centre[live] @ centre
             dist_live = np.sqrt(np.maximum(oblk.cnorm2[live] + cn2 - 2.0 * prod, 0.0))
             keep = np.flatnonzero(dist_live <= reach)
@@ -730,20 +743,39 @@ class SupervisedClustering:
             if todo:
                 todo = self._try_pool(ca, cb, todo, new_certs)
             if todo:
-                todo = self._try_centroids(pts, centre, oblk, todo, new_certs)
+                todo = self._try_centroids(mem, centre, oblk, todo, new_certs)
             if not todo:
                 continue
             witness = self._check_against(ca, cb, mem, todo, new_certs)
             if witness is not None:
                 return False, witness
-        self._pending = ((ca, cb), centre, radius, new_certs)
+        self._pending = ((ca, cb), centre, radius, rexact, new_certs)
         return True, None
 
-    def _radius(self, mem: np.ndarray, centre: np.ndarray, pts: np.ndarray | None = None) -> float:
+    def _merged_radius(
+        self, blk: _LabelBlock, s: int, t: int, mem: np.ndarray, centre: np.ndarray
+    ) -> tuple[float, float]:
+        """A radius for the merged ball, and the last exactly measured one of its lineage.
+
+        The radius only prunes (balls that do not meet need no check), so an upper bound
+        serves: each parent's ball, moved to the merged centroid, contains its points. A
+        big cluster taking in a few points then needs no pass over its members; the
+        radius is measured again once the bound has drifted a few percent above the last
+        measurement (or the cluster is small).
+        """
+        na, nb = int(blk.size[s]), int(blk.size[t])
+        nm = na + nb
+        big = s if na >= nb else t
+        gap = float(np.linalg.norm(blk.centre[s] - blk.centre[t]))
+        bound = max(blk.radius[s] + nb / nm * gap, blk.radius[t] + na / nm * gap)
+        if nm > _RADIUS_MEASURED and bound <= (1.0 + _RADIUS_DRIFT) * blk.rexact[big]:
+            return bound, float(blk.rexact[big])
+        radius = self._radius(mem, centre)
+        return radius, radius
+
+    def _radius(self, mem: np.ndarray, centre: np.ndarray) -> float:
         """Largest distance from ``centre`` to a member (via norms: one matrix-vector product)."""
-        if pts is None:
-            pts = self.Xc[mem]
-        r2 = self.sqnorm[mem] - 2.0 * (pts @ centre) + float(centre @ centre)
+        r2 = self.sqnorm[mem] - 2.0 * (self.Xc[mem] @ centre) + float(centre @ centre)
         return float(np.sqrt(max(float(r2.max()), 0.0)))
 
     def _inherit(
@@ -828,7 +860,7 @@ class SupervisedClustering:
 
     def _try_centroids(
         self,
-        pts: np.ndarray,
+        mem: np.ndarray,
         centre: np.ndarray,
         oblk: _LabelBlock,
         todo: list[int],
@@ -838,7 +870,7 @@ class SupervisedClustering:
         slots = self.c_slot[todo]
         U = centre[None, :] - oblk.centre[slots]
         U /= np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
-        lo = (pts @ U.T).min(axis=0)  # (len(todo),)
+        lo = (self.Xc[mem] @ U.T).min(axis=0)  # (len(todo),)
         tol = SEPARATION_TOL * self.scale
         # The other cluster's ball bounds its side (its centroid's projection plus its
         # radius, which is computed from norms: the slack covers that rounding, as in the
@@ -1222,6 +1254,8 @@ class SupervisedClustering:
 STATE_VERSION = "ftprobe-clustering-state-1"
 _POOL_SIZE = 96
 _FIRST_POINTS = 32
+_RADIUS_MEASURED = 64
+_RADIUS_DRIFT = 0.03
 _FACTORS_KEPT = 128
 _FACTOR_MISSING = 8
 _BALL_DIMS = 24
