@@ -179,3 +179,19 @@ def test_a_start_from_a_related_problem_gives_the_cold_verdict() -> None:
     Q3 = np.vstack([Q2, P2.mean(axis=0, keepdims=True)])
     start = first.factor.renumbered(moved, present, False)
     assert isinstance(decide(P2, Q3, start=start, **fixed), Overlap)
+
+
+def test_a_start_stops_at_the_first_separating_hyperplane_unless_wide() -> None:
+    rng = np.random.default_rng(5)
+    P = rng.normal(size=(60, 6)) / 10 + 0.3
+    Q = rng.normal(size=(60, 6)) / 10 - 0.3
+    first = decide(P, Q, scale=1.0, wide=True, frame=(None, 1.0))
+    assert isinstance(first, Separation) and first.factor is not None
+    present = np.ones(len(first.factor.index), dtype=bool)
+    start = first.factor.renumbered(first.factor.index, present, False)
+    quick = decide(P, Q, scale=1.0, frame=(None, 1.0), start=start)
+    # The same problem: the start is already optimal, so it is returned as it is, with
+    # the same support and an end state for the next problem.
+    assert isinstance(quick, Separation) and separation_holds(quick, P, Q, 1.0)
+    assert np.allclose(quick.w, first.w, atol=1e-9)
+    assert quick.factor is not None and len(quick.factor.index) == len(first.factor.index)

@@ -1043,7 +1043,11 @@ class SupervisedClustering:
             self.Xs[union],
             scale=1.0,
             hints=hints,
-            wide=True,
+            # From the lineage's last end state the first separating hyperplane is nearly
+            # the optimal one (the problems differ by the points merged since) and is found
+            # at once; running on to the optimum costs several more pivots each time.
+            # Without a start, the wide margin makes the hyperplane last more merges.
+            wide=start is None,
             warm=warm_local,
             frame=(None, 1.0),
             validate=False,
@@ -1161,17 +1165,25 @@ class SupervisedClustering:
     def _decide_label_pair(self, K: int, L: int) -> bool:
         """Decide (once) whether all of K is separable from all of L; True if separable."""
         key = (min(K, L), max(K, L))
-        P = self.Xc[self.y == key[0]]
-        Q = self.Xc[self.y == key[1]]
+        P = self.Xs[self.y == key[0]]
+        Q = self.Xs[self.y == key[1]]
         hint = self.pair_cert.get(key)
         t0 = time.perf_counter()
-        verdict = decide(P, Q, scale=self.scale, hints=[hint[0]] if hint else [])
+        # in the run's unit-scaled frame, as the cluster checks (offsets mapped back below)
+        verdict = decide(
+            P,
+            Q,
+            scale=1.0,
+            hints=[hint[0]] if hint else [],
+            frame=(None, 1.0),
+            validate=False,
+        )
         self.stats.oracle_seconds += time.perf_counter() - t0
         self.stats.label_pair_checks += 1
         sep = isinstance(verdict, Separation)
         self.pair_status[key] = sep
         if sep:
-            self.pair_cert[key] = (verdict.w, verdict.b)
+            self.pair_cert[key] = (verdict.w, verdict.b * self.scale)
             self.stats.separable_label_pairs += 1
         else:
             self.stats.overlapping_label_pairs += 1

@@ -125,6 +125,7 @@ class Separation:
     gap: float
     support: tuple[np.ndarray, np.ndarray] | None = None
     factor: Factor | None = field(default=None, repr=False)
+    """Where the exact method ended, when it found this hyperplane (see :class:`Factor`)."""
 
     def side(self, X: np.ndarray) -> np.ndarray:
         """Signed distances ``w.x + b`` of the rows of ``X``."""
@@ -225,8 +226,12 @@ def hyperplane_from_direction(
         b = -lo_p + scale
     else:
         b = -(lo_p + hi_q) / 2
-    cert = Separation(w, b, lo_p - hi_q)
-    return cert if separation_holds(cert, P, Q, scale) else None
+    # The check of separation_holds, on the products just computed (a second pass over
+    # the points would recompute the very same numbers).
+    t = SEPARATION_TOL * scale
+    if abs(float(np.linalg.norm(w)) - 1.0) > 1e-9 or lo_p + b < t or hi_q + b > -t:
+        return None
+    return Separation(w, b, lo_p - hi_q)
 
 
 def decide(
@@ -260,8 +265,10 @@ def decide(
     these points, and ``validate=False`` skips the input checks (the caller has checked
     every point once). Neither changes what is verified. In a fixed frame, ``start`` (a
     related problem's :attr:`Separation.factor`, its ``index`` renumbered for these P and
-    Q) starts the exact method where that problem ended, factorisation included; a wide
-    separable verdict from the exact method then carries its own ``factor``.
+    Q) starts the exact method where that problem ended, factorisation included, and no
+    cheap witness is tried first; with ``wide`` False it then stops at the first
+    separating hyperplane, usually right at the start when the problems differ by a few
+    points. A separable verdict from the exact method carries its own ``factor``.
     """
     P = np.asarray(P, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
@@ -281,14 +288,16 @@ def decide(
 
     # Cheap witnesses: each candidate direction is scored by its (normalised) gap in both
     # orientations; the best one, even if it fails, seeds the exact method below. A wide
-    # verdict from a full warm start uses neither, so they are not computed then.
+    # verdict from a full warm start, or any from a start, uses neither, so they are not
+    # computed then.
     best, best_gap = None, -np.inf
     if frame is None:
         start = None  # its factorisation is of columns in another problem's coordinates
     warm_start = start is not None or (
         warm is not None and len(warm[0]) + len(warm[1]) >= _WARM_MIN
     )
-    candidates = [] if wide and warm_start else [*hints, P.mean(axis=0) - Q.mean(axis=0)]
+    skip = start is not None or (wide and warm_start)
+    candidates = [] if skip else [*hints, P.mean(axis=0) - Q.mean(axis=0)]
     for u in candidates:
         u = np.asarray(u, dtype=np.float64)
         norm = float(np.linalg.norm(u))
@@ -417,8 +426,8 @@ def _active_set_nnls(
     other side; ``warm`` (indices into P and into Q, e.g. the points that carried weight in
     a related problem) joins that first block; ``start`` replaces all that with a related
     problem's end state (its passive columns and their factorisation). A separable verdict
-    comes with the points carrying weight at the end and, when ``optimal``, the end state,
-    for warm starts of later problems.
+    comes with the points carrying weight at the end and the end state, for warm starts of
+    later problems.
     """
     d = P.shape[1]
     m = d + 2
@@ -470,8 +479,8 @@ def _active_set_nnls(
         idx = np.asarray(passive, dtype=np.int64)
         return idx[idx < na], idx[idx >= na] - na
 
-    def end_state() -> Factor | None:
-        return Factor(np.asarray(passive, dtype=np.int64), Qf, R) if optimal else None
+    def end_state() -> Factor:
+        return Factor(np.asarray(passive, dtype=np.int64), Qf, R)
 
     # A start's passive set is settled first (its weights are not known in this problem).
     unsettled = start is not None
@@ -534,7 +543,7 @@ def _active_set_nnls(
         top_p = g[:na].max()
         low_q = g[na:].min()
         if not optimal and top_p < low_q:
-            return ("sep", -u.copy(), support(), None)
+            return ("sep", -u.copy(), support(), end_state())
         g[:na] += v[d]
         g[na:] *= -1.0
         g[na:] += v[d + 1]
