@@ -1139,8 +1139,12 @@ class SupervisedClustering:
         """
         serial = np.fromiter((h[0].serial for h in hs), dtype=np.int64, count=len(hs))
         sign = np.fromiter((h[1] for h in hs), dtype=np.float64, count=len(hs)) * side
-        uniq, back = np.unique(serial, return_inverse=True)
         tol = SEPARATION_TOL * self.scale
+        if len(mem) <= _FIRST_POINTS:
+            # a few points (often one): every plane on all of them, repeats included
+            vals = self.Xc[mem] @ self._plane_w[serial].T + self._plane_b[serial]
+            return (sign * vals).min(axis=0) >= tol
+        uniq, back = np.unique(serial, return_inverse=True)
         # which orientations of each distinct plane are asked for
         want_pos = np.zeros(len(uniq), dtype=bool)
         want_neg = np.zeros(len(uniq), dtype=bool)

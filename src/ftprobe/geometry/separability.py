@@ -438,8 +438,9 @@ def _active_set_nnls(
 
     passive: list[int] = []
     z = np.zeros(0)
-    Qf = np.asfortranarray(np.eye(m))
-    R = np.zeros((m, 0), order="F")
+    if start is None:
+        Qf = np.asfortranarray(np.eye(m))
+        R = np.zeros((m, 0), order="F")
     v = r.copy()
     g = np.empty(n)
     blocked = np.zeros(n, dtype=bool)
