@@ -390,6 +390,7 @@ class SupervisedClustering:
         # union_supports[a][L]: the same for a's lineage against a union of L-clusters
         self.union_supports: dict[int, dict[int, _Support]] = {}
         self._new_union: dict[int, _Support] = {}
+        self._rows: dict[bool, np.ndarray] = {}
         # the supports that still hold a factorisation, least recently used first (each
         # is about 1 MB at 384-d)
         self._factored: OrderedDict[int, _Support] = OrderedDict()
@@ -689,6 +690,7 @@ class SupervisedClustering:
         ca, cb = int(blk.cid[s]), int(blk.cid[t])
         self._new_supports = {}
         self._new_union = {}
+        self._rows = {}  # the candidate's points, gathered at most once per frame
         # 1. a known common point whose sides are inside the candidate and one cluster
         for holder in (ca, cb):
             for side_a, side_b in self.witnesses.get(holder, ()):
@@ -752,6 +754,14 @@ class SupervisedClustering:
         self._pending = ((ca, cb), centre, radius, rexact, new_certs)
         return True, None
 
+    def _merged_rows(self, mem: np.ndarray, scaled: bool) -> np.ndarray:
+        """The candidate's points (unit-scaled or centred), gathered once per candidate:
+        a big candidate is projected and checked against several labels in one step."""
+        rows = self._rows.get(scaled)
+        if rows is None:
+            rows = self._rows[scaled] = (self.Xs if scaled else self.Xc)[mem]
+        return rows
+
     def _merged_radius(
         self, blk: _LabelBlock, s: int, t: int, mem: np.ndarray, centre: np.ndarray
     ) -> tuple[float, float]:
@@ -770,7 +780,9 @@ class SupervisedClustering:
         bound = max(blk.radius[s] + nb / nm * gap, blk.radius[t] + na / nm * gap)
         if nm > _RADIUS_MEASURED and bound <= (1.0 + _RADIUS_DRIFT) * blk.rexact[big]:
             return bound, float(blk.rexact[big])
-        radius = self._radius(mem, centre)
+        rows = self._merged_rows(mem, scaled=False)
+        r2 = self.sqnorm[mem] - 2.0 * (rows @ centre) + float(centre @ centre)
+        radius = float(np.sqrt(max(float(r2.max()), 0.0)))
         return radius, radius
 
     def _radius(self, mem: np.ndarray, centre: np.ndarray) -> float:
@@ -870,7 +882,7 @@ class SupervisedClustering:
         slots = self.c_slot[todo]
         U = centre[None, :] - oblk.centre[slots]
         U /= np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
-        lo = (self.Xc[mem] @ U.T).min(axis=0)  # (len(todo),)
+        lo = (self._merged_rows(mem, scaled=False) @ U.T).min(axis=0)  # (len(todo),)
         tol = SEPARATION_TOL * self.scale
         # The other cluster's ball bounds its side (its centroid's projection plus its
         # radius, which is computed from norms: the slack covers that rounding, as in the
@@ -1039,7 +1051,7 @@ class SupervisedClustering:
         # In unit-scaled coordinates, the same for every check, so no check has to derive
         # its own frame (the verdict's offset is mapped back in _plane).
         verdict = decide(
-            self.Xs[mem],
+            self._merged_rows(mem, scaled=True),
             self.Xs[union],
             scale=1.0,
             hints=hints,
