@@ -182,3 +182,44 @@ def test_rejections_carry_verified_overlaps() -> None:
             merged = np.concatenate([c.members(i), c.members(j)])
             others = [k for k in range(c.n_clusters) if c.cluster_labels[k] != c.cluster_labels[i]]
             assert any(isinstance(decide(X[merged], X[c.members(k)]), Overlap) for k in others)
+
+
+def test_label_pairs_decided_in_a_second_process_give_the_same_partition() -> None:
+    # Three labels in overlapping blobs, so that some label pairs are separable and some
+    # are not; the merges must not depend on when the second thread answers.
+    rng = np.random.default_rng(4)
+    centres = np.array([[0.0, 0.0, 0.0], [2.5, 0.0, 0.0], [0.0, 6.0, 0.0]])
+    y = np.repeat([0, 1, 2], 60)
+    X = centres[y] + rng.normal(size=(len(y), 3))
+    here = supervised_clustering(X, y, ["a", "b", "c"], background=False)
+    there = SupervisedClustering(X, y, ["a", "b", "c"], background=True)
+    result = there.run()
+    assert result.same_partition(here)
+    assert np.array_equal(result.assignment, here.assignment)
+
+
+def test_a_label_pair_verdict_from_the_second_process_is_checked_before_use() -> None:
+    from concurrent.futures import Future
+
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(size=(30, 4)), rng.normal(size=(30, 4)) + [9.0, 0, 0, 0]])
+    y = np.repeat([0, 1], 30)
+    eng = SupervisedClustering(X, y, ["a", "b"], background=False)
+    eng._setup()
+
+    def arrived(sep: bool, w: np.ndarray | None, b: float) -> dict:
+        fut: Future = Future()
+        fut.set_result((sep, w, b))
+        return {(0, 1): fut}
+
+    # A hyperplane that does not separate is not trusted: the pair is decided here.
+    eng._pair_futures = arrived(True, np.array([0.0, 1.0, 0.0, 0.0]), 0.0)
+    assert eng._settle_label_pair(0, 1) is True
+    assert eng.stats.label_pair_checks == 1
+    w, b = eng.pair_cert[(0, 1)]
+    assert abs(w[0]) > 0.9  # the real separating direction, not the one sent
+    # A verdict still on the way leaves the pair undecided, and the merges go on.
+    eng.pair_status.clear()
+    eng._pair_futures = {(0, 1): Future()}
+    assert eng._settle_label_pair(0, 1) is False
+    assert (0, 1) not in eng.pair_status

@@ -12,6 +12,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -304,6 +305,7 @@ class SupervisedClustering:
         checkpoint_seconds: float = 30.0,
         max_steps: int | None = None,
         progress: bool = False,
+        background: bool | None = None,
     ) -> None:
         X = np.asarray(X)
         y = np.asarray(y)
@@ -328,6 +330,12 @@ class SupervisedClustering:
         self.checkpoint_seconds = checkpoint_seconds
         self.max_steps = max_steps
         self.progress = progress
+        # Label pairs decided on a second thread while the merges go on: by default when
+        # there is a second CPU and enough points for it to pay.
+        if background is None:
+            background = self.n >= _BACKGROUND_MIN_POINTS and _cpus() >= 2
+        self.background = background
+        self._pair_futures: dict[tuple[int, int], Future] | None = None
         self.stats = ClusteringStats()
 
     # ----------------------------------------------------------------------------------
@@ -336,7 +344,13 @@ class SupervisedClustering:
         t_start = time.perf_counter()
         self._setup()
         replay = self._load_state() if self.resume else None
-        self._loop(replay)
+        pool = self._start_label_pairs() if self.background else None
+        try:
+            self._loop(replay)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            self._pair_futures = None
         self.stats.seconds = time.perf_counter() - t_start
         if self.state_path is not None:
             self._save_state()
@@ -737,7 +751,7 @@ class SupervisedClustering:
                 continue
             # First contact between the two labels: settle the whole pair once (it has to be
             # settled by the end anyway, when the last clusters of both labels meet).
-            if key not in self.pair_status and self._decide_label_pair(K, L):
+            if key not in self.pair_status and self._settle_label_pair(K, L):
                 continue
             close = live[keep[np.argsort(dist_live[keep], kind="stable")]]
             near = [int(c) for c in oblk.cid[close]]
@@ -1178,6 +1192,58 @@ class SupervisedClustering:
         worst = np.where(sign > 0, lo[back], -hi[back])  # min over mem of sign * (w.x + b)
         return (worst >= tol) & standing[back]
 
+    def _start_label_pairs(self) -> ThreadPoolExecutor | None:
+        """Hand every undecided label pair to a second thread, closest labels first.
+
+        The merges need a label pair's verdict only to skip work (a separable pair can
+        never block a merge), so they go on without it until it arrives: the partition is
+        the same either way.
+        """
+        labels = self.labels_present
+        means = {k: self.Xs[self.y == k].mean(axis=0) for k in labels}
+        keys = [
+            (a, b)
+            for i, a in enumerate(labels)
+            for b in labels[i + 1 :]
+            if (a, b) not in self.pair_status
+        ]
+        if not keys:
+            return None
+        keys.sort(key=lambda k: float(np.linalg.norm(means[k[0]] - means[k[1]])))
+        # A thread, not a process: the solver spends most of its time in LAPACK and BLAS,
+        # which release the GIL, and a process would have to re-import the caller's main
+        # module (a script without a __main__ guard would start again).
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ftprobe-label-pairs")
+        self._pair_futures = {
+            k: pool.submit(_label_pair_verdict, self.Xs, self.y, k[0], k[1]) for k in keys
+        }
+        return pool
+
+    def _settle_label_pair(self, K: int, L: int) -> bool:
+        """The label pair's verdict if known by now (True: separable), deciding it here
+        when no second thread does; False while its verdict is still on the way."""
+        if self._pair_futures is None:
+            return self._decide_label_pair(K, L)
+        key = (min(K, L), max(K, L))
+        fut = self._pair_futures.get(key)
+        if fut is None:
+            return self._decide_label_pair(K, L)
+        if not fut.done():
+            return False
+        del self._pair_futures[key]
+        try:
+            sep, w, b = fut.result()
+        except Exception:  # a lost worker only costs the time: decide it here
+            return self._decide_label_pair(K, L)
+        if sep:
+            # checked here before it is trusted, as a certificate from a state file is
+            cert = Separation(np.asarray(w), float(b) * self.scale, 0.0)
+            P, Q = self.Xc[self.y == key[0]], self.Xc[self.y == key[1]]
+            if not separation_holds(cert, P, Q, self.scale):
+                return self._decide_label_pair(K, L)
+            return self._record_label_pair(key, cert.w, cert.b)
+        return self._record_label_pair(key, None, 0.0)
+
     def _decide_label_pair(self, K: int, L: int) -> bool:
         """Decide (once) whether all of K is separable from all of L; True if separable."""
         key = (min(K, L), max(K, L))
@@ -1195,11 +1261,16 @@ class SupervisedClustering:
             validate=False,
         )
         self.stats.oracle_seconds += time.perf_counter() - t0
+        if isinstance(verdict, Separation):
+            return self._record_label_pair(key, verdict.w, verdict.b * self.scale)
+        return self._record_label_pair(key, None, 0.0)
+
+    def _record_label_pair(self, key: tuple[int, int], w: np.ndarray | None, b: float) -> bool:
         self.stats.label_pair_checks += 1
-        sep = isinstance(verdict, Separation)
+        sep = w is not None
         self.pair_status[key] = sep
-        if sep:
-            self.pair_cert[key] = (verdict.w, verdict.b * self.scale)
+        if w is not None:
+            self.pair_cert[key] = (w, b)
             self.stats.separable_label_pairs += 1
         else:
             self.stats.overlapping_label_pairs += 1
@@ -1280,6 +1351,27 @@ class SupervisedClustering:
 
 
 STATE_VERSION = "ftprobe-clustering-state-1"
+_BACKGROUND_MIN_POINTS = 5000
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _label_pair_verdict(
+    Xs: np.ndarray, y: np.ndarray, K: int, L: int
+) -> tuple[bool, np.ndarray | None, float]:
+    """Label pair (K, L) decided on the second thread (unit-scaled frame)."""
+    v = decide(Xs[y == K], Xs[y == L], scale=1.0, frame=(None, 1.0), validate=False)
+    if isinstance(v, Separation):
+        return True, v.w, v.b
+    return False, None, 0.0
+
+
 _POOL_SIZE = 96
 _FIRST_POINTS = 32
 _RADIUS_MEASURED = 64
@@ -1314,6 +1406,7 @@ def supervised_clustering(
     checkpoint_seconds: float = 30.0,
     max_steps: int | None = None,
     progress: bool = False,
+    background: bool | None = None,
 ) -> Clustering:
     """Run DirectProbe's supervised clustering (see :class:`SupervisedClustering`).
 
@@ -1321,6 +1414,8 @@ def supervised_clustering(
     indices as strings). With ``state_path`` the run saves checkpoints there; with
     ``resume=True`` it continues from one. ``max_steps`` stops the run (state saved, then
     :class:`ClusteringInterrupted`) after that many merge decisions, for testing resumes.
+    ``background`` (default: with a second CPU and at least 5,000 points) decides the label
+    pairs on a second thread while the merges go on; the partition is the same.
     """
     return SupervisedClustering(
         X,
@@ -1331,4 +1426,5 @@ def supervised_clustering(
         checkpoint_seconds=checkpoint_seconds,
         max_steps=max_steps,
         progress=progress,
+        background=background,
     ).run()
