@@ -1051,14 +1051,7 @@ class SupervisedClustering:
             warm.append(recent)
         warm_local = None
         if warm:
-            ids = np.unique(np.concatenate(warm))
-            pos = self._scratch
-            pos[mem] = np.arange(len(mem))
-            on_p = pos[ids]
-            pos[mem] = -1
-            pos[union] = np.arange(len(union))
-            on_q = pos[ids]
-            pos[union] = -1
+            on_p, on_q = self._positions(np.unique(np.concatenate(warm)), mem, union)
             warm_local = (on_p[on_p >= 0], on_q[on_q >= 0])
         self.stats.cluster_checks += 1
         t0 = time.perf_counter()
@@ -1108,19 +1101,26 @@ class SupervisedClustering:
             old.factor = None
         return support
 
+    def _positions(
+        self, ids: np.ndarray, mem: np.ndarray, union: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Where each point of ``ids`` stands in ``mem`` and in ``union`` (-1: not there)."""
+        pos = self._scratch
+        pos[mem] = np.arange(len(mem))
+        at_p = pos[ids]
+        pos[mem] = -1
+        pos[union] = np.arange(len(union))
+        at_q = pos[ids]
+        pos[union] = -1
+        return at_p, at_q
+
     def _start(self, support: _Support, mem: np.ndarray, union: np.ndarray) -> Factor | None:
         """The lineage's last end state, renumbered for the problem (mem, union)."""
         if support.factor is None:
             return None
         self._factored.move_to_end(id(support))
         gids, on_p, factor = support.factor
-        pos = self._scratch
-        pos[mem] = np.arange(len(mem))
-        at_p = pos[gids]
-        pos[mem] = -1
-        pos[union] = np.arange(len(union))
-        at_q = pos[gids]
-        pos[union] = -1
+        at_p, at_q = self._positions(gids, mem, union)
         in_p = at_p >= 0
         present = in_p | (at_q >= 0)
         if (~present).sum() > _FACTOR_MISSING:
