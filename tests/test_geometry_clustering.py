@@ -184,7 +184,7 @@ def test_rejections_carry_verified_overlaps() -> None:
             assert any(isinstance(decide(X[merged], X[c.members(k)]), Overlap) for k in others)
 
 
-def test_label_pairs_decided_in_a_second_process_give_the_same_partition() -> None:
+def test_label_pairs_decided_on_a_second_thread_give_the_same_partition() -> None:
     # Three labels in overlapping blobs, so that some label pairs are separable and some
     # are not; the merges must not depend on when the second thread answers.
     rng = np.random.default_rng(4)
@@ -198,7 +198,7 @@ def test_label_pairs_decided_in_a_second_process_give_the_same_partition() -> No
     assert np.array_equal(result.assignment, here.assignment)
 
 
-def test_a_label_pair_verdict_from_the_second_process_is_checked_before_use() -> None:
+def test_a_label_pair_verdict_from_the_second_thread_is_checked_before_use() -> None:
     from concurrent.futures import Future
 
     rng = np.random.default_rng(5)

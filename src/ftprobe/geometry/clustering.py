@@ -212,13 +212,13 @@ def find_conflicts(X: np.ndarray, y: np.ndarray) -> tuple[tuple[int, ...], ...]:
 
 
 class _Plane:
-    """A verified hyperplane ``w.x + b = 0`` (``||w|| = 1``), shared between pairs."""
+    """A verified hyperplane ``w.x + b = 0`` (``||w|| = 1``), shared between pairs; its
+    normal and offset are also rows ``serial`` of the run's plane registry."""
 
-    __slots__ = ("w", "b", "support", "serial")
+    __slots__ = ("w", "support", "serial")
 
-    def __init__(self, w: np.ndarray, b: float, support: np.ndarray | None, serial: int) -> None:
+    def __init__(self, w: np.ndarray, support: np.ndarray | None, serial: int) -> None:
         self.w = w
-        self.b = b
         self.support = support  # points that carried weight when it was found
         self.serial = serial  # unique within a run (ids of freed objects are reused)
 
@@ -704,7 +704,7 @@ class SupervisedClustering:
         ca, cb = int(blk.cid[s]), int(blk.cid[t])
         self._new_supports = {}
         self._new_union = {}
-        self._rows = {}  # the candidate's points, gathered at most once per frame
+        self._rows = {}  # the candidate's points, gathered at most once per coordinates
         # 1. a known common point whose sides are inside the candidate and one cluster
         for holder in (ca, cb):
             for side_a, side_b in self.witnesses.get(holder, ()):
@@ -794,14 +794,15 @@ class SupervisedClustering:
         bound = max(blk.radius[s] + nb / nm * gap, blk.radius[t] + na / nm * gap)
         if nm > _RADIUS_MEASURED and bound <= (1.0 + _RADIUS_DRIFT) * blk.rexact[big]:
             return bound, float(blk.rexact[big])
-        rows = self._merged_rows(mem, scaled=False)
-        r2 = self.sqnorm[mem] - 2.0 * (rows @ centre) + float(centre @ centre)
-        radius = float(np.sqrt(max(float(r2.max()), 0.0)))
+        radius = self._radius(mem, centre, self._merged_rows(mem, scaled=False))
         return radius, radius
 
-    def _radius(self, mem: np.ndarray, centre: np.ndarray) -> float:
-        """Largest distance from ``centre`` to a member (via norms: one matrix-vector product)."""
-        r2 = self.sqnorm[mem] - 2.0 * (self.Xc[mem] @ centre) + float(centre @ centre)
+    def _radius(self, mem: np.ndarray, centre: np.ndarray, rows: np.ndarray | None = None) -> float:
+        """Largest distance from ``centre`` to a member (via norms: one matrix-vector product);
+        ``rows``: the members' points when already gathered."""
+        if rows is None:
+            rows = self.Xc[mem]
+        r2 = self.sqnorm[mem] - 2.0 * (rows @ centre) + float(centre @ centre)
         return float(np.sqrt(max(float(r2.max()), 0.0)))
 
     def _inherit(
@@ -1050,7 +1051,7 @@ class SupervisedClustering:
         elif recent is not None:
             warm.append(recent)
         warm_local = None
-        if warm:
+        if warm and start is None:  # a start brings its own points
             on_p, on_q = self._positions(np.unique(np.concatenate(warm)), mem, union)
             warm_local = (on_p[on_p >= 0], on_q[on_q >= 0])
         self.stats.cluster_checks += 1
@@ -1089,12 +1090,8 @@ class SupervisedClustering:
         """Record a separation's support, with the solver's end state in global ids."""
         if factor is None:
             return _Support(ids, None)
-        idx = factor.index
-        on_p = idx < len(mem)
-        gids = np.where(
-            on_p, mem[np.minimum(idx, len(mem) - 1)], union[np.maximum(idx - len(mem), 0)]
-        )
-        support = _Support(ids, (gids, on_p, factor))
+        gids = np.concatenate([mem, union])[factor.index]
+        support = _Support(ids, (gids, factor.index < len(mem), factor))
         self._factored[id(support)] = support
         while len(self._factored) > _FACTORS_KEPT:
             _, old = self._factored.popitem(last=False)
@@ -1152,7 +1149,7 @@ class SupervisedClustering:
         self._plane_w[k] = w
         self._plane_b[k] = b
         self._n_planes = k + 1
-        return _Plane(w, b, support, k)
+        return _Plane(w, support, k)
 
     def _clears(
         self, hs: list[tuple[_Plane, float]], mem: np.ndarray, side: float = 1.0
@@ -1222,10 +1219,8 @@ class SupervisedClustering:
     def _settle_label_pair(self, K: int, L: int) -> bool:
         """The label pair's verdict if known by now (True: separable), deciding it here
         when no second thread does; False while its verdict is still on the way."""
-        if self._pair_futures is None:
-            return self._decide_label_pair(K, L)
         key = (min(K, L), max(K, L))
-        fut = self._pair_futures.get(key)
+        fut = (self._pair_futures or {}).get(key)
         if fut is None:
             return self._decide_label_pair(K, L)
         if not fut.done():
@@ -1247,29 +1242,16 @@ class SupervisedClustering:
     def _decide_label_pair(self, K: int, L: int) -> bool:
         """Decide (once) whether all of K is separable from all of L; True if separable."""
         key = (min(K, L), max(K, L))
-        P = self.Xs[self.y == key[0]]
-        Q = self.Xs[self.y == key[1]]
-        hint = self.pair_cert.get(key)
         t0 = time.perf_counter()
-        # in the run's unit-scaled frame, as the cluster checks (offsets mapped back below)
-        verdict = decide(
-            P,
-            Q,
-            scale=1.0,
-            hints=[hint[0]] if hint else [],
-            frame=(None, 1.0),
-            validate=False,
-        )
+        _, w, b = _label_pair_verdict(self.Xs, self.y, key[0], key[1])
         self.stats.oracle_seconds += time.perf_counter() - t0
-        if isinstance(verdict, Separation):
-            return self._record_label_pair(key, verdict.w, verdict.b * self.scale)
-        return self._record_label_pair(key, None, 0.0)
+        return self._record_label_pair(key, w, b * self.scale)
 
     def _record_label_pair(self, key: tuple[int, int], w: np.ndarray | None, b: float) -> bool:
         self.stats.label_pair_checks += 1
         sep = w is not None
         self.pair_status[key] = sep
-        if w is not None:
+        if sep:
             self.pair_cert[key] = (w, b)
             self.stats.separable_label_pairs += 1
         else:
@@ -1365,7 +1347,8 @@ def _cpus() -> int:
 def _label_pair_verdict(
     Xs: np.ndarray, y: np.ndarray, K: int, L: int
 ) -> tuple[bool, np.ndarray | None, float]:
-    """Label pair (K, L) decided on the second thread (unit-scaled frame)."""
+    """Is all of label K separable from all of L? (separable, w, b), in the run's unit-scaled
+    frame, as the cluster checks; on the main thread or the second one."""
     v = decide(Xs[y == K], Xs[y == L], scale=1.0, frame=(None, 1.0), validate=False)
     if isinstance(v, Separation):
         return True, v.w, v.b

@@ -175,12 +175,17 @@ def separation_holds(
     ``P`` and ``Q`` must be in the coordinates the certificate was made for; either may be
     empty. Its ``w`` must have unit norm (checked).
     """
-    if abs(float(np.linalg.norm(cert.w)) - 1.0) > 1e-9:
+    lo_p = float(np.min(P @ cert.w)) if len(P) else np.inf
+    hi_q = float(np.max(Q @ cert.w)) if len(Q) else -np.inf
+    return _extremes_hold(cert.w, cert.b, lo_p, hi_q, tol * scale)
+
+
+def _extremes_hold(w: np.ndarray, b: float, lo_p: float, hi_q: float, t: float) -> bool:
+    """``w`` has unit norm and ``w.x + b`` is ``>= t`` down to P's lowest value ``lo_p`` and
+    ``<= -t`` up to Q's highest ``hi_q``: the check of a separating hyperplane."""
+    if abs(float(np.linalg.norm(w)) - 1.0) > 1e-9:
         return False
-    t = tol * scale
-    if len(P) and float(np.min(P @ cert.w)) + cert.b < t:
-        return False
-    return not (len(Q) and float(np.max(Q @ cert.w)) + cert.b > -t)
+    return lo_p + b >= t and hi_q + b <= -t
 
 
 def overlap_holds(
@@ -226,10 +231,8 @@ def hyperplane_from_direction(
         b = -lo_p + scale
     else:
         b = -(lo_p + hi_q) / 2
-    # The check of separation_holds, on the products just computed (a second pass over
-    # the points would recompute the very same numbers).
-    t = SEPARATION_TOL * scale
-    if abs(float(np.linalg.norm(w)) - 1.0) > 1e-9 or lo_p + b < t or hi_q + b > -t:
+    # checked on the products just computed (a second pass would recompute the same numbers)
+    if not _extremes_hold(w, b, lo_p, hi_q, SEPARATION_TOL * scale):
         return None
     return Separation(w, b, lo_p - hi_q)
 
@@ -436,45 +439,44 @@ def _active_set_nnls(
     r = np.zeros(m)
     r[d] = r[d + 1] = 1.0
 
-    passive: list[int] = []
-    z = np.zeros(0)
-    if start is None:
-        Qf = np.asfortranarray(np.eye(m))
-        R = np.zeros((m, 0), order="F")
     v = r.copy()
     g = np.empty(n)
     blocked = np.zeros(n, dtype=bool)
     first = None
-    if seed is not None and n > block:
-        half = block // 2
-        kp, kq = min(half, na), min(half, n - na)
-        first = np.concatenate(
-            [
-                np.argsort(P @ seed, kind="stable")[:kp],
-                na + np.argsort(-(Q @ seed), kind="stable")[:kq],
-            ]
-        )
-    if warm is not None:
-        extra = np.concatenate([np.asarray(warm[0], dtype=np.int64), na + np.asarray(warm[1])])
-        extra = extra[(extra >= 0) & (extra < n)]
-        # A warm set from a nearly identical problem is close to the optimal support on its
-        # own: seed points on top of it push the passive set past full rank and cost many
-        # drops and refactorisations (20x slower on near-degenerate pairs).
-        if len(extra) >= _WARM_MIN:
-            first = np.unique(extra)
-            # Near the optimum most of a large block would be dropped again, each drop a
-            # QR deletion and a solve: small blocks are a third faster on such problems.
-            block = min(block, _WARM_BLOCK)
-        elif len(extra):
-            first = np.unique(extra if first is None else np.concatenate([first, extra]))
-
     if start is not None:
-        first = None
+        # a related problem's end state: its passive columns and their factorisation
         block = min(block, _WARM_BLOCK)
         passive = [int(i) for i in start.index]
         z = np.zeros(len(passive))
         Qf = np.array(start.q, order="F")
         R = np.array(start.r, order="F")
+    else:
+        passive = []
+        z = np.zeros(0)
+        Qf = np.asfortranarray(np.eye(m))
+        R = np.zeros((m, 0), order="F")
+        if seed is not None and n > block:
+            half = block // 2
+            kp, kq = min(half, na), min(half, n - na)
+            first = np.concatenate(
+                [
+                    np.argsort(P @ seed, kind="stable")[:kp],
+                    na + np.argsort(-(Q @ seed), kind="stable")[:kq],
+                ]
+            )
+        if warm is not None:
+            extra = np.concatenate([np.asarray(warm[0], dtype=np.int64), na + np.asarray(warm[1])])
+            extra = extra[(extra >= 0) & (extra < n)]
+            # A warm set from a nearly identical problem is close to the optimal support on
+            # its own: seed points on top of it push the passive set past full rank and cost
+            # many drops and refactorisations (20x slower on near-degenerate pairs).
+            if len(extra) >= _WARM_MIN:
+                first = np.unique(extra)
+                # Near the optimum most of a large block would be dropped again, each drop
+                # a QR deletion and a solve: small blocks are a third faster on such problems.
+                block = min(block, _WARM_BLOCK)
+            elif len(extra):
+                first = np.unique(extra if first is None else np.concatenate([first, extra]))
 
     def support() -> tuple[np.ndarray, np.ndarray]:
         idx = np.asarray(passive, dtype=np.int64)
