@@ -223,3 +223,54 @@ def test_a_label_pair_verdict_from_the_second_thread_is_checked_before_use() -> 
     eng._pair_futures = {(0, 1): Future()}
     assert eng._settle_label_pair(0, 1) is False
     assert (0, 1) not in eng.pair_status
+
+
+def _textbook_clustering(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The published algorithm spelled out, with no shortcut: every candidate is checked
+    exactly against every current cluster of another label, and every rejected pair is
+    proposed again whenever one of its clusters has grown. Returns the assignment in
+    :class:`Clustering`'s numbering (points never merged first, then merges in order)."""
+    clusters = {i: [i] for i in range(len(y))}
+    next_id, rejected = len(y), set()
+    while True:
+        best = None
+        for a in clusters:
+            for b in clusters:
+                if a < b and y[clusters[a][0]] == y[clusters[b][0]] and (a, b) not in rejected:
+                    gap = X[clusters[a]].mean(axis=0) - X[clusters[b]].mean(axis=0)
+                    if best is None or gap @ gap < best[0]:
+                        best = (gap @ gap, a, b)
+        if best is None:
+            break
+        _, a, b = best
+        merged = clusters[a] + clusters[b]
+        others = [c for c in clusters.values() if y[c[0]] != y[merged[0]]]
+        if any(isinstance(decide(X[merged], X[c]), Overlap) for c in others):
+            rejected.add((a, b))
+            continue
+        del clusters[a], clusters[b]
+        clusters[next_id] = merged
+        next_id += 1
+    assignment = np.empty(len(y), dtype=np.int64)
+    for k, cid in enumerate(sorted(clusters)):
+        assignment[clusters[cid]] = k
+    return assignment
+
+
+@pytest.mark.parametrize(
+    ("seed", "n", "dim", "n_labels"), [(11, 70, 3, 2), (12, 80, 4, 3), (13, 60, 2, 3)]
+)
+def test_the_shortcuts_give_the_textbook_partition_and_ids(
+    seed: int, n: int, dim: int, n_labels: int
+) -> None:
+    # Interleaved labels, so that many merges are rejected, some pairs of labels overlap
+    # as wholes and the certificates, warm starts and permanent rejections all come into
+    # play; the result must be the textbook one, cluster ids included.
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, dim))
+    y = (np.floor(2 * X[:, 0] + np.sin(3 * X[:, 1])) % n_labels).astype(int)
+    names = [str(k) for k in range(n_labels)]
+    eng = SupervisedClustering(X, y, names, background=False)
+    got = eng.run()
+    assert eng.stats.rejections > 0 and eng.stats.cluster_checks > 0
+    assert np.array_equal(got.assignment, _textbook_clustering(X, y))

@@ -164,7 +164,6 @@ class ClusteringStats:
     label_pair_checks: int = 0
     cluster_checks: int = 0
     certificate_reuses: int = 0
-    witness_reuses: int = 0
     centroid_tries: int = 0
     centroid_wins: int = 0
     factor_starts: int = 0
@@ -256,7 +255,6 @@ class _LabelBlock:
     nn_cid: np.ndarray  # its creation id when recorded
     nn_d2: np.ndarray  # recorded distance (a lower bound when stale)
     epoch: np.ndarray  # heap entry version per slot
-    rejected: dict[int, set[int]]
 
 
 class SupervisedClustering:
@@ -280,11 +278,14 @@ class SupervisedClustering:
       labels are checked; when they are separable, no K-cluster can ever overlap an
       L-cluster (subsets of separable sets are separable) and that pair is never looked at
       again;
+    * rejections: a rejected pair's union overlaps some cluster, and the union of any
+      later clusters holding the two does too (hulls only grow), so their pairs, which
+      the published code proposes and rejects one by one, are never proposed: the
+      merges, and so the partition and its ids, are the same;
     * a bounding-ball pre-filter (centroid, largest member distance);
     * certificates: the hyperplane that separated a parent cluster from D is tried on the
       other parent's points before any solver runs (it is then verified on every point of
-      the merged cluster and D); an overlap's common point (a few points on each side) is
-      kept and rejects at once any later candidate that contains both its sides;
+      the merged cluster and D);
     * the exact decision (:func:`ftprobe.geometry.separability.decide`) only for what
       remains.
 
@@ -389,9 +390,6 @@ class SupervisedClustering:
         #   certs[cid][other] = (plane, sign): sign * (w.x + b) > 0 on cid's points and < 0
         #   on other's; one plane object is shared by every pair it was verified for
         self.certs: dict[int, dict[int, tuple[_Plane, float]]] = {}
-        # overlap witnesses (side A points, side B points), attached to the cluster that
-        # holds side A's first point
-        self.witnesses: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         # label pairs: (K, L) with K < L -> True separable (hyperplane kept) / False overlap
         self.pair_status: dict[tuple[int, int], bool] = {}
         self.pair_cert: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
@@ -449,7 +447,6 @@ class SupervisedClustering:
             nn_cid=np.full(m, -1, dtype=np.int64),
             nn_d2=np.full(m, np.inf),
             epoch=np.zeros(m, dtype=np.int64),
-            rejected={},
         )
 
     # ----------------------------------------------------------------------------------
@@ -457,10 +454,6 @@ class SupervisedClustering:
 
     def _refresh_nn(self, blk: _LabelBlock, s: int) -> None:
         row = blk.d2[s]
-        rej = blk.rejected.get(s)
-        if rej:
-            row = row.copy()
-            row[list(rej)] = np.inf
         t = int(np.argmin(row))
         blk.epoch[s] += 1
         if not np.isfinite(row[t]):
@@ -491,7 +484,6 @@ class SupervisedClustering:
                 blk.cid[t] == blk.nn_cid[s]
                 and blk.cid[t] >= 0
                 and blk.d2[s, t] == blk.nn_d2[s]
-                and t not in blk.rejected.get(s, ())
             )
             if not valid:
                 self._refresh_nn(blk, s)
@@ -522,7 +514,6 @@ class SupervisedClustering:
                             "the state file does not match this run (different input or "
                             "version): start again without --resume"
                         )
-                    witness = None
                     self.stats.replayed += 1
                 else:
                     if self.max_steps is not None and step >= self.max_steps:
@@ -533,7 +524,7 @@ class SupervisedClustering:
                             f"stopped after {step} steps as asked; state saved"
                             + (f" in {self.state_path}" if self.state_path else "")
                         )
-                    accepted, witness = self._check_merge(blk, s, t)
+                    accepted = self._check_merge(blk, s, t)
                 self.decisions.append((ca, cb, int(accepted)))
                 step += 1
                 self.stats.steps = step
@@ -542,7 +533,7 @@ class SupervisedClustering:
                     self.stats.merges += 1
                     bar.update(1)
                 else:
-                    self._reject(blk, s, t, witness)
+                    self._reject(blk, s, t)
                     self.stats.rejections += 1
                 if (
                     self.state_path is not None
@@ -600,7 +591,7 @@ class SupervisedClustering:
         blk.cid[s] = m
         blk.cid[t] = -1
         blk.epoch[t] += 1
-        # certificates and witnesses follow the merged cluster
+        # certificates follow the merged cluster
         self._drop_certs(ca)
         self._drop_certs(cb)
         certs = self.certs
@@ -610,9 +601,6 @@ class SupervisedClustering:
             if theirs is None:
                 certs[other] = theirs = {}
             theirs[m] = (plane, -sign)
-        wit = self.witnesses.pop(ca, []) + self.witnesses.pop(cb, [])
-        if wit:
-            self.witnesses[m] = wit
         big, small = (ca, cb) if na >= nb else (cb, ca)  # parents already popped
         moved: dict[int, tuple[_Support, bool]] = {}
         for parent in (small, big):
@@ -632,14 +620,6 @@ class SupervisedClustering:
             self.union_supports[m] = unions
         for other, sup in moved.items():
             self._link_support(m, other, sup)
-        # rejected pairs of the parents are forgotten: pairs with m are new
-        for slot in (s, t):
-            for o in blk.rejected.pop(slot, set()):
-                other = blk.rejected.get(o)
-                if other is not None:
-                    other.discard(slot)
-                    if not other:
-                        del blk.rejected[o]
         # neighbours: m's own, and everyone for whom m is now closer
         self._refresh_nn(blk, s)
         closer = np.flatnonzero(row < blk.nn_d2)
@@ -662,9 +642,7 @@ class SupervisedClustering:
                 if theirs is not None:
                     theirs.pop(cid, None)
 
-    def _reject(
-        self, blk: _LabelBlock, s: int, t: int, witness: tuple[np.ndarray, np.ndarray] | None
-    ) -> None:
+    def _reject(self, blk: _LabelBlock, s: int, t: int) -> None:
         self._pending = None
         # Supports found for the rejected candidate are the best warm start the bigger
         # parent's lineage has against those clusters.
@@ -675,16 +653,12 @@ class SupervisedClustering:
         if self._new_union:
             self.union_supports.setdefault(big, {}).update(self._new_union)
             self._new_union = {}
-        blk.rejected.setdefault(s, set()).add(t)
-        blk.rejected.setdefault(t, set()).add(s)
-        if witness is not None:
-            side_a, side_b = witness
-            # Kept by the smaller of the clusters its side A spans: every candidate with the
-            # big cluster scans the big cluster's list, which would otherwise collect the
-            # witness of every point it ever failed to take in.
-            owners = np.unique(self.owner[side_a])
-            holder = int(min(owners.tolist(), key=lambda c: len(self.members[c])))
-            self.witnesses.setdefault(holder, []).append((side_a, side_b))
+        # The union overlaps another label's cluster, and so does the union of any two
+        # clusters that will ever contain these two (hulls only grow, and so does that
+        # cluster's): the pair is out for good. An infinite distance says so, and the
+        # Lance-Williams update carries it to every merge of either side, so no
+        # descendant pair is ever proposed (each would be rejected on the same grounds).
+        blk.d2[s, t] = blk.d2[t, s] = np.inf
         self._refresh_nn(blk, s)
         if blk.nn[t] == s:
             self._refresh_nn(blk, t)
@@ -692,28 +666,14 @@ class SupervisedClustering:
     # ----------------------------------------------------------------------------------
     # the overlap check of a candidate merge
 
-    def _check_merge(
-        self, blk: _LabelBlock, s: int, t: int
-    ) -> tuple[bool, tuple[np.ndarray, np.ndarray] | None]:
-        """Would merging slots s and t overlap a cluster of another label?
-
-        Returns (accepted, witness); the witness (global point indices of both sides of a
-        verified common point) is given for a rejection found by a solver.
-        """
+    def _check_merge(self, blk: _LabelBlock, s: int, t: int) -> bool:
+        """May slots s and t merge? False when their union overlaps a cluster of another
+        label (a verified common point)."""
         K = blk.label
         ca, cb = int(blk.cid[s]), int(blk.cid[t])
         self._new_supports = {}
         self._new_union = {}
         self._rows = {}  # the candidate's points, gathered at most once per coordinates
-        # 1. a known common point whose sides are inside the candidate and one cluster
-        for holder in (ca, cb):
-            for side_a, side_b in self.witnesses.get(holder, ()):
-                own = self.owner[side_a]
-                if np.all((own == ca) | (own == cb)):
-                    other = self.owner[side_b]
-                    if np.all(other == other[0]) and self.c_label[other[0]] != K:
-                        self.stats.witness_reuses += 1
-                        return False, None
         na, nb = int(blk.size[s]), int(blk.size[t])
         nm = na + nb
         centre = (na * blk.centre[s] + nb * blk.centre[t]) / nm
@@ -762,11 +722,10 @@ class SupervisedClustering:
                 todo = self._try_centroids(mem, centre, oblk, todo, new_certs)
             if not todo:
                 continue
-            witness = self._check_against(ca, cb, mem, todo, new_certs)
-            if witness is not None:
-                return False, witness
+            if not self._check_against(ca, cb, mem, todo, new_certs):
+                return False
         self._pending = ((ca, cb), centre, radius, rexact, new_certs)
-        return True, None
+        return True
 
     def _merged_rows(self, mem: np.ndarray, scaled: bool) -> np.ndarray:
         """The candidate's points (unit-scaled or centred), gathered once per candidate:
@@ -931,15 +890,15 @@ class SupervisedClustering:
         mem: np.ndarray,
         todo: list[int],
         new_certs: dict[int, tuple[_Plane, float]],
-    ) -> tuple[np.ndarray, np.ndarray] | None:
+    ) -> bool:
         """Decide the merged cluster against the clusters ``todo`` (one label).
 
         First against the union of their points: one hyperplane then serves for all of
         them. When the union overlaps, the clusters holding the common point's other side
         are checked one by one (an overlap with one of them rejects the merge), and the
         rest again as a union; if the common point was spread over several clusters, the
-        rest are checked one by one. Returns a witness (both sides of a verified common
-        point, as point indices) on rejection.
+        rest are checked one by one. False when it overlaps one of them (a verified
+        common point).
         """
         # Clusters that a parent could only be separated from one at a time (the union of
         # them overlapped it) are checked one at a time again: the union check would fail
@@ -948,7 +907,7 @@ class SupervisedClustering:
         for oc in alone:
             verdict, other = self._decide(ca, cb, mem, [oc], alone=True)
             if isinstance(verdict, Overlap):
-                return np.unique(mem[verdict.p_index]), np.unique(other[verdict.q_index])
+                return False
             new_certs[oc] = (self._plane(verdict, mem, other), 1.0)
         rest = [oc for oc in todo if oc not in alone]
         while rest:
@@ -961,16 +920,16 @@ class SupervisedClustering:
                     plane = (self._plane(verdict, mem, union), 1.0)
                     for oc in rest:
                         new_certs[oc] = plane
-                    return None
+                    return True
                 groups = [int(o) for o in np.unique(self.owner[union[verdict.q_index]])]
             one_by_one = len(groups) > 1
             for oc in groups + ([o for o in rest if o not in groups] if one_by_one else []):
                 verdict, other = self._decide(ca, cb, mem, [oc], alone=not single)
                 if isinstance(verdict, Overlap):
-                    return np.unique(mem[verdict.p_index]), np.unique(other[verdict.q_index])
+                    return False
                 new_certs[oc] = (self._plane(verdict, mem, other), 1.0)
                 rest.remove(oc)
-        return None
+        return True
 
     def _bigger_first(self, ca: int, cb: int) -> tuple[int, int]:
         """The two parents, the one with more points first (ties: ``ca``)."""
@@ -1332,7 +1291,7 @@ class SupervisedClustering:
         return decisions  # type: ignore[return-value]
 
 
-STATE_VERSION = "ftprobe-clustering-state-1"
+STATE_VERSION = "ftprobe-clustering-state-2"
 _BACKGROUND_MIN_POINTS = 5000
 
 
