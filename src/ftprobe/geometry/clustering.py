@@ -480,11 +480,7 @@ class SupervisedClustering:
             t = blk.nn[s]
             if t < 0:
                 continue
-            valid = (
-                blk.cid[t] == blk.nn_cid[s]
-                and blk.cid[t] >= 0
-                and blk.d2[s, t] == blk.nn_d2[s]
-            )
+            valid = blk.cid[t] == blk.nn_cid[s] and blk.cid[t] >= 0 and blk.d2[s, t] == blk.nn_d2[s]
             if not valid:
                 self._refresh_nn(blk, s)
                 continue
