@@ -210,16 +210,51 @@ def find_conflicts(X: np.ndarray, y: np.ndarray) -> tuple[tuple[int, ...], ...]:
     return tuple(groups)
 
 
-class _Plane:
-    """A verified hyperplane ``w.x + b = 0`` (``||w|| = 1``), shared between pairs; its
-    normal and offset are also rows ``serial`` of the run's plane registry."""
+class _Certificates:
+    """Verified hyperplanes between the current clusters of different labels, by slot.
 
-    __slots__ = ("w", "support", "serial")
+    A certificate is a code: ``serial + 1`` of a hyperplane of the run's registry when its
+    positive side holds the cluster asked about (and the other cluster is on the negative
+    side), minus that when the other way round, 0 when none is known. They are kept in
+    one int32 table per ordered pair of labels (rows: the slots of the first label), the
+    two orientations of a pair mirroring each other, so that every look-up and every
+    change is a row's worth of contiguous memory. Tables are kept only for labels whose
+    hulls overlap as wholes (the only ones whose clusters are checked all along the run),
+    made at their first certificate.
+    """
 
-    def __init__(self, w: np.ndarray, support: np.ndarray | None, serial: int) -> None:
-        self.w = w
-        self.support = support  # points that carried weight when it was found
-        self.serial = serial  # unique within a run (ids of freed objects are reused)
+    def __init__(self, sizes: dict[int, int]) -> None:
+        self.sizes = sizes
+        self.tables: dict[tuple[int, int], np.ndarray] = {}
+        self.partners: dict[int, set[int]] = {}
+
+    def get(self, K: int, s: int, L: int, slots: np.ndarray) -> np.ndarray:
+        """Codes of K's slot ``s`` against L's ``slots`` (int64)."""
+        table = self.tables.get((K, L))
+        if table is None:
+            return np.zeros(len(slots), dtype=np.int64)
+        return table[s, slots].astype(np.int64)
+
+    def put(self, K: int, s: int, L: int, slots: np.ndarray, codes: np.ndarray) -> None:
+        """Record ``codes`` (as :meth:`get` returns them) of K's slot ``s`` against L's
+        ``slots``."""
+        table = self.tables.get((K, L))
+        if table is None:
+            table = self.tables[(K, L)] = np.zeros((self.sizes[K], self.sizes[L]), np.int32)
+            self.tables[(L, K)] = np.zeros((self.sizes[L], self.sizes[K]), np.int32)
+            self.partners.setdefault(K, set()).add(L)
+            self.partners.setdefault(L, set()).add(K)
+        table[s, slots] = codes
+        self.tables[(L, K)][slots, s] = -codes
+
+    def clear(self, K: int, s: int) -> None:
+        """Forget every certificate of K's slot ``s`` (its cluster is merged away)."""
+        for L in self.partners.get(K, ()):
+            row = self.tables[(K, L)][s]
+            held = np.flatnonzero(row)
+            if len(held):
+                row[held] = 0
+                self.tables[(L, K)][held, s] = 0
 
 
 class _Support:
@@ -386,10 +421,9 @@ class SupervisedClustering:
             for s in range(len(pts)):
                 if not frozen[pts[s]]:
                     self._refresh_nn(blk, s)
-        # per-cluster certificates against clusters of other labels:
-        #   certs[cid][other] = (plane, sign): sign * (w.x + b) > 0 on cid's points and < 0
-        #   on other's; one plane object is shared by every pair it was verified for
-        self.certs: dict[int, dict[int, tuple[_Plane, float]]] = {}
+        # certificates between current clusters of different labels (see _Certificates);
+        # one hyperplane serves every pair it was verified for
+        self.certs = _Certificates({lab: len(b.points) for lab, b in self.blocks.items()})
         # label pairs: (K, L) with K < L -> True separable (hyperplane kept) / False overlap
         self.pair_status: dict[tuple[int, int], bool] = {}
         self.pair_cert: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
@@ -412,6 +446,8 @@ class SupervisedClustering:
         self._plane_w = np.empty((1024, self.Xc.shape[1]))
         self._plane_b = np.empty(1024)
         self._n_planes = 0
+        # and the points that carried weight when it was found (None: not by a solver)
+        self._plane_support: list[np.ndarray | None] = []
 
     def _make_block(self, lab: int, pts: np.ndarray) -> _LabelBlock:
         P = self.Xc[pts]
@@ -587,16 +623,16 @@ class SupervisedClustering:
         blk.cid[s] = m
         blk.cid[t] = -1
         blk.epoch[t] += 1
-        # certificates follow the merged cluster
-        self._drop_certs(ca)
-        self._drop_certs(cb)
-        certs = self.certs
-        certs[m] = new_certs  # built for this merge alone
-        for other, (plane, sign) in new_certs.items():
-            theirs = certs.get(other)
-            if theirs is None:
-                certs[other] = theirs = {}
-            theirs[m] = (plane, -sign)
+        # The merged cluster holds the certificates built for this merge alone, kept for
+        # the labels known to overlap its own: a pair still being decided on the second
+        # thread is almost always separable (and then never checked again), and a table
+        # for every such pair would take memory for nothing.
+        K = blk.label
+        self.certs.clear(K, s)
+        self.certs.clear(K, t)
+        for L, (slots, codes) in new_certs.items():
+            if self.pair_status.get(self._label_key(K, L)) is False:
+                self.certs.put(K, s, L, slots, codes)
         big, small = (ca, cb) if na >= nb else (cb, ca)  # parents already popped
         moved: dict[int, tuple[_Support, bool]] = {}
         for parent in (small, big):
@@ -629,14 +665,6 @@ class SupervisedClustering:
     def _link_support(self, a: int, b: int, support: tuple[_Support, bool]) -> None:
         self.supports.setdefault(a, {})[b] = support
         self.supports.setdefault(b, {})[a] = support
-
-    def _drop_certs(self, cid: int) -> None:
-        mine = self.certs.pop(cid, None)
-        if mine:
-            for other in mine:
-                theirs = self.certs.get(other)
-                if theirs is not None:
-                    theirs.pop(cid, None)
 
     def _reject(self, blk: _LabelBlock, s: int, t: int) -> None:
         self._pending = None
@@ -681,7 +709,9 @@ class SupervisedClustering:
         pcn2 = float(pc @ pc) if pc is not None else 0.0
         # the ball test only prunes; this slack keeps rounding from pruning a touching pair
         tol = 1e-6 * self.scale
-        new_certs: dict[int, tuple[_Plane, float]] = {}
+        # per other label: the slots of its clusters near the candidate and a
+        # certificate for each (see _Certificates; from the candidate's side)
+        new_certs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for L in self.labels_present:
             if L == K:
                 continue
@@ -710,15 +740,20 @@ class SupervisedClustering:
             if key not in self.pair_status and self._settle_label_pair(K, L):
                 continue
             close = live[keep[np.argsort(dist_live[keep], kind="stable")]]
-            near = [int(c) for c in oblk.cid[close]]
-            todo = self._inherit(ca, cb, near, mem_a, mem_b, new_certs)
-            if todo:
-                todo = self._try_pool(ca, cb, todo, new_certs)
-            if todo:
-                todo = self._try_centroids(mem, centre, oblk, todo, new_certs)
-            if not todo:
+            from_a = self.certs.get(K, s, L, close)
+            from_b = self.certs.get(K, t, L, close)
+            codes = self._inherit(from_a, from_b, mem_a, mem_b)
+            new_certs[L] = (close, codes)
+            if codes.all():
                 continue
-            if not self._check_against(ca, cb, mem, todo, new_certs):
+            big_codes, small_mem = (from_a, mem_b) if len(mem_a) >= len(mem_b) else (from_b, mem_a)
+            self._try_pool(big_codes, small_mem, oblk, close, codes)
+            if codes.all():
+                continue
+            self._try_centroids(mem, centre, oblk, close, codes)
+            if codes.all():
+                continue
+            if not self._check_against(ca, cb, mem, oblk, close, codes):
                 return False
         self._pending = ((ca, cb), centre, radius, rexact, new_certs)
         return True
@@ -762,94 +797,93 @@ class SupervisedClustering:
 
     def _inherit(
         self,
-        ca: int,
-        cb: int,
-        near: list[int],
+        from_a: np.ndarray,
+        from_b: np.ndarray,
         mem_a: np.ndarray,
         mem_b: np.ndarray,
-        new_certs: dict[int, tuple[_Plane, float]],
-    ) -> list[int]:
-        """Clusters in ``near`` that no parent's hyperplane separates from the merged one.
+    ) -> np.ndarray:
+        """Certificates for the merged cluster inherited from its parents (0: none).
 
-        A hyperplane that separated parent A from D is tested on parent B's points; when
-        both parents hold the very same hyperplane against D it needs no test at all. The
-        bigger parent's hyperplanes go first (they are tested on the smaller parent's
-        points); the smaller parent's only for what is left. Each round tests all its
-        hyperplanes at once.
+        ``from_a``/``from_b``: the parents' certificates against the same clusters. A
+        hyperplane that separated parent A from D is tested on parent B's points; when
+        both parents hold the very same one against D it needs no test at all. The bigger
+        parent's hyperplanes go first (they are tested on the smaller parent's points);
+        the smaller parent's only for what is left. Each round tests all its hyperplanes
+        at once.
         """
-        certs_a = self.certs.get(ca, {})
-        certs_b = self.certs.get(cb, {})
-        from_a = [certs_a.get(oc) for oc in near]
-        from_b = [certs_b.get(oc) for oc in near]
-        found = [
-            ha if ha is not None and hb is not None and ha[0] is hb[0] and ha[1] == hb[1] else None
-            for ha, hb in zip(from_a, from_b, strict=True)
-        ]
+        found = np.where(from_a == from_b, from_a, 0)
         rounds = [(from_a, mem_b), (from_b, mem_a)]
         if len(mem_b) > len(mem_a):
             rounds.reverse()
-        for hs, other_mem in rounds:
-            idx = [i for i, (f, h) in enumerate(zip(found, hs, strict=True)) if f is None and h]
-            if idx:
-                ok = self._clears([hs[i] for i in idx], other_mem)
-                for i in np.asarray(idx)[ok].tolist():
-                    found[i] = hs[i]
-        todo = []
-        for oc, h in zip(near, found, strict=True):
-            if h is None:
-                todo.append(oc)
-            else:
-                new_certs[oc] = h
-        self.stats.certificate_reuses += len(near) - len(todo)
-        return todo
+        for codes, other_mem in rounds:
+            idx = np.flatnonzero((found == 0) & (codes != 0))
+            if len(idx):
+                idx = idx[self._clears(codes[idx], other_mem)]
+                found[idx] = codes[idx]
+        self.stats.certificate_reuses += int(np.count_nonzero(found))
+        return found
 
     def _try_pool(
         self,
-        ca: int,
-        cb: int,
-        todo: list[int],
-        new_certs: dict[int, tuple[_Plane, float]],
-    ) -> list[int]:
-        """Try the bigger parent's distinct hyperplanes on the merged cluster and ``todo``.
+        big_codes: np.ndarray,
+        small_mem: np.ndarray,
+        oblk: _LabelBlock,
+        close: np.ndarray,
+        codes: np.ndarray,
+    ) -> None:
+        """Try the hyperplanes that separate the bigger parent from the clusters near the
+        candidate (``big_codes``) on the merged cluster and the clusters still without a
+        certificate (``codes`` 0; filled in where one holds).
 
-        A hyperplane that separated the bigger parent from some cluster often also
-        separates the merged cluster from another one; all of them are tested at once,
-        which is much cheaper than a solver call. They already hold on the bigger parent,
-        so only the smaller one's points need testing.
+        A hyperplane that separated the bigger parent from one cluster often also
+        separates the merged cluster from another one nearby, and testing them all at once
+        is much cheaper than a solver call. They already hold on the bigger parent, so only
+        the smaller one's points need testing.
         """
-        big, small = self._bigger_first(ca, cb)
-        pool: dict[tuple[int, float], tuple[_Plane, float]] = {}
-        for h in self.certs.get(big, {}).values():
-            pool.setdefault((h[0].serial, h[1]), h)
-            if len(pool) >= _POOL_SIZE:
-                break
-        if not pool:
-            return todo
-        planes = list(pool.values())
-        ok = self._clears(planes, self.members[small])
-        planes = [h for h, k in zip(planes, ok.tolist(), strict=True) if k]
-        if not planes:
-            return todo
-        left = []
-        for oc in todo:
-            good = np.flatnonzero(self._clears(planes, self.members[oc], side=-1.0))
-            if len(good):
-                new_certs[oc] = planes[int(good[0])]
-                self.stats.certificate_reuses += 1
-            else:
-                left.append(oc)
-        return left
+        held = big_codes[big_codes != 0]
+        if not len(held):
+            return
+        _, first = np.unique(held, return_index=True)
+        pool = held[np.sort(first)[:_POOL_SIZE]]  # nearest clusters' first
+        pool = pool[self._clears(pool, small_mem)]
+        if not len(pool):
+            return
+        todo = np.flatnonzero(codes == 0)
+        slots = close[todo]
+        serial = np.abs(pool) - 1
+        W, b = self._plane_w[serial].T, self._plane_b[serial]
+        # the other cluster must lie on the negative side of each code's orientation
+        flip = -np.sign(pool).astype(np.float64)
+        tol = SEPARATION_TOL * self.scale
+        # A cluster's ball on the right side settles it with no pass over its points; its
+        # centroid on the wrong side rules the hyperplane out (the slack covers the
+        # rounding of the radius, as in the ball test).
+        at_centre = (oblk.centre[slots] @ W + b) * flip
+        ok = at_centre - oblk.radius[slots][:, None] >= tol + 1e-6 * self.scale
+        hopeful = ~ok.any(axis=1) & (at_centre >= tol).any(axis=1)
+        if hopeful.any():
+            rows = np.flatnonzero(hopeful)
+            mems = [self.members[int(c)] for c in oblk.cid[slots[rows]]]
+            lens = np.fromiter((len(mm) for mm in mems), dtype=np.int64, count=len(mems))
+            vals = (self.Xc[np.concatenate(mems)] @ W + b) * flip
+            starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+            ok[rows] = np.minimum.reduceat(vals, starts, axis=0) >= tol
+        got = ok.any(axis=1)
+        codes[todo[got]] = pool[ok[got].argmax(axis=1)]
+        self.stats.certificate_reuses += int(got.sum())
 
     def _try_centroids(
         self,
         mem: np.ndarray,
         centre: np.ndarray,
         oblk: _LabelBlock,
-        todo: list[int],
-        new_certs: dict[int, tuple[_Plane, float]],
-    ) -> list[int]:
-        """Try, for each cluster in ``todo``, the direction joining the two centroids."""
-        slots = self.c_slot[todo]
+        close: np.ndarray,
+        codes: np.ndarray,
+    ) -> None:
+        """Try, for each cluster still without a certificate, the direction joining the
+        two centroids."""
+        todo = np.flatnonzero(codes == 0)
+        slots = close[todo]
         U = centre[None, :] - oblk.centre[slots]
         U /= np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
         lo = (self._merged_rows(mem, scaled=False) @ U.T).min(axis=0)  # (len(todo),)
@@ -861,33 +895,29 @@ class SupervisedClustering:
         hi = np.einsum("ij,ij->i", oblk.centre[slots], U) + oblk.radius[slots] + slack
         exact = np.flatnonzero(lo - hi <= 2 * tol)
         if len(exact):
-            mems = [self.members[todo[i]] for i in exact]
+            mems = [self.members[int(c)] for c in oblk.cid[slots[exact]]]
             lens = np.array([len(mm) for mm in mems])
             owner_row = np.repeat(exact, lens)
             proj = np.einsum("ij,ij->i", self.Xc[np.concatenate(mems)], U[owner_row])
             starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
             hi[exact] = np.maximum.reduceat(proj, starts)
-        left = []
         self.stats.centroid_tries += len(todo)
-        for i, oc in enumerate(todo):
-            if lo[i] - hi[i] > 2 * tol:
-                self.stats.centroid_wins += 1
-                plane = self._new_plane(U[i].copy(), -(lo[i] + hi[i]) / 2, None)
-                new_certs[oc] = (plane, 1.0)
-                self.stats.certificate_reuses += 1
-            else:
-                left.append(oc)
-        return left
+        for i in np.flatnonzero(lo - hi > 2 * tol).tolist():
+            self.stats.centroid_wins += 1
+            self.stats.certificate_reuses += 1
+            codes[todo[i]] = self._new_plane(U[i].copy(), -(lo[i] + hi[i]) / 2, None) + 1
 
     def _check_against(
         self,
         ca: int,
         cb: int,
         mem: np.ndarray,
-        todo: list[int],
-        new_certs: dict[int, tuple[_Plane, float]],
+        oblk: _LabelBlock,
+        close: np.ndarray,
+        codes: np.ndarray,
     ) -> bool:
-        """Decide the merged cluster against the clusters ``todo`` (one label).
+        """Decide the merged cluster against the clusters near it of one label that are
+        still without a certificate (``codes`` 0; filled in as they are separated).
 
         First against the union of their points: one hyperplane then serves for all of
         them. When the union overlaps, the clusters holding the common point's other side
@@ -896,6 +926,8 @@ class SupervisedClustering:
         rest are checked one by one. False when it overlaps one of them (a verified
         common point).
         """
+        at = {int(oblk.cid[close[i]]): int(i) for i in np.flatnonzero(codes == 0)}
+        todo = list(at)
         # Clusters that a parent could only be separated from one at a time (the union of
         # them overlapped it) are checked one at a time again: the union check would fail
         # the same way, at the price of a solver call on the largest problem.
@@ -904,7 +936,7 @@ class SupervisedClustering:
             verdict, other = self._decide(ca, cb, mem, [oc], alone=True)
             if isinstance(verdict, Overlap):
                 return False
-            new_certs[oc] = (self._plane(verdict, mem, other), 1.0)
+            codes[at[oc]] = self._plane(verdict, mem, other) + 1
         rest = [oc for oc in todo if oc not in alone]
         while rest:
             single = len(rest) == 1
@@ -913,9 +945,7 @@ class SupervisedClustering:
             else:
                 verdict, union = self._decide(ca, cb, mem, rest)
                 if isinstance(verdict, Separation):
-                    plane = (self._plane(verdict, mem, union), 1.0)
-                    for oc in rest:
-                        new_certs[oc] = plane
+                    codes[[at[oc] for oc in rest]] = self._plane(verdict, mem, union) + 1
                     return True
                 groups = [int(o) for o in np.unique(self.owner[union[verdict.q_index]])]
             one_by_one = len(groups) > 1
@@ -923,7 +953,7 @@ class SupervisedClustering:
                 verdict, other = self._decide(ca, cb, mem, [oc], alone=not single)
                 if isinstance(verdict, Overlap):
                     return False
-                new_certs[oc] = (self._plane(verdict, mem, other), 1.0)
+                codes[at[oc]] = self._plane(verdict, mem, other) + 1
                 rest.remove(oc)
         return True
 
@@ -956,7 +986,6 @@ class SupervisedClustering:
         union = np.concatenate([self.members[oc] for oc in others])
         hints: list[np.ndarray] = []
         warm: list[np.ndarray] = []
-        seen: set[int] = set()
         # The best warm start by far: the support of the last separation between the same
         # lineages (e.g. the growing cluster of one label against that of another). It is
         # nearly the optimal support of this problem; a mix of other supports is not, and
@@ -979,24 +1008,22 @@ class SupervisedClustering:
                 if sup is not None:
                     lineage = [sup]
                     break
-        for cid in (ca, cb):
-            mine = self.certs.get(cid)
-            if not mine:
-                continue
-            for oc in others:
-                h = mine.get(oc)
-                if h is None or id(h[0]) in seen:
-                    continue
-                seen.add(id(h[0]))
-                if len(hints) < 4:
-                    hints.append(h[1] * h[0].w)
-                if h[0].support is not None:
-                    warm.append(h[0].support)
+        K = int(self.c_label[ca])
+        slots = self.c_slot[others]
+        held = np.concatenate([self.certs.get(K, int(self.c_slot[c]), L, slots) for c in (ca, cb)])
+        held = held[held != 0]
+        _, first = np.unique(np.abs(held), return_index=True)
+        for code in held[np.sort(first)].tolist():
+            serial = abs(code) - 1
+            if len(hints) < 4:
+                hints.append(np.sign(code) * self._plane_w[serial])
+            if self._plane_support[serial] is not None:
+                warm.append(self._plane_support[serial])
         # The last exact separation between clusters of these two labels: consecutive
         # checks of a growing cluster against the same neighbours are nearly the same
         # problem, and its support warm-starts the next one even after the clusters on
         # either side were renamed by merges.
-        key = self._label_key(int(self.c_label[ca]), int(self.c_label[others[0]]))
+        key = self._label_key(K, L)
         recent = self.pair_support.get(key)
         start = None
         if lineage:
@@ -1090,13 +1117,15 @@ class SupervisedClustering:
     def _label_key(k: int, m: int) -> tuple[int, int]:
         return (k, m) if k < m else (m, k)
 
-    def _plane(self, verdict: Separation, mem: np.ndarray, union: np.ndarray) -> _Plane:
+    def _plane(self, verdict: Separation, mem: np.ndarray, union: np.ndarray) -> int:
+        """Register a solver's hyperplane (in the run's centred coordinates); its serial."""
         support = None
         if verdict.support is not None:
             support = np.concatenate([mem[verdict.support[0]], union[verdict.support[1]]])
         return self._new_plane(verdict.w, verdict.b * self.scale, support)
 
-    def _new_plane(self, w: np.ndarray, b: float, support: np.ndarray | None) -> _Plane:
+    def _new_plane(self, w: np.ndarray, b: float, support: np.ndarray | None) -> int:
+        """Register a verified hyperplane ``w.x + b = 0`` (``||w|| = 1``); its serial."""
         k = self._n_planes
         if k == len(self._plane_b):
             self._plane_w = np.concatenate([self._plane_w, np.empty_like(self._plane_w)])
@@ -1104,19 +1133,18 @@ class SupervisedClustering:
         self._plane_w[k] = w
         self._plane_b[k] = b
         self._n_planes = k + 1
-        return _Plane(w, support, k)
+        self._plane_support.append(support)
+        return k
 
-    def _clears(
-        self, hs: list[tuple[_Plane, float]], mem: np.ndarray, side: float = 1.0
-    ) -> np.ndarray:
-        """For each (plane, sign) of ``hs``: does it put every point of ``mem`` at
-        ``side * sign * (w.x + b) >= tol``?
+    def _clears(self, codes: np.ndarray, mem: np.ndarray) -> np.ndarray:
+        """For each certificate code (see :class:`_Certificates`): does its hyperplane put
+        every point of ``mem`` on the side it names (by ``tol`` at least)?
 
         Each distinct hyperplane is evaluated once, on a first few points, then only the
         ones still standing on the rest: most that fail on a big cluster fail early.
         """
-        serial = np.fromiter((h[0].serial for h in hs), dtype=np.int64, count=len(hs))
-        sign = np.fromiter((h[1] for h in hs), dtype=np.float64, count=len(hs)) * side
+        serial = np.abs(codes) - 1
+        sign = np.sign(codes).astype(np.float64)
         tol = SEPARATION_TOL * self.scale
         if len(mem) <= _FIRST_POINTS:
             # a few points (often one): every plane on all of them, repeats included
