@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -218,11 +219,20 @@ def test_a_label_pair_verdict_from_the_second_thread_is_checked_before_use() -> 
     assert eng.stats.label_pair_checks == 1
     w, b = eng.pair_cert[(0, 1)]
     assert abs(w[0]) > 0.9  # the real separating direction, not the one sent
-    # A verdict still on the way leaves the pair undecided, and the merges go on.
+    # A verdict the second thread has not started on is decided here, not waited for.
     eng.pair_status.clear()
-    eng._pair_futures = {(0, 1): Future()}
-    assert eng._settle_label_pair(0, 1) is False
-    assert (0, 1) not in eng.pair_status
+    queued: Future = Future()
+    eng._pair_futures = {(0, 1): queued}
+    assert eng._settle_label_pair(0, 1) is True
+    assert queued.cancelled() and eng.stats.label_pair_checks == 2
+    # One it is working on is waited for, and checked as well.
+    eng.pair_status.clear()
+    running: Future = Future()
+    assert running.set_running_or_notify_cancel()
+    eng._pair_futures = {(0, 1): running}
+    threading.Timer(0.2, running.set_result, [(True, np.array([0.0, 1.0, 0.0, 0.0]), 0.0)]).start()
+    assert eng._settle_label_pair(0, 1) is True
+    assert abs(eng.pair_cert[(0, 1)][0][0]) > 0.9 and eng.stats.label_pair_checks == 3
 
 
 def _textbook_clustering(X: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -218,9 +218,10 @@ class _Certificates:
     side), minus that when the other way round, 0 when none is known. They are kept in
     one int32 table per ordered pair of labels (rows: the slots of the first label), the
     two orientations of a pair mirroring each other, so that every look-up and every
-    change is a row's worth of contiguous memory. Tables are kept only for labels whose
-    hulls overlap as wholes (the only ones whose clusters are checked all along the run),
-    made at their first certificate.
+    change is a row's worth of contiguous memory. Only labels whose hulls overlap as
+    wholes have tables (their clusters are the only ones ever checked against each
+    other: a pair of labels is settled at the first contact of their clusters), made at
+    their first certificate.
     """
 
     def __init__(self, sizes: dict[int, int]) -> None:
@@ -372,16 +373,23 @@ class SupervisedClustering:
             background = self.n >= _BACKGROUND_MIN_POINTS and _cpus() >= 2
         self.background = background
         self._pair_futures: dict[tuple[int, int], Future] | None = None
+        # label pairs: (K, L) with K < L -> True separable (hyperplane kept) / False overlap
+        self.pair_status: dict[tuple[int, int], bool] = {}
+        self.pair_cert: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
         self.stats = ClusteringStats()
 
     # ----------------------------------------------------------------------------------
     def run(self) -> Clustering:
         """Cluster and return the partition (ids numbered as in :class:`Clustering`)."""
         t_start = time.perf_counter()
-        self._setup()
         replay = self._load_state() if self.resume else None
+        # The second thread starts before the set-up, which takes seconds on big inputs:
+        # the first merges then find more of the verdicts they need.
         pool = self._start_label_pairs() if self.background else None
         try:
+            # one BLAS thread beside the second thread's (two each would oversubscribe)
+            with threadpool_limits(1 if pool is not None else None):
+                self._setup()
             self._loop(replay)
         finally:
             if pool is not None:
@@ -424,9 +432,6 @@ class SupervisedClustering:
         # certificates between current clusters of different labels (see _Certificates);
         # one hyperplane serves every pair it was verified for
         self.certs = _Certificates({lab: len(b.points) for lab, b in self.blocks.items()})
-        # label pairs: (K, L) with K < L -> True separable (hyperplane kept) / False overlap
-        self.pair_status: dict[tuple[int, int], bool] = {}
-        self.pair_cert: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
         self.pair_support: dict[tuple[int, int], np.ndarray] = {}
         # supports[a][b]: the points that carried weight in the last exact separation
         # between the lineages of clusters a and b (kept through merges on either side)
@@ -623,16 +628,12 @@ class SupervisedClustering:
         blk.cid[s] = m
         blk.cid[t] = -1
         blk.epoch[t] += 1
-        # The merged cluster holds the certificates built for this merge alone, kept for
-        # the labels known to overlap its own: a pair still being decided on the second
-        # thread is almost always separable (and then never checked again), and a table
-        # for every such pair would take memory for nothing.
+        # the merged cluster holds the certificates built for this merge alone
         K = blk.label
         self.certs.clear(K, s)
         self.certs.clear(K, t)
         for L, (slots, codes) in new_certs.items():
-            if self.pair_status.get(self._label_key(K, L)) is False:
-                self.certs.put(K, s, L, slots, codes)
+            self.certs.put(K, s, L, slots, codes)
         big, small = (ca, cb) if na >= nb else (cb, ca)  # parents already popped
         moved: dict[int, tuple[_Support, bool]] = {}
         for parent in (small, big):
@@ -1173,13 +1174,9 @@ class SupervisedClustering:
         return (worst >= tol) & standing[back]
 
     def _start_label_pairs(self) -> ThreadPoolExecutor | None:
-        """Hand every undecided label pair to a second thread, closest labels first.
-
-        The merges need a label pair's verdict only to skip work (a separable pair can
-        never block a merge), so they go on without it until it arrives: the partition is
-        the same either way.
-        """
-        labels = self.labels_present
+        """Hand every undecided label pair to a second thread, closest labels first, so
+        that most verdicts are there before the merges first need them."""
+        labels = [int(v) for v in np.unique(self.y)]
         means = {k: self.Xs[self.y == k].mean(axis=0) for k in labels}
         keys = [
             (a, b)
@@ -1200,15 +1197,19 @@ class SupervisedClustering:
         return pool
 
     def _settle_label_pair(self, K: int, L: int) -> bool:
-        """The label pair's verdict if known by now (True: separable), deciding it here
-        when no second thread does; False while its verdict is still on the way."""
+        """The label pair's verdict (True: separable): the second thread's when it has it
+        or is working on it (then it is waited for), else decided here.
+
+        Going on without it would cost more than the wait: until a separable pair is known
+        as such, every merge near the other label is checked against its clusters in vain.
+        """
         key = (min(K, L), max(K, L))
         fut = (self._pair_futures or {}).get(key)
         if fut is None:
             return self._decide_label_pair(K, L)
-        if not fut.done():
-            return False
         del self._pair_futures[key]
+        if fut.cancel():  # not started: deciding it here beats waiting behind the others
+            return self._decide_label_pair(K, L)
         try:
             sep, w, b = fut.result()
         except Exception:  # a lost worker only costs the time: decide it here
