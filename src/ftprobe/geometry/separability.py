@@ -210,19 +210,29 @@ def wts_mean(X: np.ndarray, index: np.ndarray, weights: np.ndarray) -> np.ndarra
 
 
 def hyperplane_from_direction(
-    u: np.ndarray, P: np.ndarray, Q: np.ndarray, scale: float
+    u: np.ndarray,
+    P: np.ndarray,
+    Q: np.ndarray,
+    scale: float,
+    extremes: tuple[float, float] | None = None,
 ) -> Separation | None:
     """The best hyperplane normal to ``u`` (P on the positive side), if it separates.
 
     The offset puts the hyperplane halfway between the two projected sets; the result is
-    verified before it is returned.
+    verified before it is returned. ``extremes``: ``min(P @ u)`` and ``max(Q @ u)`` when
+    the caller has just computed them (the check is then made on those products).
     """
     norm = float(np.linalg.norm(u))
     if not np.isfinite(norm) or norm == 0.0:
         return None
     w = u / norm
-    lo_p = float(np.min(P @ w)) if len(P) else np.inf
-    hi_q = float(np.max(Q @ w)) if len(Q) else -np.inf
+    if extremes is not None:
+        # Scaling the products instead of the direction changes them by a rounding error,
+        # some 1e-14 of the scale, far below the tolerance checked.
+        lo_p, hi_q = extremes[0] / norm, extremes[1] / norm
+    else:
+        lo_p = float(np.min(P @ w)) if len(P) else np.inf
+        hi_q = float(np.max(Q @ w)) if len(Q) else -np.inf
     if not lo_p - hi_q > 2 * SEPARATION_TOL * scale:
         return None
     if not np.isfinite(lo_p):
@@ -333,7 +343,7 @@ def decide(
     for attempt in attempts:
         verdict = attempt()
         if verdict is not None:
-            checked = _to_caller(verdict, P, Q, scale)
+            checked = _to_caller(verdict, P, Q, scale, local=centre is None)
             if checked is None and verdict[0] == "ovl":
                 checked = _to_caller(verdict, P, Q, scale, TOUCH_TOL)
             if checked is not None:
@@ -355,7 +365,8 @@ def decide(
 
 # --------------------------------------------------------------------------------------
 # Internals. They return unverified local-coordinate candidates:
-#   ("sep", u)                      direction with P on the positive side, or
+#   ("sep", u[, support, end state, (min P.u, max Q.u)])
+#                                   direction with P on the positive side, or
 #   ("ovl", ip, lp, iq, lq)         index/weight arrays (not yet normalised).
 
 
@@ -365,11 +376,15 @@ def _to_caller(
     Q: np.ndarray,
     scale: float,
     overlap_tol: float = OVERLAP_TOL,
+    local: bool = False,
 ) -> Verdict | None:
+    """The verified certificate for a candidate; ``local``: P and Q are the very points the
+    candidate was found on (the products it carries are then theirs)."""
     if cand[0] == "sep":
         # A direction is the same in local and caller coordinates (local = affine map
         # with a positive factor); the offset is recomputed on the caller's data.
-        cert = hyperplane_from_direction(cand[1], P, Q, scale)
+        extremes = cand[4] if local and len(cand) > 4 else None
+        cert = hyperplane_from_direction(cand[1], P, Q, scale, extremes)
         if cert is not None and len(cand) > 2:
             cert = Separation(cert.w, cert.b, cert.gap, cand[2], cand[3])
         return cert
@@ -546,7 +561,7 @@ def _active_set_nnls(
         top_p = g[:na].max()
         low_q = g[na:].min()
         if not optimal and top_p < low_q:
-            return ("sep", -u.copy(), support(), end_state())
+            return ("sep", -u.copy(), support(), end_state(), (-top_p, -low_q))
         g[:na] += v[d]
         g[na:] *= -1.0
         g[na:] += v[d + 1]
@@ -560,7 +575,7 @@ def _active_set_nnls(
         cand = cand[g[cand] > 1e-14]
         if len(cand) == 0:
             if top_p < low_q:
-                return ("sep", -u.copy(), support(), end_state())
+                return ("sep", -u.copy(), support(), end_state(), (-top_p, -low_q))
             # Optimal without separating and without a zero residual: the hulls touch to
             # within rounding. The weights are the caller's candidate common point.
             idx = np.asarray(passive, dtype=np.int64)
