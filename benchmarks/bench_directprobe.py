@@ -6,7 +6,9 @@ distances + nearest-cluster predictions of the test points (what ``ftprobe probe
 without reading and writing files). Median of ``--repeat`` runs.
 
 POS (optional; EWT dev as training set): pass an ``.npy`` array of vectors (rows = words
-in file order) and a file of labels (one per line): ``--pos-train``/``--pos-train-labels``.
+in file order) and a file of labels (one per line, or a store's ``labels.npy``):
+``--pos-train``/``--pos-train-labels``. ``ftprobe embed --task pos --layers 0,6 --out S``
+makes them: ``S/all-MiniLM-L6-v2/pos/{dev,test}/first/{layer-06,layer-00,labels}.npy``.
 Times the clustering as a scaling table: random subsets of ``--sizes`` points (default
 1k, 5k and all), and 128 / 384 / 768 dimensions (128: a fixed random projection of the 384-d
 vectors; 768: the vectors concatenated with those of ``--pos-extra``, e.g. layer 0);
@@ -42,6 +44,7 @@ Usage:  PYTHONPATH=src python benchmarks/bench_directprobe.py [--threads 2] [--r
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import statistics
@@ -162,7 +165,13 @@ def _stats_line(st: dict) -> str:
 
 
 def _read_labels(path: Path, n: int) -> np.ndarray:
-    labels = Path(path).read_text(encoding="utf-8").split()
+    path = Path(path)
+    if path.suffix == ".npy":
+        # a representation store's labels.npy: indices into its manifest's label names
+        names = json.loads((path.parent / "manifest.json").read_text(encoding="utf-8"))["labels"]
+        labels = [names[i] for i in np.load(path).tolist()]
+    else:
+        labels = path.read_text(encoding="utf-8").split()
     if len(labels) != n:
         raise SystemExit(f"{path}: {len(labels)} labels for {n} vectors")
     return np.array(labels)

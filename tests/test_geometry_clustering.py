@@ -282,5 +282,7 @@ def test_the_shortcuts_give_the_textbook_partition_and_ids(
     names = [str(k) for k in range(n_labels)]
     eng = SupervisedClustering(X, y, names, background=False)
     got = eng.run()
-    assert eng.stats.rejections > 0 and eng.stats.cluster_checks > 0
+    st = eng.stats
+    assert st.rejections > 0 and st.cluster_checks > 0 and st.overlapping_label_pairs > 0
+    assert st.certificate_reuses > 0 and st.factor_starts > 0
     assert np.array_equal(got.assignment, _textbook_clustering(X, y))

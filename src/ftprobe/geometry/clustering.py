@@ -313,15 +313,18 @@ class SupervisedClustering:
     * label pairs: the first time clusters of labels K and L come close, the two whole
       labels are checked; when they are separable, no K-cluster can ever overlap an
       L-cluster (subsets of separable sets are separable) and that pair is never looked at
-      again;
+      again (with a second CPU, the pairs are decided on a second thread from the start,
+      closest labels first, and a merge that needs a verdict takes it from there);
     * rejections: a rejected pair's union overlaps some cluster, and the union of any
       later clusters holding the two does too (hulls only grow), so their pairs, which
       the published code proposes and rejects one by one, are never proposed: the
       merges, and so the partition and its ids, are the same;
     * a bounding-ball pre-filter (centroid, largest member distance);
-    * certificates: the hyperplane that separated a parent cluster from D is tried on the
-      other parent's points before any solver runs (it is then verified on every point of
-      the merged cluster and D);
+    * certificates, kept by slot in a table per pair of overlapping labels: the
+      hyperplane that separated a parent cluster from D is tried on the other parent's
+      points before any solver runs (it is then verified on every point of the merged
+      cluster and D), then the bigger parent's hyperplanes against nearby clusters, then
+      the direction joining the two centroids;
     * the exact decision (:func:`ftprobe.geometry.separability.decide`) only for what
       remains.
 
