@@ -360,6 +360,7 @@ class SupervisedClustering:
         self.X = np.asarray(X, dtype=np.float64)
         self.y = y
         self.n = len(y)
+        self.labels_present = [int(v) for v in np.unique(y)]
         self.mean = self.X.mean(axis=0)
         self.Xc = self.X - self.mean
         self.sqnorm = (self.Xc**2).sum(axis=1)
@@ -411,7 +412,6 @@ class SupervisedClustering:
         for g in self.conflicts:
             frozen[list(g)] = True
         self.frozen = frozen
-        self.labels_present = [int(v) for v in np.unique(y)]
         self.basis = _principal_directions(self.Xc, _BALL_DIMS)
         # cluster registry by creation id
         cap = 2 * n
@@ -867,11 +867,9 @@ class SupervisedClustering:
         hopeful = ~ok.any(axis=1) & (at_centre >= tol).any(axis=1)
         if hopeful.any():
             rows = np.flatnonzero(hopeful)
-            mems = [self.members[int(c)] for c in oblk.cid[slots[rows]]]
-            lens = np.fromiter((len(mm) for mm in mems), dtype=np.int64, count=len(mems))
-            vals = (self.Xc[np.concatenate(mems)] @ W + b) * flip
-            starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-            ok[rows] = np.minimum.reduceat(vals, starts, axis=0) >= tol
+            pts, lens = self._members_of(oblk, slots[rows])
+            vals = (self.Xc[pts] @ W + b) * flip
+            ok[rows] = np.minimum.reduceat(vals, _starts(lens), axis=0) >= tol
         got = ok.any(axis=1)
         codes[todo[got]] = pool[ok[got].argmax(axis=1)]
         self.stats.certificate_reuses += int(got.sum())
@@ -899,17 +897,21 @@ class SupervisedClustering:
         hi = np.einsum("ij,ij->i", oblk.centre[slots], U) + oblk.radius[slots] + slack
         exact = np.flatnonzero(lo - hi <= 2 * tol)
         if len(exact):
-            mems = [self.members[int(c)] for c in oblk.cid[slots[exact]]]
-            lens = np.array([len(mm) for mm in mems])
-            owner_row = np.repeat(exact, lens)
-            proj = np.einsum("ij,ij->i", self.Xc[np.concatenate(mems)], U[owner_row])
-            starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-            hi[exact] = np.maximum.reduceat(proj, starts)
+            pts, lens = self._members_of(oblk, slots[exact])
+            proj = np.einsum("ij,ij->i", self.Xc[pts], U[np.repeat(exact, lens)])
+            hi[exact] = np.maximum.reduceat(proj, _starts(lens))
         self.stats.centroid_tries += len(todo)
         for i in np.flatnonzero(lo - hi > 2 * tol).tolist():
             self.stats.centroid_wins += 1
             self.stats.certificate_reuses += 1
             codes[todo[i]] = self._new_plane(U[i].copy(), -(lo[i] + hi[i]) / 2, None) + 1
+
+    def _members_of(self, blk: _LabelBlock, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The points of the clusters in ``slots``, one cluster after the other, and how
+        many each has."""
+        mems = [self.members[int(c)] for c in blk.cid[slots]]
+        lens = np.fromiter((len(mm) for mm in mems), dtype=np.int64, count=len(mems))
+        return np.concatenate(mems), lens
 
     def _check_against(
         self,
@@ -1013,31 +1015,38 @@ class SupervisedClustering:
                     lineage = [sup]
                     break
         K = int(self.c_label[ca])
-        slots = self.c_slot[others]
-        held = np.concatenate([self.certs.get(K, int(self.c_slot[c]), L, slots) for c in (ca, cb)])
-        held = held[held != 0]
-        _, first = np.unique(np.abs(held), return_index=True)
-        for code in held[np.sort(first)].tolist():
-            serial = abs(code) - 1
-            if len(hints) < 4:
-                hints.append(np.sign(code) * self._plane_w[serial])
-            if self._plane_support[serial] is not None:
-                warm.append(self._plane_support[serial])
-        # The last exact separation between clusters of these two labels: consecutive
-        # checks of a growing cluster against the same neighbours are nearly the same
-        # problem, and its support warm-starts the next one even after the clusters on
-        # either side were renamed by merges.
         key = self._label_key(K, L)
-        recent = self.pair_support.get(key)
         start = None
         if lineage:
             warm = [lineage[0].ids]
             start = self._start(lineage[0], mem, union)
             self.stats.factor_starts += start is not None
-        elif recent is not None:
-            warm.append(recent)
+        if start is None:
+            # A start brings its own points and tries no hint: the parents' hyperplanes
+            # against these clusters are only looked up without one.
+            slots = self.c_slot[others]
+            held = np.concatenate(
+                [self.certs.get(K, int(self.c_slot[c]), L, slots) for c in (ca, cb)]
+            )
+            held = held[held != 0]
+            _, first = np.unique(np.abs(held), return_index=True)
+            for code in held[np.sort(first)[:4]].tolist():
+                hints.append(np.sign(code) * self._plane_w[abs(code) - 1])
+            if not lineage:
+                warm = [
+                    sup
+                    for code in held[np.sort(first)].tolist()
+                    if (sup := self._plane_support[abs(code) - 1]) is not None
+                ]
+                # The last exact separation between clusters of these two labels:
+                # consecutive checks of a growing cluster against the same neighbours are
+                # nearly the same problem, and its support warm-starts the next one even
+                # after the clusters on either side were renamed by merges.
+                recent = self.pair_support.get(key)
+                if recent is not None:
+                    warm.append(recent)
         warm_local = None
-        if warm and start is None:  # a start brings its own points
+        if warm and start is None:
             on_p, on_q = self._positions(np.unique(np.concatenate(warm)), mem, union)
             warm_local = (on_p[on_p >= 0], on_q[on_q >= 0])
         self.stats.cluster_checks += 1
@@ -1179,7 +1188,7 @@ class SupervisedClustering:
     def _start_label_pairs(self) -> ThreadPoolExecutor | None:
         """Hand every undecided label pair to a second thread, closest labels first, so
         that most verdicts are there before the merges first need them."""
-        labels = [int(v) for v in np.unique(self.y)]
+        labels = self.labels_present
         means = {k: self.Xs[self.y == k].mean(axis=0) for k in labels}
         keys = [
             (a, b)
@@ -1340,6 +1349,11 @@ def _label_pair_verdict(
     if isinstance(v, Separation):
         return True, v.w, v.b
     return False, None, 0.0
+
+
+def _starts(lens: np.ndarray) -> np.ndarray:
+    """Where each of consecutive segments of these lengths starts (for ``reduceat``)."""
+    return np.concatenate([[0], np.cumsum(lens)[:-1]])
 
 
 _POOL_SIZE = 96
