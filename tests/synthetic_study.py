@@ -134,6 +134,7 @@ def make_tables(
                         clf_accuracy=acc + srng.normal(0, 0.01) if split == "train" else np.nan,
                         clf_macro_f1=acc - 0.05 if split == "train" else np.nan,
                         train_test_similarity=sim + srng.normal(0, 0.01),
+                        train_test_similarity_pairs=n * (n - 1) // 2,
                     )
                     reps.append(rec)
                     cents = base_centroid[model, task, layer] + frac * moves[layer]
@@ -160,7 +161,9 @@ def make_tables(
                     )
                     dist = pair_d0[model, task, layer] + frac * 0.35 * (layer + 1) * noise
                     for (a, b), d in zip(itertools.combinations(names, 2), dist, strict=True):
-                        pairs.append(dict(keys, split=split, label_a=a, label_b=b, distance=d))
+                        pairs.append(
+                            dict(keys, split=split, label_a=a, label_b=b, distance=d, defined=True)
+                        )
                 if own and (before or is_last) and layer == n_layers:
                     for fraction in (0.25, 0.5, 0.75, 1.0):
                         lift = 0.1 * fraction

@@ -281,3 +281,52 @@ def test_labels_absent_from_a_split_are_left_out(study) -> None:
         assert "A00" not in set(table["label"]) and "A01" in set(table["label"])
     direction = movement_direction(changed, CTX).table
     assert (direction.loc[direction["task"] == "a", "n_labels"] == 5).all()
+
+
+def _undefine(
+    tables: dict[str, pd.DataFrame], model: str, task: str, label: str
+) -> dict[str, pd.DataFrame]:
+    """A copy of ``tables`` where ``label`` of ``task`` has no counted cluster at the end."""
+    labels = tables["labels"].copy()
+    end = (
+        (labels["model"] == model)
+        & (labels["task"] == task)
+        & (labels["label"] == label)
+        & labels["is_last_step"].astype(bool)
+        & (labels["step"] > 0)
+    )
+    labels.loc[end, "outside_min"] = np.nan
+    return {**tables, "labels": labels}
+
+
+def test_a_label_undefined_at_the_end_is_left_out_not_counted_as_grown(study) -> None:
+    tables, truth = study
+    before = label_distances(tables, CTX).summary.set_index(["model", "task"])
+    # The label that grew most: it cannot count as "grew" once its end value is undefined.
+    top = max(truth.growth["base", "a"].items(), key=lambda kv: kv[1])[0]
+    result = label_distances(_undefine(tables, "base", "a", top), CTX)
+    after = result.summary.set_index(["model", "task"])
+    assert after.loc[("base", "a"), "n_left_out"] == 1
+    assert after.loc[("base", "a"), "n_labels"] == before.loc[("base", "a"), "n_labels"] - 1
+    assert after.loc[("base", "a"), "n_grew"] == before.loc[("base", "a"), "n_grew"] - 1
+    assert top not in set(
+        result.table.loc[
+            (result.table["model"] == "base")
+            & (result.table["task"] == "a")
+            & (result.table["group"] != ""),
+            "label",
+        ]
+    )
+    assert "1 more label left out" in result.headline
+    assert (after.drop(index=("base", "a"))["n_left_out"] == 0).all()
+
+
+def test_cross_task_counts_labels_left_out(study) -> None:
+    tables, _ = study
+    label = sorted(tables["labels"].loc[tables["labels"]["task"] == "b", "label"].unique())[0]
+    table = cross_task(_undefine(tables, "base", "b", label), CTX).table
+    full = cross_task(tables, CTX).table
+    base = table["model"] == "base"
+    assert (table.loc[base, "n_left_out"] == 1).all() and (full["n_left_out"] == 0).all()
+    assert (table.loc[~base, "n_left_out"] == 0).all()
+    assert (table.loc[base, "n_labels"] == full.loc[base, "n_labels"] - 1).all()

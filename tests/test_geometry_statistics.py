@@ -57,9 +57,15 @@ def test_small_clusters_are_ignored_by_default() -> None:
     assert stats.pairs == [("A", "B"), ("A", "C"), ("A", "D"), ("B", "C"), ("B", "D"), ("C", "D")]
     np.testing.assert_allclose(stats.vec, [5, 0, 0, 0, 0, 0], atol=1e-7)
     assert stats.defined.tolist() == [True, False, False, False, False, False]
-    np.testing.assert_allclose(stats.outside_min, [5, 5, 0, 0], atol=1e-7)
-    np.testing.assert_allclose(stats.inside_max, [5, 5, 0, 0], atol=1e-9)
-    np.testing.assert_allclose(stats.inside_mean, [MEAN_GAP_6, MEAN_GAP_6, 0, 0], atol=1e-9)
+    # C's only cluster is too small and D has none: their statistics are undefined (NaN),
+    # not 0, which would read as "touching another label".
+    np.testing.assert_allclose(stats.outside_min, [5, 5, np.nan, np.nan], atol=1e-7)
+    np.testing.assert_allclose(stats.inside_max, [5, 5, np.nan, np.nan], atol=1e-9)
+    np.testing.assert_allclose(
+        stats.inside_mean, [MEAN_GAP_6, MEAN_GAP_6, np.nan, np.nan], atol=1e-9
+    )
+    assert stats.outside_min_defined.tolist() == [True, True, False, False]
+    assert stats.labels_counted.tolist() == [True, True, False, False]
     assert stats.n_clusters == 4 and stats.n_labels_present == 3
 
 
@@ -68,9 +74,20 @@ def test_keeping_every_cluster_changes_the_statistics() -> None:
     stats = label_statistics(x, clustering, min_cluster_size=0, progress=False)
     # A-C: columns of different heights: the nearest points are level, so |dx| again.
     np.testing.assert_allclose(stats.vec, [5, (100 + 90) / 2, 0, 96, 0, 0], atol=1e-6)
-    np.testing.assert_allclose(stats.outside_min, [5, 5, 95, 0], atol=1e-6)
-    np.testing.assert_allclose(stats.inside_max, [5, 5, 2, 0], atol=1e-9)
-    np.testing.assert_allclose(stats.inside_mean, [MEAN_GAP_6, MEAN_GAP_6, MEAN_GAP_3, 0])
+    np.testing.assert_allclose(stats.outside_min, [5, 5, 95, np.nan], atol=1e-6)
+    np.testing.assert_allclose(stats.inside_max, [5, 5, 2, np.nan], atol=1e-9)
+    np.testing.assert_allclose(stats.inside_mean, [MEAN_GAP_6, MEAN_GAP_6, MEAN_GAP_3, np.nan])
+
+
+def test_published_files_keep_the_extensions_zero_for_undefined_labels(tmp_path) -> None:
+    from ftprobe.geometry.outputs import read_label_values, write_statistics
+
+    x, clustering = _partition()
+    write_statistics(tmp_path, label_statistics(x, clustering, progress=False))
+    assert read_label_values(tmp_path / "outside_min.txt") == pytest.approx(
+        {"A": 5.0, "B": 5.0, "C": 0.0, "D": 0.0}
+    )
+    assert read_label_values(tmp_path / "inside_max.txt")["D"] == 0.0
 
 
 def test_precomputed_cluster_distances_are_used() -> None:
@@ -121,11 +138,59 @@ def test_similarity_warns_when_clusters_do_not_match_labels() -> None:
         assert spatial_similarity(b, b).meaningful
 
 
-def test_similarity_is_nan_without_two_common_pairs() -> None:
-    a = _vector({("A", "B"): 1.0, ("A", "C"): 2.0})
-    b = _vector({("A", "B"): 1.0, ("B", "C"): 2.0})
+def test_similarity_is_nan_with_a_reason_below_three_common_pairs() -> None:
+    a = _vector({("A", "B"): 1.0, ("A", "C"): 2.0, ("B", "C"): 3.0})
+    b = _vector({("A", "B"): 1.0, ("B", "C"): 2.0, ("C", "D"): 4.0})
     res = spatial_similarity(a, b)
-    assert res.n_pairs == 1 and np.isnan(res.correlation)
+    assert res.n_pairs == 2 and np.isnan(res.correlation)
+    assert "only 2 label pairs" in res.reason
+
+
+def test_similarity_is_nan_with_a_reason_for_a_constant_vector() -> None:
+    a = _vector({("A", "B"): 2.0, ("A", "C"): 2.0, ("B", "C"): 2.0})
+    b = _vector({("A", "B"): 1.0, ("A", "C"): 2.0, ("B", "C"): 3.0})
+    res = spatial_similarity(a, b)
+    assert res.n_pairs == 3 and np.isnan(res.correlation) and "constant" in res.reason
+
+
+def test_hand_made_vectors_give_the_exact_pearson_and_pair_count() -> None:
+    from ftprobe.geometry.similarity import pearson_over_common_pairs
+
+    x = [3.0, 1.0, 4.0, 1.5, 5.0]
+    y = [2.0, 7.0, 1.0, 8.0, 2.5]
+    keys = [("A", "B"), ("A", "C"), ("B", "C"), ("A", "D"), ("C", "D")]
+    # Reversed keys in one map are the same unordered pairs.
+    res = pearson_over_common_pairs(
+        dict(zip(keys, x, strict=True)), {(b, a): v for (a, b), v in zip(keys, y, strict=True)}
+    )
+    xm, ym = np.mean(x), np.mean(y)
+    num = sum((a - xm) * (b - ym) for a, b in zip(x, y, strict=True))
+    den = np.sqrt(sum((a - xm) ** 2 for a in x) * sum((b - ym) ** 2 for b in y))
+    assert res.n_pairs == 5 and res.reason is None
+    assert res.correlation == pytest.approx(num / den, abs=1e-15)
+
+
+def test_a_label_without_counted_clusters_leaves_the_similarity_exactly_unchanged() -> None:
+    x, clustering = _partition()
+    base = label_statistics(x, clustering, min_cluster_size=2, progress=False)
+    # The same partition plus a label E whose only cluster (2 points) is under the size cut.
+    names = (*NAMES, "E")
+    x2 = np.vstack([x, [[500.0, 0.0], [500.0, 1.0]]])
+    assignment = np.r_[clustering.assignment, [4, 4]]
+    labels = np.r_[clustering.cluster_labels, [4]]
+    grown = Clustering.from_assignment(assignment, labels[assignment], names)
+    with_e = label_statistics(x2, grown, min_cluster_size=2, progress=False)
+    assert np.isnan(with_e.outside_min[4]) and not with_e.labels_counted[4]
+    other = DistanceVector.from_mapping(
+        {("A", "B"): 2.0, ("A", "C"): 9.0, ("B", "C"): 4.0, ("A", "E"): 1.0, ("C", "E"): 30.0}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClusterCountWarning)  # C's small cluster: not the point
+        plain = spatial_similarity(DistanceVector.from_statistics(base), other)
+        extended = spatial_similarity(DistanceVector.from_statistics(with_e), other)
+    assert plain.n_pairs == extended.n_pairs == 3
+    assert extended.correlation == plain.correlation
+    assert np.isfinite(plain.correlation)
 
 
 def test_distance_vector_from_statistics_knows_the_partition() -> None:

@@ -37,24 +37,40 @@ _LABEL_COLUMNS = (
 TOL = 1e-4
 
 
-def _train_labels(tables: Mapping[str, pd.DataFrame], extra: tuple[str, ...] = ()) -> pd.DataFrame:
+def _train_labels(
+    tables: Mapping[str, pd.DataFrame], extra: tuple[str, ...] = (), *, defined_only: bool = True
+) -> pd.DataFrame:
+    """Training-split label rows of labels that occur in the split.
+
+    With ``defined_only``, only rows with an outside_min (a label without a cluster the
+    statistics count has NaN there: it has no distance to grow or shrink).
+    """
     labels = F.table(tables, "labels", _LABEL_COLUMNS + extra)
     if labels.empty:
         return labels
-    rows = F.split(labels, "train").dropna(subset=["outside_min"])
+    rows = F.split(labels, "train")
     if "n_points" in rows.columns:
-        # A label absent from the split has outside_min 0 by convention, not a distance.
         rows = rows[rows["n_points"].fillna(0) > 0]
-    return rows
+    return rows.dropna(subset=["outside_min"]) if defined_only else rows
 
 
 def _change(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Per ``by`` (which must include seed and label): outside_min after minus before."""
+    """Per ``by`` (which must include seed and label): outside_min after minus before.
+
+    ``defined`` is False where the label has no outside_min at step 0 or at the last step
+    (then ``change`` is NaN): such labels are left out of "grew / shrank" and counted apart.
+    """
     first = rows[rows["step"] == 0].set_index(by)["outside_min"]
     last = rows[rows["is_last_step"].astype(bool) & (rows["step"] > 0)].set_index(by)["outside_min"]
-    both = pd.concat({"before": first, "after": last}, axis=1).dropna()
+    both = pd.concat({"before": first, "after": last}, axis=1)
     both["change"] = both["after"] - both["before"]
+    both["defined"] = both["change"].notna()
     return both.reset_index()
+
+
+def _left_out(change: pd.DataFrame, by: list[str]) -> pd.Series:
+    """Per ``by``: labels not defined at both ends (left out of the growth counts)."""
+    return (~change["defined"]).groupby([change[c] for c in by]).sum().rename("n_left_out")
 
 
 def _non_monotone(path: pd.Series, tol: float) -> bool:
@@ -72,15 +88,20 @@ def label_distances(
     when it both rises and falls by more than ``tol`` between consecutive checkpoints.
     """
     title = "Label distances along fine-tuning"
-    rows = _train_labels(tables)
+    rows = _train_labels(tables, defined_only=False)
     if not rows.empty:
         rows = F.last_layer(F.own_task(rows))
-    if rows.empty:
+    if rows.empty or rows["outside_min"].isna().all():
         return empty_result(
             4, "label_distances", title, "no DirectProbe label statistics in the tables"
         )
     keys = ["seed", "model", "task", "label"]
-    change = _change(rows, keys)
+    every = _change(rows, keys)
+    # A label left out in one seed and defined in another counts as left out once.
+    left_out = (
+        every[~every["defined"]].groupby(["model", "task"])["label"].nunique().rename("n_left_out")
+    )
+    change = every[every["defined"]]
     if change.empty:
         return empty_result(
             4, "label_distances", title, "no run has both step 0 and a last step yet"
@@ -112,6 +133,7 @@ def label_distances(
                 "model": model,
                 "task": task,
                 "n_labels": len(g),
+                "n_left_out": int(left_out.get((model, task), 0)),
                 "n_checkpoints": n_steps,
                 "n_grew": int((g["growth_mean"] > tol).sum()),
                 "n_shrank": int((g["growth_mean"] < -tol).sum()),
@@ -133,6 +155,12 @@ def label_distances(
         f"{scope}outside_min grew during fine-tuning for {grew} of {n_labels} labels and shrank "
         f"for {shrank} (mean change {mean_change:+.3f})"
     )
+    n_out = int(summary["n_left_out"].sum())
+    if n_out:
+        headline += (
+            f"; {n_out} more label{'s' if n_out != 1 else ''} left out: no cluster above the size "
+            "cut at step 0 or the last step, so no distance to compare"
+        )
     if np.isfinite(mono_share):
         headline += f"; {mono_share:.0%} of label paths rose and fell (non-monotone)"
     headline = headline[0].upper() + headline[1:] + "."
@@ -356,6 +384,7 @@ _CROSS_COLUMNS = [
     "relation",
     "n_seeds",
     "n_labels",
+    "n_left_out",
     "n_grew",
     "n_shrank",
     "mean_change",
@@ -372,7 +401,7 @@ def cross_task(
 ) -> AnalysisResult:
     """Analysis 6: task B's labels under fine-tuning on task A, next to fine-tuning on B itself."""
     title = "Cross-task fine-tuning"
-    rows = _train_labels(tables)
+    rows = _train_labels(tables, defined_only=False)
     crossed = F.cross_task(rows) if not rows.empty else rows
     if crossed.empty:
         return empty_result(
@@ -386,7 +415,9 @@ def cross_task(
     probed = set(crossed["task"])
     rows = F.last_layer(rows[rows["task"].isin(probed)])
     run = ["seed", "model", "finetune_task", "task"]
-    change = _change(rows, [*run, "label"])
+    every = _change(rows, [*run, "label"])
+    left_out = _left_out(every, run)
+    change = every[every["defined"]]
     if change.empty:
         return empty_result(
             6,
@@ -404,6 +435,7 @@ def cross_task(
             mean_change=("change", "mean"),
         )
         .reset_index()
+        .merge(left_out.reset_index(), on=run, how="left")
     )
     reps = F.table(tables, "representations", ("clf_accuracy", "split"))
     if not reps.empty:
@@ -420,6 +452,7 @@ def cross_task(
         by,
         [
             "n_labels",
+            "n_left_out",
             "n_grew",
             "n_shrank",
             "mean_change",
@@ -430,6 +463,7 @@ def cross_task(
     table = table.rename(
         columns={
             "n_labels_mean": "n_labels",
+            "n_left_out_mean": "n_left_out",
             "n_grew_mean": "n_grew",
             "n_shrank_mean": "n_shrank",
             "mean_change_mean": "mean_change",
@@ -462,6 +496,11 @@ def cross_task(
             f"{prefix}{row.finetune_task}→{row.task}: {row.n_grew:.3g} of {row.n_labels:.3g} "
             f"labels grew, {row.n_shrank:.3g} shrank (mean change {row.mean_change:+.3f}), "
             f"accuracy {row.clf_accuracy_after:.3f}{own_acc}"
+            + (
+                f"; {row.n_left_out:.3g} labels left out (no distance at step 0 or the end)"
+                if row.n_left_out > 0
+                else ""
+            )
         )
     headline = "; ".join(phrases) + "."
     caption = (
@@ -469,6 +508,8 @@ def cross_task(
         "and after fine-tuning on B itself ('self'): the number of B's labels whose outside_min "
         "(DirectProbe, training split, last layer) grew or shrank by more than "
         f"{tol:g} from step 0 to the last step, its mean change (representation units), and "
+        "(n_left_out) how many labels have no outside_min at one end (no cluster above the "
+        "size cut), so neither grew nor shrank; "
         "the classifier probe's test accuracy on B before and after; "
         f"{F.seeds_note(per_run)} (counts are seed means). "
         + context.data_note(table["task"].tolist() + table["finetune_task"].tolist())

@@ -22,6 +22,7 @@ from matplotlib import colormaps
 from ftprobe.analyses import frames as F
 from ftprobe.analyses import plotting as P
 from ftprobe.analyses.result import AnalysisResult, StudyContext, empty_result
+from ftprobe.geometry.similarity import pearson_over_common_pairs
 
 _LABEL_COLUMNS = (
     "seed",
@@ -47,6 +48,7 @@ _PAIR_COLUMNS = (
     "label_a",
     "label_b",
     "distance",
+    "defined",
 )
 _RUN = ["seed", "model", "task", "layer"]
 
@@ -196,35 +198,35 @@ def _movement_figure(table: pd.DataFrame, summary: pd.DataFrame):
 
 
 def _similarities(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Pearson of each checkpoint's distance vector with step 0's, per seed, model, task, layer.
+    """Spatial similarity of each checkpoint's distance vector with step 0's.
 
-    Computed for every group at once from deviations from the group means (two
-    passes, so no cancellation), over the label pairs both checkpoints define.
+    One row per seed, model, task, layer and step: Pearson's r over the label pairs both
+    checkpoints define (:func:`ftprobe.geometry.similarity.pearson_over_common_pairs`), the
+    number of those pairs, and the reason where r is undefined.
     """
-    cols = [*_RUN, "label_a", "label_b"]
-    ref = pairs[pairs["step"] == 0][[*cols, "distance"]].rename(columns={"distance": "ref"})
-    both = pairs[[*cols, "step", "is_last_step", "distance"]].merge(
-        ref.drop_duplicates(cols), on=cols
-    )
-    both = both[np.isfinite(both["distance"]) & np.isfinite(both["ref"])]
-    if both.empty:
-        return pd.DataFrame()
-    at = [*_RUN, "step"]
-    groups = both.groupby(at, sort=True)
-    dx = both["distance"] - groups["distance"].transform("mean")
-    dy = both["ref"] - groups["ref"].transform("mean")
-    sums = (
-        pd.DataFrame({"xy": dx * dy, "xx": dx * dx, "yy": dy * dy})
-        .groupby([both[c] for c in at])
-        .sum()
-    )
-    out = groups.agg(n_pairs=("distance", "size"), is_last_step=("is_last_step", "any"))
-    denom = np.sqrt(sums["xx"] * sums["yy"])
-    out["pearson"] = np.where((denom > 0) & (out["n_pairs"] >= 2), sums["xy"] / denom, np.nan)
-    out["pearson"] = out["pearson"].clip(-1.0, 1.0)
-    out = out.reset_index()
-    out["is_last_step"] = out["is_last_step"].astype(bool) & (out["step"] > 0)
-    return out[[*at, "is_last_step", "pearson", "n_pairs"]]
+    defined = pairs[pairs["defined"].astype(bool) & np.isfinite(pairs["distance"])]
+    maps = {
+        key: dict(zip(zip(g["label_a"], g["label_b"], strict=True), g["distance"], strict=True))
+        for key, g in defined.groupby([*_RUN, "step"], sort=True)
+    }
+    last = pairs.groupby([*_RUN, "step"], sort=True)["is_last_step"].any()
+    records = []
+    for key, is_last in last.items():
+        *run, step = key
+        ref = maps.get((*run, 0))
+        if ref is None:
+            continue
+        sim = pearson_over_common_pairs(maps.get(key, {}), ref)
+        records.append(
+            {
+                **dict(zip([*_RUN, "step"], key, strict=True)),
+                "is_last_step": bool(is_last) and step > 0,
+                "pearson": sim.correlation,
+                "n_pairs": sim.n_pairs,
+                "pearson_reason": sim.reason or "",
+            }
+        )
+    return pd.DataFrame(records)
 
 
 def layer_similarity(tables: Mapping[str, pd.DataFrame], context: StudyContext) -> AnalysisResult:

@@ -60,7 +60,13 @@ def performance(tables: Mapping[str, pd.DataFrame], context: StudyContext) -> An
     staged = _last_layer_stages(tables)
     if staged.empty:
         return empty_result(1, "performance", title, "no representation rows in the tables")
-    for col in ("clf_accuracy", "train_test_similarity", "n_clusters", "n_labels_present"):
+    for col in (
+        "clf_accuracy",
+        "train_test_similarity",
+        "train_test_similarity_pairs",
+        "n_clusters",
+        "n_labels_present",
+    ):
         if col not in staged.columns:
             staged = staged.assign(**{col: np.nan})
     keys = ["seed", "model", "task", "layer"]
@@ -76,11 +82,27 @@ def performance(tables: Mapping[str, pd.DataFrame], context: StudyContext) -> An
         rows["n_clusters_test"] == rows["n_labels_present_test"]
     )
     wide = _stage_columns(
-        rows, keys, {"clf_accuracy": "acc", "train_test_similarity": "sim", "sim_valid": "valid"}
+        rows,
+        keys,
+        {
+            "clf_accuracy": "acc",
+            "train_test_similarity": "sim",
+            "train_test_similarity_pairs": "sim_pairs",
+            "sim_valid": "valid",
+        },
     )
     wide["acc_change"] = wide["acc_after"] - wide["acc_before"]
     wide["sim_change"] = wide["sim_after"] - wide["sim_before"]
-    values = ["acc_before", "acc_after", "acc_change", "sim_before", "sim_after", "sim_change"]
+    values = [
+        "acc_before",
+        "acc_after",
+        "acc_change",
+        "sim_before",
+        "sim_after",
+        "sim_change",
+        "sim_pairs_before",
+        "sim_pairs_after",
+    ]
     table = F.seed_stats(wide, ["model", "task", "layer"], values)
     flags = wide.assign(
         seeds_acc_rose=wide["acc_change"] > 0,
@@ -118,7 +140,9 @@ def performance(tables: Mapping[str, pd.DataFrame], context: StudyContext) -> An
         parts.append(
             f"train–test spatial similarity fell in "
             f"{F.count_phrase(fell, len(sim), every, n_seeds, 'pairs')}; mean "
-            f"{sim['sim_before_mean'].mean():.3f} → {sim['sim_after_mean'].mean():.3f}"
+            f"{sim['sim_before_mean'].mean():.3f} → {sim['sim_after_mean'].mean():.3f} (over the "
+            f"label pairs both splits define: median {sim['sim_pairs_before_mean'].median():.0f} "
+            f"before, {sim['sim_pairs_after_mean'].median():.0f} after)"
         )
     if not parts:
         return empty_result(1, "performance", title, "no classifier or similarity values yet")
@@ -133,9 +157,11 @@ def performance(tables: Mapping[str, pd.DataFrame], context: StudyContext) -> An
         else ""
     )
     caption = (
-        "Accuracy on the test split of the classifier probe (one hidden layer, trained on the "
+        "Accuracy on the test split of the classifier probe (trained on the "
         "training split's frozen vectors), and train_test_similarity: the Pearson correlation "
-        "between the DirectProbe distance vectors of the training and test splits; on each model's "
+        "between the DirectProbe distance vectors of the training and test splits over the label "
+        "pairs both define (sim_pairs_*: how many; a pair is undefined where a label has no "
+        "cluster above the size cut in a split; NaN with fewer than 3); on each model's "
         "last layer, before (step 0) and after (last step) fine-tuning on the same task; "
         f"{F.seeds_note(wide)}.{caveat} " + context.data_note(table["task"])
     )

@@ -304,12 +304,19 @@ def read_label_values(path: PathLike) -> dict[str, float]:
 
 
 def write_statistics(folder: PathLike, stats: LabelStatistics) -> None:
-    """The extension's four files: ``vec.txt`` and the three per-label files."""
+    """The extension's four files: ``vec.txt`` and the three per-label files.
+
+    The files keep the extension's format, which writes 0 for an undefined value (NaN in
+    :class:`LabelStatistics`).
+    """
     out = Path(folder)
     write_vec(out / "vec.txt", stats)
-    write_label_values(out / "outside_min.txt", stats.label_names, stats.outside_min)
-    write_label_values(out / "inside_max.txt", stats.label_names, stats.inside_max)
-    write_label_values(out / "inside_mean.txt", stats.label_names, stats.inside_mean)
+    for name, values in (
+        ("outside_min", stats.outside_min),
+        ("inside_max", stats.inside_max),
+        ("inside_mean", stats.inside_mean),
+    ):
+        write_label_values(out / f"{name}.txt", stats.label_names, np.nan_to_num(values, nan=0.0))
 
 
 # ------------------------------------------------------------------------------ log.txt
@@ -375,7 +382,10 @@ def cluster_summary_lines(
 def statistics_summary_lines(stats: LabelStatistics) -> list[str]:
     """The extension's headline lines, computed as it does (over non-zero values)."""
     out = []
-    om, imean, imax = stats.outside_min, stats.inside_mean, stats.inside_max
+    # The extension's lines read its files, where an undefined value is 0.
+    om, imean, imax = (
+        np.nan_to_num(v, nan=0.0) for v in (stats.outside_min, stats.inside_mean, stats.inside_max)
+    )
     if np.any(om > 0):
         out.append(f"global min dis={float(om[om > 0].min())!r}")
     if np.any(imean > 0):

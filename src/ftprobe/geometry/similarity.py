@@ -19,7 +19,14 @@ import numpy as np
 
 from ftprobe.geometry.statistics import LabelStatistics
 
-__all__ = ["ClusterCountWarning", "DistanceVector", "SpatialSimilarity", "spatial_similarity"]
+__all__ = [
+    "MIN_PAIRS",
+    "ClusterCountWarning",
+    "DistanceVector",
+    "SpatialSimilarity",
+    "pearson_over_common_pairs",
+    "spatial_similarity",
+]
 
 
 class ClusterCountWarning(UserWarning):
@@ -97,13 +104,22 @@ class DistanceVector:
         )
 
 
+MIN_PAIRS = 3
+"""Fewest label pairs defined in both vectors for a correlation (two points always fit a line)."""
+
+
 @dataclass(frozen=True)
 class SpatialSimilarity:
-    """Pearson correlation of two distance vectors over their common defined pairs."""
+    """Pearson correlation of two distance vectors over their common defined pairs.
+
+    ``correlation`` is NaN exactly when ``reason`` says why (too few common pairs, or one
+    vector constant over them); ``n_pairs`` is how many label pairs both define.
+    """
 
     correlation: float
     n_pairs: int
     notes: tuple[str, ...] = ()
+    reason: str | None = None
 
     @property
     def meaningful(self) -> bool:
@@ -111,22 +127,48 @@ class SpatialSimilarity:
         return not self.notes
 
 
+def pearson_over_common_pairs(
+    a: Mapping[tuple[str, str], float], b: Mapping[tuple[str, str], float]
+) -> SpatialSimilarity:
+    """Pearson correlation of two ``{(A, B): distance}`` maps over the pairs both hold.
+
+    Only defined distances belong in the maps (a pair without a distance is left out, never
+    given as 0). Keys are unordered label pairs: ``(A, B)`` and ``(B, A)`` are the same pair.
+    This is the one place ftprobe computes a spatial similarity; tables and analyses call it.
+    """
+    da = {tuple(sorted(p)): float(v) for p, v in a.items()}
+    db = {tuple(sorted(p)): float(v) for p, v in b.items()}
+    common = sorted(set(da) & set(db))
+    if len(common) < MIN_PAIRS:
+        return SpatialSimilarity(
+            float("nan"),
+            len(common),
+            reason=f"only {len(common)} label pairs defined in both (at least {MIN_PAIRS} needed)",
+        )
+    va = np.array([da[p] for p in common])
+    vb = np.array([db[p] for p in common])
+    # Deviations from the means first (two passes): no cancellation for large distances.
+    sa, sb = va - va.mean(), vb - vb.mean()
+    ssa, ssb = float((sa * sa).sum()), float((sb * sb).sum())
+    if ssa == 0 or ssb == 0:
+        which = "both vectors are" if ssa == ssb == 0 else "one vector is"
+        return SpatialSimilarity(
+            float("nan"), len(common), reason=f"{which} constant over the {len(common)} pairs"
+        )
+    r = float((sa * sb).sum() / np.sqrt(ssa * ssb))
+    return SpatialSimilarity(max(-1.0, min(1.0, r)), len(common))
+
+
 def spatial_similarity(a: DistanceVector, b: DistanceVector) -> SpatialSimilarity:
     """Spatial similarity of two representations of the same task.
 
-    The correlation is ``nan`` when fewer than two pairs are defined in both or when one
-    side is constant over them (Pearson's r is undefined then).
+    Pearson's r over the label pairs both define (:func:`pearson_over_common_pairs`); NaN,
+    with the reason, when fewer than :data:`MIN_PAIRS` pairs are common or one side is
+    constant over them. A :class:`ClusterCountWarning` (and ``notes``) flags a partition
+    without one cluster per label.
     """
-    da, db = a.as_dict(), b.as_dict()
-    common = sorted(set(da) & set(db))
-    notes = [n for n in (a.cluster_note(), b.cluster_note()) if n]
+    notes = tuple(n for n in (a.cluster_note(), b.cluster_note()) if n)
     for note in notes:
         warnings.warn(note, ClusterCountWarning, stacklevel=2)
-    if len(common) < 2:
-        return SpatialSimilarity(float("nan"), len(common), tuple(notes))
-    va = np.array([da[p] for p in common])
-    vb = np.array([db[p] for p in common])
-    sa, sb = va - va.mean(), vb - vb.mean()
-    denom = float(np.sqrt((sa * sa).sum() * (sb * sb).sum()))
-    r = float((sa * sb).sum() / denom) if denom > 0 else float("nan")
-    return SpatialSimilarity(max(-1.0, min(1.0, r)) if r == r else r, len(common), tuple(notes))
+    result = pearson_over_common_pairs(a.as_dict(), b.as_dict())
+    return SpatialSimilarity(result.correlation, result.n_pairs, notes, result.reason)

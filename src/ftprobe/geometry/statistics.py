@@ -14,7 +14,10 @@ From the clusters of one representation:
 As in the extension's code, small clusters are left out of all of these: a cluster counts
 only when it has more than ``min_cluster_size`` points (5 by default, the extension's
 setting). Every label of the label set appears, also labels absent from the training set or
-left with no cluster after the size filter; their values are 0 (as the extension writes).
+left with no cluster after the size filter. Their statistics are undefined, and
+:class:`LabelStatistics` holds them as NaN (``outside_min_defined`` and friends say which);
+only the published files write 0 for them, as the extension does (``outputs.write_statistics``),
+because a 0 standing for "undefined" in a table reads as "the labels touch".
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ class LabelStatistics:
     ``label_distance[a, b]`` is the label-to-label distance (``nan`` where undefined: on the
     diagonal and where a label has no eligible cluster); ``vec`` lists the pairs ``a < b``
     in row-major order with 0 for undefined entries, ``defined`` says which are defined.
+    ``outside_min`` is NaN for a label with no eligible cluster (or when no other label has
+    one); ``inside_max`` and ``inside_mean`` are NaN for a label with no eligible cluster of
+    two or more points.
     """
 
     label_names: tuple[str, ...]
@@ -68,6 +74,18 @@ class LabelStatistics:
         """Which entries of ``vec`` are defined (both labels have an eligible cluster)."""
         iu = np.triu_indices(len(self.label_names), k=1)
         return ~np.isnan(self.label_distance[iu])
+
+    @property
+    def outside_min_defined(self) -> np.ndarray:
+        """Which labels have an ``outside_min`` (an eligible cluster and another label's)."""
+        return ~np.isnan(self.outside_min)
+
+    @property
+    def labels_counted(self) -> np.ndarray:
+        """Which labels have at least one cluster that the statistics count (eligible)."""
+        counted = np.zeros(len(self.label_names), dtype=bool)
+        counted[self.cluster_labels[self.eligible]] = True
+        return counted
 
     @property
     def n_clusters(self) -> int:
@@ -162,13 +180,14 @@ def label_statistics(
     with np.errstate(invalid="ignore", divide="ignore"):
         label_distance = np.where(counts > 0, sums / counts, np.nan)
 
-    outside_min = np.zeros(n_labels)
+    outside_min = np.full(n_labels, np.nan)
     for a in range(n_labels):
         row = label_distance[a][~np.isnan(label_distance[a])]
-        outside_min[a] = row.min() if len(row) else 0.0
+        if len(row):
+            outside_min[a] = row.min()
 
-    inside_max = np.zeros(n_labels)
-    inside_mean = np.zeros(n_labels)
+    inside_max = np.full(n_labels, np.nan)
+    inside_mean = np.full(n_labels, np.nan)
     per_label: dict[int, list[tuple[float, float]]] = {}
     for i in idx:
         members = np.flatnonzero(assignment == i)

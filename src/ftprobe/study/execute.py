@@ -262,6 +262,7 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
         {
             "label": list(names),
             "n_points": counts,
+            "counted": stats.labels_counted,
             "outside_min": stats.outside_min,
             "inside_max": stats.inside_max,
             "inside_mean": stats.inside_mean,

@@ -38,6 +38,12 @@ def checkpoint_steps(
     return saved_steps(total, save_every)
 
 
+DIRECTPROBE_RESULTS = 2
+"""What a DirectProbe job's parts mean, part of its key: 2 since undefined label statistics are
+NaN (not 0) and identical same-label vectors start as one cluster, so folders of older results
+are recomputed rather than mixed with new ones."""
+
+
 @dataclass(frozen=True)
 class RepresentationRow:
     """One representation of the study and the jobs whose results describe it.
@@ -244,6 +250,7 @@ def _plan_representation(
                         "test": extract["test"],
                         "layer": layer,
                         "min_cluster_size": probes.min_cluster_size,
+                        "results": DIRECTPROBE_RESULTS,
                     },
                     deps=both,
                     label=f"DirectProbe {where} (train, predict test)",
@@ -257,6 +264,7 @@ def _plan_representation(
                         "test": None,
                         "layer": layer,
                         "min_cluster_size": probes.min_cluster_size,
+                        "results": DIRECTPROBE_RESULTS,
                     },
                     deps=(extract["test"],),
                     label=f"DirectProbe {where} (test split's own space)",

@@ -12,14 +12,19 @@ fine-tuning; ``task`` is the task represented and probed, which differs from
     train, scored on test; "test": DirectProbe fitted on the test split's own
     space): ``n_examples, n_labels, n_labels_present, n_clusters, dp_accuracy,
     dist_min, dist_mean, dist_max, clf_accuracy, clf_macro_f1,
-    train_test_similarity`` (Pearson of the train and test distance vectors).
+    train_test_similarity`` (Pearson of the train and test distance vectors over the label
+    pairs both define, :func:`ftprobe.geometry.similarity.pearson_over_common_pairs`),
+    ``train_test_similarity_pairs`` (how many pairs that was) and
+    ``train_test_similarity_reason`` (why the similarity is NaN, empty when it is not).
 ``labels``
     one row per representation, ``split`` and ``label``: ``n_points,
-    outside_min, inside_max, inside_mean, centroid`` (the label's mean vector, a
-    list of floats).
+    counted, outside_min, inside_max, inside_mean, centroid`` (``counted``: the label has a
+    cluster the statistics count; its statistics are NaN where undefined, never 0; the
+    centroid is the label's mean vector, a list of floats).
 ``label_pairs``
     one row per representation, ``split`` and label pair ``label_a < label_b``
-    (label-set order): ``distance`` (the distance vector, ``vec.txt``).
+    (label-set order): ``distance`` (the distance vector, ``vec.txt``, which writes 0 for
+    an undefined pair) and ``defined`` (both labels counted: only these enter a similarity).
 ``classifier_labels``
     one row per representation and ``label``: ``accuracy, support`` on the test
     split.
@@ -45,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ftprobe.geometry.similarity import pearson_over_common_pairs
 from ftprobe.study.plan import Plan, RepresentationRow
 from ftprobe.study.runner import job_dir, read_result
 
@@ -64,16 +70,35 @@ def _part(out_dir: Path, key: str | None, name: str) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.is_file() else None
 
 
-def _pearson(a: pd.DataFrame | None, b: pd.DataFrame | None) -> float:
+def _distance_map(frame: pd.DataFrame | None) -> dict[tuple[str, str], float] | None:
+    """The defined label-pair distances of one DirectProbe part (None when it is missing)."""
+    if frame is None:
+        return None
+    rows = frame[frame["defined"].astype(bool) & np.isfinite(frame["distance"])]
+    return {
+        (str(a), str(b)): float(d)
+        for a, b, d in zip(rows["label_a"], rows["label_b"], rows["distance"], strict=True)
+    }
+
+
+def _train_test_similarity(
+    train: pd.DataFrame | None, test: pd.DataFrame | None
+) -> dict[str, object]:
+    """The train-test spatial similarity columns of one representation."""
+    a, b = _distance_map(train), _distance_map(test)
     if a is None or b is None:
-        return float("nan")
-    both = a.merge(b, on=["label_a", "label_b"], suffixes=("_a", "_b"))
-    if len(both) < 2:
-        return float("nan")
-    x, y = both["distance_a"].to_numpy(), both["distance_b"].to_numpy()
-    if np.std(x) == 0 or np.std(y) == 0:
-        return float("nan")
-    return float(np.corrcoef(x, y)[0, 1])
+        missing = "training" if a is None else "test"
+        return {
+            "train_test_similarity": float("nan"),
+            "train_test_similarity_pairs": 0,
+            "train_test_similarity_reason": f"no DirectProbe result on the {missing} split",
+        }
+    sim = pearson_over_common_pairs(a, b)
+    return {
+        "train_test_similarity": sim.correlation,
+        "train_test_similarity_pairs": sim.n_pairs,
+        "train_test_similarity_reason": sim.reason or "",
+    }
 
 
 def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
@@ -86,7 +111,7 @@ def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
             split: _part(out_dir, key, "label_pairs.parquet")
             for split, key in (("train", row.directprobe_train), ("test", row.directprobe_test))
         }
-        similarity = _pearson(pairs["train"], pairs["test"])
+        similarity = _train_test_similarity(pairs["train"], pairs["test"])
         clf = read_result(out_dir, row.classifier) if row.classifier else None
         for split, key in (("train", row.directprobe_train), ("test", row.directprobe_test)):
             dp = read_result(out_dir, key) if key else None
@@ -100,7 +125,7 @@ def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
             if split == "train" and clf is not None:
                 record["clf_accuracy"] = clf.get("accuracy")
                 record["clf_macro_f1"] = clf.get("macro_f1")
-            record["train_test_similarity"] = similarity
+            record.update(similarity)
             reps.append(record)
             for name, file in (
                 ("labels", "labels.parquet"),
