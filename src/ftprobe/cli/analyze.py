@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ftprobe.analyses import AnalysisResult, run_analyses, study_context
 
@@ -37,8 +38,21 @@ def parse_only(only: str | None) -> list[str] | None:
 
 
 def show(result: AnalysisResult) -> None:
-    """Print one analysis' headline as it finishes."""
-    _out.print(f"[bold]{result.number}. {result.title}[/]: {result.headline}", highlight=False)
+    """Print one analysis' headline and how it stands beside the paper, as it finishes."""
+    _out.print(
+        f"[bold]{result.number}. {escape(result.title)}[/]: {escape(result.headline)}",
+        highlight=False,
+    )
+    comparison = result.comparison
+    if comparison is None:
+        return
+    _out.print(f"   {escape(comparison.summary())}", highlight=False)
+    for finding in comparison.findings:
+        _out.print(
+            f"   - {escape(finding.scope)}: {escape(finding.verdict)} "
+            f"(paper {escape(finding.paper)}; ours {escape(finding.ours)})",
+            highlight=False,
+        )
 
 
 def analyze(
