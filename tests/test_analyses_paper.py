@@ -20,7 +20,7 @@ from synthetic_study import make_tables, write_study
 
 from ftprobe.analyses import ANALYSES, StudyContext, compare, paper_data, run_analyses
 from ftprobe.analyses.paper import AGREES, DISAGREES, NOT_COMPARABLE
-from ftprobe.report.html import write_report
+from ftprobe.report import write_findings, write_report
 
 RENAME = {"a": "pos", "b": "ps-fxn", "c": "ps-role"}
 OWN_BASE = StudyContext(models={"base": "bert-base-uncased", "tiny": "some/local-model"})
@@ -138,6 +138,10 @@ def test_every_analysis_has_the_paper_beside_it_in_files_and_report(tmp_path: Pa
     page = write_report(tmp_path, results).read_text("utf-8")
     assert page.count("<h3>Beside the paper</h3>") == 9
     assert "Findings beside the paper" in page and "<i>Paper:</i>" in page
+    text = write_findings(tmp_path, results).read_text("utf-8")
+    assert text.count("\n## ") == 9 and "ACL 2022" in text
+    rows = [line for line in text.splitlines() if line.startswith("| tiny / ps-fxn: accuracy")]
+    assert len(rows) == 1 and rows[0].split(" | ")[3] == DISAGREES
 
 
 @pytest.mark.parametrize("width,layers,expected", [(384, 6, "small"), (128, 2, "tiny")])

@@ -156,6 +156,8 @@ def test_report_is_self_contained_and_escaped(report_dir: Path) -> None:
     assert NASTY not in page and "&lt;img src=x onerror=" in page
     assert "a: the dev split served as the training set" in page
     assert page.count('class="analysis"') == 9
+    # The command also writes the findings beside the paper as Markdown.
+    assert (report_dir / "findings.md").read_text(encoding="utf-8").count("\n## ") == 9
 
 
 def test_report_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from ftprobe.analyses import run_analyses, study_context
 from ftprobe.cli.analyze import DirArgument, NoteOption, StudyOption, show
-from ftprobe.report import write_report
+from ftprobe.report import write_findings, write_report
 
 _out = Console()
 
@@ -24,8 +24,9 @@ def report(
     study: StudyOption = None,
     note: NoteOption = None,
 ) -> None:
-    """Run every analysis and write one self-contained report.html (figures embedded)."""
+    """Run every analysis; write one self-contained report.html and findings.md (vs the paper)."""
     context = study_context(out_dir, study, note or ())
     results = run_analyses(out_dir, None, context, on_result=show)
     path = write_report(out_dir, results, context, output)
-    _out.print(f"wrote {path}", highlight=False)
+    findings = write_findings(out_dir, results)
+    _out.print(f"wrote {path} and {findings}", highlight=False)
