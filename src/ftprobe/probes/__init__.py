@@ -23,6 +23,7 @@ _HOMES = {
     "DEFAULT_SEARCH_FRACTION": "settings",
     "DEFAULT_SEARCH_L2": "settings",
     "PAPER_SEARCH_SIZES": "settings",
+    "SEARCH_COLUMNS": "settings",
     "check_probe_settings": "settings",
     "format_sizes": "settings",
 }

@@ -65,6 +65,7 @@ from ftprobe.probes.settings import (
     DEFAULT_SEARCH_FRACTION,
     DEFAULT_SEARCH_L2,
     PAPER_SEARCH_SIZES,
+    SEARCH_COLUMNS,
     check_probe_settings,
     format_sizes,
 )
@@ -502,7 +503,7 @@ def _search_table(
             "heldout_accuracy": [float(a) for _, _, a in rows],
             "selected": [chosen is not None and (tuple(s), w) == chosen for s, w, _ in rows],
         },
-        columns=["hidden_sizes", "l2", "heldout_accuracy", "selected"],
+        columns=list(SEARCH_COLUMNS),
     )
 
 

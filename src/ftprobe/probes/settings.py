@@ -27,6 +27,9 @@ DEFAULT_SEARCH_FRACTION = 0.2
 DEFAULT_SEARCH_L2: tuple[float, ...] = (1e-7, 1e-5, 1e-3, 1e-1, 1.0)
 """L2 weights tried by the search: the paper's range [1e-7, 1], every two decades."""
 
+SEARCH_COLUMNS: tuple[str, ...] = ("hidden_sizes", "l2", "heldout_accuracy", "selected")
+"""The columns of the search's table, one row per setting tried."""
+
 
 def format_sizes(sizes: Sequence[int]) -> str:
     """Hidden sizes as the tables write them: ``(256, 128)`` -> ``"256x128"``."""

@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 
 from ftprobe.geometry.similarity import pearson_over_common_pairs
-from ftprobe.probes.settings import format_sizes
+from ftprobe.probes.settings import SEARCH_COLUMNS, format_sizes
 from ftprobe.study.plan import Plan, RepresentationRow
 from ftprobe.study.runner import job_dir, read_result
 
@@ -184,10 +184,19 @@ def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
         if frame is not None:
             parts["curves"].append(frame.assign(**keys))
     parts["cka"] = [_cka_table(plan, out_dir)]
-    tables = {"representations": pd.DataFrame(reps)}
+    representations = pd.DataFrame(reps)
+    # The classifier's columns exist on "train" rows only: nullable dtypes keep the others
+    # missing (not NaN in a column of integers or booleans) through Parquet and back.
+    for column, dtype in (("clf_restarts", "Int64"), ("clf_search", "boolean")):
+        if column in representations.columns:
+            representations[column] = representations[column].astype(dtype)
+    tables = {"representations": representations}
     for name in TABLES[1:]:
         frames = parts[name]
         tables[name] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if tables["classifier_search"].empty:
+        # Without a search the table is empty but keeps its columns, for whoever reads it.
+        tables["classifier_search"] = pd.DataFrame(columns=[*KEYS, *SEARCH_COLUMNS])
     for name, frame in tables.items():
         if not frame.empty:
             lead = [c for c in KEYS + ["split"] if c in frame.columns]
