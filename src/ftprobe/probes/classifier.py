@@ -350,7 +350,8 @@ class ClassifierProbe:
             raise FtprobeError(
                 f"the search holds out {self.search_fraction:.0%} of the {len(y)} training "
                 f"vectors, fewer than {self.min_validation}: too few to choose settings on; "
-                "train with fixed hidden_sizes and l2 instead (search = false)"
+                "give more training vectors or a larger search_fraction, or train with fixed "
+                "hidden_sizes and l2 (search = false)"
             )
         # Scaled with the statistics of the part it trains on, as the final fit will be.
         self._set_scaling(X[fit_idx])

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from ftprobe.encode.store import EntryKey, RepresentationStore
 from ftprobe.errors import FtprobeError
 from ftprobe.study.jobs_model import Job
 from ftprobe.study.runner import job_dir, read_result, write_result
+
+if TYPE_CHECKING:
+    from ftprobe.probes.classifier import ClassifierProbe
 
 STORE = "store"
 
@@ -100,7 +103,7 @@ def load_vectors(
     return entry.load(layer), entry.labels(), entry.label_names
 
 
-def classifier_probe(params: Mapping[str, Any], **overrides: Any) -> Any:
+def classifier_probe(params: Mapping[str, Any], **overrides: Any) -> ClassifierProbe:
     """The study's classifier probe from a job's parameters (see ``plan.classifier_settings``)."""
     from ftprobe.probes.classifier import ClassifierProbe
 
@@ -118,7 +121,7 @@ def classifier_probe(params: Mapping[str, Any], **overrides: Any) -> Any:
     return ClassifierProbe(**settings)
 
 
-def _search_part(folder: Path, probe: Any) -> dict[str, Any]:
+def _search_part(folder: Path, probe: ClassifierProbe) -> dict[str, Any]:
     """Write the search's table, if there was one; its summary for ``result.json``."""
     table = probe.search_results_
     if table.empty:
