@@ -330,7 +330,7 @@ every_checkpoint = ["last"]
 
 [probes]
 directprobe = false
-hidden_size = 64
+hidden_sizes = [64, 64]
 fractions = [1.0]
 """
 

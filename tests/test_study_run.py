@@ -49,6 +49,10 @@ def test_smoke_study_fills_every_table(smoke_run: Path) -> None:
     assert set(train["task"]) == {"ps-role", "ps-fxn", "dep"}
     assert set(train["layer"]) == {0, 6}
     assert train["clf_accuracy"].between(0, 1).all()
+    # The smoke study's probe: two hidden layers of 64, two restarts, hence a spread.
+    assert (train["clf_hidden_sizes"] == "64x64").all() and (train["clf_restarts"] == 2).all()
+    assert train["clf_accuracy_sd"].notna().all() and not train["clf_search"].any()
+    assert tables["classifier_search"].empty
     assert train["dp_accuracy"].between(0, 1).all()
     assert (train["n_clusters"] >= train["n_labels_present"]).all()
     labels = tables["labels"]

@@ -112,3 +112,68 @@ def test_layer_out_of_range_is_rejected_at_planning(tmp_path: Path) -> None:
 def test_missing_study_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such study file"):
         load_study(tmp_path / "nope.toml")
+
+
+def test_probe_settings_default_to_two_hidden_layers_and_parse_from_probes(
+    tmp_path: Path,
+) -> None:
+    default = load_study(_write(tmp_path, BASE)).probes
+    assert default.hidden_sizes == (256, 256)
+    assert (default.search, default.restarts) == (False, 1)
+    text = BASE + (
+        "\n[probes]\nhidden_sizes = [64, 32]\nl2 = 1e-3\nsearch = true\nrestarts = 5\n"
+        "search_sizes = [32, 64]\nsearch_l2 = [1e-7, 1]\nsearch_fraction = 0.15\n"
+    )
+    probes = load_study(_write(tmp_path, text)).probes
+    assert probes.hidden_sizes == (64, 32) and probes.l2 == 1e-3
+    assert probes.search and probes.restarts == 5
+    assert probes.search_sizes == (32, 64) and probes.search_l2 == (1e-7, 1)
+    assert probes.search_fraction == 0.15
+
+
+@pytest.mark.parametrize(
+    ("probes", "message"),
+    [
+        ("hidden_size = 256", "[probes] hidden_size is now hidden_sizes"),
+        ("hidden_sizes = 256", "[probes] hidden_sizes must be a list"),
+        ("hidden_sizes = []", "[probes] hidden_sizes must be a non-empty list"),
+        ("hidden_sizes = [64, 0]", "[probes] hidden_sizes must be a non-empty list"),
+        ('hidden_sizes = ["64"]', "[probes] hidden_sizes must be a non-empty list"),
+        ("l2 = -1", "[probes] l2 must be a non-negative number"),
+        ('search = "yes"', "[probes] search must be bool"),
+        ("restarts = 0", "[probes] restarts must be a positive integer"),
+        ("search_l2 = []", "[probes] search_l2 must be a non-empty list"),
+        ("search_sizes = [32, -1]", "[probes] search_sizes must be"),
+        ("search_fraction = 1.0", "[probes] search_fraction must lie strictly between"),
+    ],
+)
+def test_bad_probe_settings_name_the_file_section_and_key(
+    tmp_path: Path, probes: str, message: str
+) -> None:
+    path = _write(tmp_path, BASE + f"\n[probes]\n{probes}\n")
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        load_study(path)
+    assert str(path.resolve()) in str(caught.value) or str(path) in str(caught.value)
+
+
+def _probe_keys(tmp_path: Path, probes: str) -> tuple[set[str], set[str]]:
+    study = load_study(_write(tmp_path, BASE + f"\n[probes]\n{probes}\n"))
+    plan = plan_study(study, {"ps-role": 40, "ps-fxn": 40}, {"m": 6})
+    jobs = plan.jobs.values()
+    return (
+        {j.key for j in jobs if j.kind == "classifier"},
+        {j.key for j in jobs if j.kind == "curve"},
+    )
+
+
+def test_probe_settings_are_in_the_probe_jobs_keys(tmp_path: Path) -> None:
+    base = _probe_keys(tmp_path, "")
+    assert base == _probe_keys(tmp_path, "hidden_sizes = [256, 256]\nrestarts = 1")
+    for changed in ("restarts = 5", "search = true", "hidden_sizes = [128, 64]", "l2 = 0.01"):
+        classifier, curve = _probe_keys(tmp_path, changed)
+        assert classifier.isdisjoint(base[0]), changed
+        assert curve.isdisjoint(base[1]), changed
+    # The search's grid matters only when the search runs, and then it is in the key.
+    assert _probe_keys(tmp_path, "search_l2 = [1e-3]") == base
+    searched = _probe_keys(tmp_path, "search = true")
+    assert _probe_keys(tmp_path, "search = true\nsearch_l2 = [1e-3]")[0].isdisjoint(searched[0])

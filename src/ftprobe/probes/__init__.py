@@ -1,19 +1,38 @@
-"""Stage 4: classifier probes trained on frozen representations."""
+"""Stage 4: classifier probes trained on frozen representations.
 
-from ftprobe.probes.classifier import (
-    DEFAULT_FRACTIONS,
-    ClassifierProbe,
-    ProbeScores,
-    learning_curve,
-    nested_subsets,
-    score_predictions,
-)
+The names are loaded on first use, so that ``ftprobe.probes.settings`` (what a
+study file is checked against) can be imported without importing torch.
+"""
 
-__all__ = [
-    "DEFAULT_FRACTIONS",
-    "ClassifierProbe",
-    "ProbeScores",
-    "learning_curve",
-    "nested_subsets",
-    "score_predictions",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "DEFAULT_FRACTIONS": "classifier",
+    "ClassifierProbe": "classifier",
+    "ProbeScores": "classifier",
+    "combine_restarts": "classifier",
+    "learning_curve": "classifier",
+    "nested_subsets": "classifier",
+    "sample_sd": "classifier",
+    "score_predictions": "classifier",
+    "DEFAULT_HIDDEN_SIZES": "settings",
+    "DEFAULT_L2": "settings",
+    "DEFAULT_SEARCH_FRACTION": "settings",
+    "DEFAULT_SEARCH_L2": "settings",
+    "PAPER_SEARCH_SIZES": "settings",
+    "SEARCH_COLUMNS": "settings",
+    "check_probe_settings": "settings",
+    "format_sizes": "settings",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)

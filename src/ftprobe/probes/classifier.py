@@ -1,19 +1,21 @@
-"""The classifier probe: a two-layer network trained on frozen vectors.
+"""The classifier probe: a small multilayer network trained on frozen vectors.
 
 The probe answers "how well can a small classifier read the labels off this
-representation?". It is a multilayer perceptron with one hidden layer
-(input -> ``hidden_size`` ReLU units -> one logit per label), written as a
-small torch module so that it stays fast in float32, handles label sets whose
-rarest labels have a single example, and predicts in the task's full label
-space (labels absent from the training vectors are never predicted, but they
-keep their index).
+representation?". As in the paper (Zhou and Srikumar, 2022) it is a
+multilayer perceptron with **two** hidden layers (input -> ``hidden_sizes[0]``
+ReLU units -> ``hidden_sizes[1]`` ReLU units -> one logit per label), written
+as a small torch module so that it stays fast in float32, handles label sets
+whose rarest labels have a single example, and predicts in the task's full
+label space (labels absent from the training vectors are never predicted, but
+they keep their index).
 
 Training recipe (all of it is a constructor option):
 
 - features standardised with the training vectors' per-dimension mean and
   standard deviation (constant dimensions are left unscaled);
-- Adam, learning rate 1e-3, mini-batches of 256, L2 penalty 1e-4 on all
-  parameters (Adam's ``weight_decay``), no dropout;
+- Adam, learning rate 1e-3, mini-batches of 256, L2 weight ``l2`` (1e-4) on
+  all parameters (Adam's coupled ``weight_decay``: the loss gains
+  ``l2 / 2 * ||theta||^2``), no dropout;
 - early stopping: 10% of the training vectors are held out (never the last
   example of a label, so no label disappears from training); after every
   epoch the held-out cross-entropy is measured, training stops after 5 epochs
@@ -24,10 +26,28 @@ Training recipe (all of it is a constructor option):
 - deterministic under ``seed``: the weight initialisation, the held-out split
   and the batch order all derive from it (the process-wide torch RNG is left
   untouched), so the same data and seed give the same probe.
+
+The paper's protocol is two options away:
+
+- ``search=True`` chooses the hidden sizes and the L2 weight as the paper did:
+  every pair of ``search_sizes`` (the paper's {32, 64, 128, 256}, so 16 pairs)
+  times every weight of ``search_l2`` (1e-7 ... 1 on a log scale). Each
+  setting is trained on the training vectors minus a seeded held-out part
+  (``search_fraction``, 20%) and scored by accuracy on that part; the test
+  split is never seen. The best setting (the first in grid order on a tie) is
+  then refitted on all the training vectors. The search is run once, with
+  ``seed``; it costs ``len(search_sizes)**2 * len(search_l2)`` extra fits
+  (80 by default).
+- ``restarts=n`` trains ``n`` networks with the chosen setting and seeds
+  ``seed, seed + 1, ...`` (initialisation, batch order and early-stopping
+  hold-out differ); :meth:`ClassifierProbe.evaluate` reports the mean over
+  restarts and the sample standard deviation (NaN with one restart: a spread
+  of one number is undefined, not 0). The paper used 5.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,11 +59,24 @@ import torch
 from torch import nn
 
 from ftprobe.errors import ConfigError, FtprobeError
+from ftprobe.probes.settings import (
+    DEFAULT_HIDDEN_SIZES,
+    DEFAULT_L2,
+    DEFAULT_SEARCH_FRACTION,
+    DEFAULT_SEARCH_L2,
+    PAPER_SEARCH_SIZES,
+    SEARCH_COLUMNS,
+    check_probe_settings,
+    format_sizes,
+)
 
 DEFAULT_FRACTIONS: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(1, 11))
 """Learning-curve fractions: 10%, 20%, ..., 100% of the training vectors."""
 
 _PREDICT_CHUNK = 8192
+# The search's held-out part is drawn from its own stream so that it is not the same
+# permutation as the early-stopping hold-out of the network trained with the same seed.
+_SEARCH_STREAM = 1
 
 
 @dataclass(frozen=True)
@@ -51,17 +84,31 @@ class ProbeScores:
     """A probe's figures on one evaluation split.
 
     ``per_label`` has one row per label of the label space (columns ``label``,
-    ``n``, ``correct``, ``accuracy``); a label with no example in the
-    evaluation split has ``n == 0`` and ``accuracy`` NaN. ``macro_f1`` is the
-    mean F1 over the labels that occur in the evaluation split: predicting a
+    ``n``, ``correct``, ``accuracy`` and ``accuracy_sd``); a label with no example
+    in the evaluation split has ``n == 0`` and ``accuracy`` NaN. ``macro_f1`` is
+    the mean F1 over the labels that occur in the evaluation split: predicting a
     label that does not occur there is an error (it lowers the true label's
     recall) but adds no F1 term of its own.
+
+    For a probe with several restarts the figures are means over the restarts
+    (``correct`` too, so it may be fractional), ``accuracy_sd``/``macro_f1_sd``
+    (and the per-label ``accuracy_sd``) are sample standard deviations, and
+    ``restart_accuracies`` lists each restart's accuracy. With one restart the
+    standard deviations are NaN: undefined, not 0.
     """
 
     accuracy: float
     macro_f1: float
     n: int
     per_label: pd.DataFrame
+    accuracy_sd: float = math.nan
+    macro_f1_sd: float = math.nan
+    restart_accuracies: tuple[float, ...] = ()
+
+    @property
+    def restarts(self) -> int:
+        """How many trained networks the figures summarise."""
+        return max(1, len(self.restart_accuracies))
 
 
 def score_predictions(
@@ -91,71 +138,168 @@ def score_predictions(
     with np.errstate(invalid="ignore", divide="ignore"):
         per_label_acc = np.where(present, correct / np.maximum(gold, 1), np.nan)
     per_label = pd.DataFrame(
-        {"label": names, "n": gold, "correct": correct, "accuracy": per_label_acc}
+        {
+            "label": names,
+            "n": gold,
+            "correct": correct,
+            "accuracy": per_label_acc,
+            "accuracy_sd": np.full(k, np.nan),
+        }
     )
+    accuracy = float(hit.mean())
     return ProbeScores(
-        accuracy=float(hit.mean()),
+        accuracy=accuracy,
         macro_f1=float(f1.mean()),
         n=int(len(y_true)),
         per_label=per_label,
+        restart_accuracies=(accuracy,),
+    )
+
+
+def sample_sd(values: Sequence[float] | np.ndarray, axis: int = 0) -> np.ndarray | float:
+    """The sample standard deviation (ddof 1) along ``axis``; NaN with fewer than 2 values."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape[axis] < 2:
+        out = np.full(np.delete(values.shape, axis), np.nan)
+    else:
+        out = values.std(axis=axis, ddof=1)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def combine_restarts(scores: Sequence[ProbeScores]) -> ProbeScores:
+    """Mean and sample standard deviation of several restarts' scores on one split."""
+    if not scores:
+        raise FtprobeError("no restarts to combine")
+    if len(scores) == 1:
+        return scores[0]
+    first = scores[0].per_label
+    acc = np.array([s.accuracy for s in scores])
+    f1 = np.array([s.macro_f1 for s in scores])
+    per_acc = np.stack([s.per_label["accuracy"].to_numpy(dtype=np.float64) for s in scores])
+    correct = np.stack([s.per_label["correct"].to_numpy(dtype=np.float64) for s in scores])
+    with np.errstate(invalid="ignore"):
+        per_label = pd.DataFrame(
+            {
+                "label": first["label"],
+                "n": first["n"],
+                "correct": correct.mean(axis=0),
+                # A label absent from the split is NaN in every restart and stays NaN.
+                "accuracy": per_acc.mean(axis=0),
+                "accuracy_sd": sample_sd(per_acc, axis=0),
+            }
+        )
+    return ProbeScores(
+        accuracy=float(acc.mean()),
+        macro_f1=float(f1.mean()),
+        n=scores[0].n,
+        per_label=per_label,
+        accuracy_sd=sample_sd(acc),
+        macro_f1_sd=sample_sd(f1),
+        restart_accuracies=tuple(float(a) for a in acc),
     )
 
 
 class _MLP(nn.Module):
-    def __init__(self, n_in: int, hidden: int, n_out: int) -> None:
+    def __init__(self, n_in: int, hidden: Sequence[int], n_out: int) -> None:
         super().__init__()
-        self.hidden = nn.Linear(n_in, hidden)
-        self.out = nn.Linear(hidden, n_out)
+        widths = [n_in, *hidden]
+        self.hidden = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)
+        )
+        self.out = nn.Linear(widths[-1], n_out)
+
+    @property
+    def in_features(self) -> int:
+        return self.hidden[0].in_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(torch.relu(self.hidden(x)))
+        for layer in self.hidden:
+            x = torch.relu(layer(x))
+        return self.out(x)
+
+
+@dataclass(frozen=True)
+class _Trained:
+    net: _MLP
+    epochs: int
+    early_stopped: bool
 
 
 class ClassifierProbe:
-    """A one-hidden-layer classifier on frozen vectors (see the module docstring).
+    """A two-hidden-layer classifier on frozen vectors (see the module docstring).
 
-    >>> probe = ClassifierProbe(hidden_size=256, seed=0).fit(X_train, y_train)
+    >>> probe = ClassifierProbe((256, 256), seed=0).fit(X_train, y_train)
     >>> scores = probe.evaluate(X_test, y_test, label_names)
+
+    The paper's protocol: ``ClassifierProbe(search=True, restarts=5, seed=0)``.
+    After :meth:`fit`, ``hidden_sizes_`` and ``l2_`` are the settings used (the
+    search's choice, or the fixed ones), ``search_results_`` is the search's
+    table (one row per setting: ``hidden_sizes``, ``l2``, ``heldout_accuracy``,
+    ``selected``; empty without a search), and ``epochs_``/``early_stopped_``
+    hold one entry per restart.
     """
 
     def __init__(
         self,
-        hidden_size: int = 256,
+        hidden_sizes: Sequence[int] = DEFAULT_HIDDEN_SIZES,
         *,
+        l2: float = DEFAULT_L2,
+        search: bool = False,
+        search_sizes: Sequence[int] = PAPER_SEARCH_SIZES,
+        search_l2: Sequence[float] = DEFAULT_SEARCH_L2,
+        search_fraction: float = DEFAULT_SEARCH_FRACTION,
+        restarts: int = 1,
         seed: int = 0,
         max_epochs: int = 100,
         batch_size: int = 256,
         learning_rate: float = 1e-3,
-        weight_decay: float = 1e-4,
         validation_fraction: float = 0.1,
         patience: int = 5,
         min_validation: int = 20,
         standardize: bool = True,
         device: str = "cpu",
     ) -> None:
-        if hidden_size < 1:
-            raise ConfigError(f"hidden_size must be positive, got {hidden_size}")
+        if isinstance(hidden_sizes, int):
+            raise ConfigError(
+                f"hidden_sizes is a list of layer widths, e.g. [{hidden_sizes}, {hidden_sizes}]"
+            )
+        check_probe_settings(
+            hidden_sizes=hidden_sizes,
+            l2=l2,
+            search_sizes=search_sizes,
+            search_l2=search_l2,
+            search_fraction=search_fraction,
+            restarts=restarts,
+        )
         if max_epochs < 1 or batch_size < 1 or patience < 1:
             raise ConfigError("max_epochs, batch_size and patience must be positive")
         if not 0.0 <= validation_fraction < 1.0:
             raise ConfigError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-        if learning_rate <= 0 or weight_decay < 0:
-            raise ConfigError("learning_rate must be positive and weight_decay non-negative")
-        self.hidden_size = hidden_size
+        if learning_rate <= 0:
+            raise ConfigError("learning_rate must be positive")
+        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.l2 = float(l2)
+        self.search = bool(search)
+        self.search_sizes = tuple(int(h) for h in search_sizes)
+        self.search_l2 = tuple(float(w) for w in search_l2)
+        self.search_fraction = float(search_fraction)
+        self.restarts = int(restarts)
         self.seed = seed
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.min_validation = min_validation
         self.standardize = standardize
         self.device = torch.device(device)
-        self._net: _MLP | None = None
+        self._nets: list[_MLP] = []
         self.n_labels_: int = 0
-        self.epochs_: int = 0
-        self.early_stopped_: bool = False
+        self.hidden_sizes_: tuple[int, ...] = self.hidden_sizes
+        self.l2_: float = self.l2
+        self.search_results_: pd.DataFrame = _search_table([])
+        self.epochs_: tuple[int, ...] = ()
+        self.early_stopped_: tuple[bool, ...] = ()
 
     # -- training -----------------------------------------------------------
 
@@ -167,43 +311,88 @@ class ClassifierProbe:
         ``n_labels`` is the size of the label space (default: the largest index
         in ``y`` plus one); give it so that predictions and scores use the
         task's full label set even when the training vectors miss some labels.
+        With ``search`` the settings are first chosen on a held-out part of
+        these vectors (see the module docstring); then ``restarts`` networks are
+        trained on all of them.
         """
-        X = _as_matrix(X)
-        y = np.asarray(y, dtype=np.int64)
-        if y.ndim != 1 or len(y) != len(X):
-            raise FtprobeError(f"{len(X)} vectors but {len(y)} labels: they must pair up")
-        if len(y) == 0:
-            raise FtprobeError("cannot train a probe on zero vectors")
-        if y.min() < 0:
-            raise FtprobeError("label indices must be non-negative")
-        k = int(y.max()) + 1 if n_labels is None else int(n_labels)
-        if k <= int(y.max()):
-            raise FtprobeError(f"label index {int(y.max())} is outside n_labels={k}")
+        X, y, k = _checked(X, y, n_labels)
+        hidden, l2 = self.hidden_sizes, self.l2
+        self.search_results_ = _search_table([])
+        if self.search:
+            hidden, l2 = self._search(X, y, k)
+        self._set_scaling(X)
+        xs, ys = self._prepare(X), torch.as_tensor(y, device=self.device)
+        runs = [self._train(xs, ys, k, hidden, l2, self.seed + i) for i in range(self.restarts)]
+        self._nets = [r.net for r in runs]
+        self.n_labels_ = k
+        self.hidden_sizes_, self.l2_ = tuple(hidden), float(l2)
+        self.epochs_ = tuple(r.epochs for r in runs)
+        self.early_stopped_ = tuple(r.early_stopped for r in runs)
+        return self
 
-        if self.standardize:
-            mean = X.mean(axis=0, dtype=np.float64)
-            std = X.std(axis=0, dtype=np.float64)
-            std[std < 1e-12] = 1.0
-        else:
-            mean = np.zeros(X.shape[1])
-            std = np.ones(X.shape[1])
-        self._mean = torch.as_tensor(mean, dtype=torch.float32, device=self.device)
-        self._scale = torch.as_tensor(1.0 / std, dtype=torch.float32, device=self.device)
+    def select_settings(
+        self, X: np.ndarray, y: Sequence[int] | np.ndarray, n_labels: int | None = None
+    ) -> tuple[tuple[int, ...], float]:
+        """Run the search alone: the (hidden sizes, L2 weight) it chooses on these vectors.
 
-        rng = np.random.default_rng(self.seed)
-        train_idx, val_idx = _holdout(y, self.validation_fraction, self.min_validation, rng)
-        xs = self._prepare(X)
-        ys = torch.as_tensor(y, device=self.device)
+        The search is the one :meth:`fit` runs with ``search=True`` (it also fills
+        ``search_results_``); use it to choose settings once and train probes with
+        them on other vectors, e.g. every fraction of a learning curve.
+        """
+        X, y, k = _checked(X, y, n_labels)
+        return self._search(X, y, k)
+
+    def _search(self, X: np.ndarray, y: np.ndarray, k: int) -> tuple[tuple[int, ...], float]:
+        """The grid point with the best accuracy on a held-out part of the training vectors."""
+        rng = np.random.default_rng([self.seed, _SEARCH_STREAM])
+        fit_idx, sel_idx = _holdout(y, self.search_fraction, self.min_validation, rng)
+        if len(sel_idx) == 0:
+            raise FtprobeError(
+                f"the search holds out {self.search_fraction:.0%} of the {len(y)} training "
+                f"vectors, fewer than {self.min_validation}: too few to choose settings on; "
+                "give more training vectors or a larger search_fraction, or train with fixed "
+                "hidden_sizes and l2 (search = false)"
+            )
+        # Scaled with the statistics of the part it trains on, as the final fit will be.
+        self._set_scaling(X[fit_idx])
+        xs, ys = self._prepare(X[fit_idx]), torch.as_tensor(y[fit_idx], device=self.device)
+        x_sel, y_sel = self._prepare(X[sel_idx]), torch.as_tensor(y[sel_idx], device=self.device)
+        rows = []
+        best: tuple[float, tuple[int, ...], float] | None = None
+        for sizes in itertools.product(self.search_sizes, repeat=2):
+            for l2 in self.search_l2:
+                net = self._train(xs, ys, k, sizes, l2, self.seed).net
+                with torch.no_grad():
+                    acc = float((net(x_sel).argmax(dim=1) == y_sel).float().mean())
+                rows.append((sizes, l2, acc))
+                if best is None or acc > best[0]:
+                    best = (acc, sizes, l2)
+        assert best is not None  # the grid is never empty (checked in __init__)
+        self.search_results_ = _search_table(rows, chosen=(best[1], best[2]))
+        return best[1], best[2]
+
+    def _train(
+        self,
+        xs: torch.Tensor,
+        ys: torch.Tensor,
+        k: int,
+        hidden: Sequence[int],
+        l2: float,
+        seed: int,
+    ) -> _Trained:
+        """One network on prepared vectors, early-stopped on its own seeded hold-out."""
+        rng = np.random.default_rng(seed)
+        train_idx, val_idx = _holdout(
+            ys.cpu().numpy(), self.validation_fraction, self.min_validation, rng
+        )
         x_tr, y_tr = xs[train_idx], ys[train_idx]
         x_va, y_va = xs[val_idx], ys[val_idx]
 
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            net = _MLP(X.shape[1], self.hidden_size, k).to(self.device)
-        optimizer = torch.optim.Adam(
-            net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
-        )
-        order_gen = torch.Generator().manual_seed(self.seed)
+            torch.manual_seed(seed)
+            net = _MLP(xs.shape[1], hidden, k).to(self.device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=l2)
+        order_gen = torch.Generator().manual_seed(seed)
         loss_fn = nn.CrossEntropyLoss()
         early = len(val_idx) > 0
         best_loss, best_state, stale, epochs_run = math.inf, None, 0, 0
@@ -232,22 +421,31 @@ class ClassifierProbe:
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()
-        self._net = net
-        self.n_labels_ = k
-        self.epochs_ = epochs_run
-        self.early_stopped_ = early and epochs_run < self.max_epochs
-        return self
+        return _Trained(net, epochs_run, early and epochs_run < self.max_epochs)
+
+    def _set_scaling(self, X: np.ndarray) -> None:
+        if self.standardize:
+            mean = X.mean(axis=0, dtype=np.float64)
+            std = X.std(axis=0, dtype=np.float64)
+            std[std < 1e-12] = 1.0
+        else:
+            mean = np.zeros(X.shape[1])
+            std = np.ones(X.shape[1])
+        self._mean = torch.as_tensor(mean, dtype=torch.float32, device=self.device)
+        self._scale = torch.as_tensor(1.0 / std, dtype=torch.float32, device=self.device)
 
     # -- use ----------------------------------------------------------------
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """The predicted label index of every row of ``X``."""
-        net = self._fitted()
+    def predict(self, X: np.ndarray, restart: int = 0) -> np.ndarray:
+        """The predicted label index of every row of ``X`` by restart number ``restart``."""
+        nets = self._fitted()
+        if not 0 <= restart < len(nets):
+            raise FtprobeError(f"restart {restart} does not exist: the probe has {len(nets)}")
+        net = nets[restart]
         X = _as_matrix(X)
-        if X.shape[1] != net.hidden.in_features:
+        if X.shape[1] != net.in_features:
             raise FtprobeError(
-                f"vectors have {X.shape[1]} dimensions; the probe was trained on "
-                f"{net.hidden.in_features}"
+                f"vectors have {X.shape[1]} dimensions; the probe was trained on {net.in_features}"
             )
         out = np.empty(len(X), dtype=np.int64)
         with torch.no_grad():
@@ -266,6 +464,8 @@ class ClassifierProbe:
 
         ``label_names`` (in label-index order) name the per-label rows; by
         default the rows are named by index and cover the probe's label space.
+        With several restarts the figures are their means and sample standard
+        deviations (:func:`combine_restarts`).
         """
         y = np.asarray(y, dtype=np.int64)
         if len(y) != len(X):
@@ -275,7 +475,9 @@ class ClassifierProbe:
             if label_names is not None
             else [str(i) for i in range(self.n_labels_)]
         )
-        return score_predictions(y, self.predict(X), names)
+        return combine_restarts(
+            [score_predictions(y, self.predict(X, i), names) for i in range(len(self._fitted()))]
+        )
 
     def _prepare(self, X: np.ndarray) -> torch.Tensor:
         # Vectors often come straight from the store's read-only memory maps, which torch
@@ -285,10 +487,43 @@ class ClassifierProbe:
         x = torch.as_tensor(X, dtype=torch.float32, device=self.device)
         return (x - self._mean) * self._scale
 
-    def _fitted(self) -> _MLP:
-        if self._net is None:
+    def _fitted(self) -> list[_MLP]:
+        if not self._nets:
             raise FtprobeError("the probe has not been trained: call fit() first")
-        return self._net
+        return self._nets
+
+
+def _search_table(
+    rows: Sequence[tuple[Sequence[int], float, float]],
+    chosen: tuple[Sequence[int], float] | None = None,
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "hidden_sizes": [format_sizes(s) for s, _, _ in rows],
+            "l2": [float(w) for _, w, _ in rows],
+            "heldout_accuracy": [float(a) for _, _, a in rows],
+            "selected": [chosen is not None and (tuple(s), w) == chosen for s, w, _ in rows],
+        },
+        columns=list(SEARCH_COLUMNS),
+    )
+
+
+def _checked(
+    X: np.ndarray, y: Sequence[int] | np.ndarray, n_labels: int | None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Training vectors, label indices and the label-space size, checked to pair up."""
+    X = _as_matrix(X)
+    y = np.asarray(y, dtype=np.int64)
+    if y.ndim != 1 or len(y) != len(X):
+        raise FtprobeError(f"{len(X)} vectors but {len(y)} labels: they must pair up")
+    if len(y) == 0:
+        raise FtprobeError("cannot train a probe on zero vectors")
+    if y.min() < 0:
+        raise FtprobeError("label indices must be non-negative")
+    k = int(y.max()) + 1 if n_labels is None else int(n_labels)
+    if k <= int(y.max()):
+        raise FtprobeError(f"label index {int(y.max())} is outside n_labels={k}")
+    return X, y, k
 
 
 def _as_matrix(X: np.ndarray) -> np.ndarray:
@@ -350,8 +585,10 @@ def learning_curve(
     is trained on that subset and evaluated on every named split of
     ``eval_sets`` (name -> (vectors, label indices)). ``probe`` carries the
     probe's settings (default ``ClassifierProbe(seed=seed)``); it is refitted
-    for each fraction. Returns one row per (fraction, split) with columns
-    ``fraction, n_train, split, accuracy, macro_f1``.
+    for each fraction (with a search, each fraction runs its own search on its
+    own training vectors). Returns one row per (fraction, split) with columns
+    ``fraction, n_train, split, accuracy, macro_f1, accuracy_sd`` (the mean and
+    sample standard deviation over the probe's restarts; NaN with one).
     """
     X_train = _as_matrix(X_train)
     y_train = np.asarray(y_train, dtype=np.int64)
@@ -381,6 +618,8 @@ def learning_curve(
                     "split": name,
                     "accuracy": scores.accuracy,
                     "macro_f1": scores.macro_f1,
+                    "accuracy_sd": scores.accuracy_sd,
                 }
             )
-    return pd.DataFrame(rows, columns=["fraction", "n_train", "split", "accuracy", "macro_f1"])
+    columns = ["fraction", "n_train", "split", "accuracy", "macro_f1", "accuracy_sd"]
+    return pd.DataFrame(rows, columns=columns)

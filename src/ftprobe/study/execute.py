@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from ftprobe.encode.store import EntryKey, RepresentationStore
 from ftprobe.errors import FtprobeError
 from ftprobe.study.jobs_model import Job
 from ftprobe.study.runner import job_dir, read_result, write_result
+
+if TYPE_CHECKING:
+    from ftprobe.probes.classifier import ClassifierProbe
 
 STORE = "store"
 
@@ -100,34 +103,76 @@ def load_vectors(
     return entry.load(layer), entry.labels(), entry.label_names
 
 
-def run_classifier(job: Job, out_dir: Path) -> dict[str, Any]:
-    """Train the two-layer classifier probe on the training split, score it on the test split."""
+def classifier_probe(params: Mapping[str, Any], **overrides: Any) -> ClassifierProbe:
+    """The study's classifier probe from a job's parameters (see ``plan.classifier_settings``)."""
     from ftprobe.probes.classifier import ClassifierProbe
 
+    settings: dict[str, Any] = {
+        "hidden_sizes": tuple(params["hidden_sizes"]),
+        "l2": params["l2"],
+        "search": params["search"],
+        "restarts": params["restarts"],
+        "seed": params["seed"],
+    }
+    for key in ("search_sizes", "search_l2", "search_fraction"):
+        if key in params:
+            settings[key] = params[key]
+    settings.update(overrides)
+    return ClassifierProbe(**settings)
+
+
+def _search_part(folder: Path, probe: ClassifierProbe) -> dict[str, Any]:
+    """Write the search's table, if there was one; its summary for ``result.json``."""
+    table = probe.search_results_
+    if table.empty:
+        return {}
+    table.to_parquet(folder / "search.parquet")
+    chosen = table[table["selected"]].iloc[0]
+    return {"search_points": len(table), "search_heldout_accuracy": float(chosen.heldout_accuracy)}
+
+
+def run_classifier(job: Job, out_dir: Path) -> dict[str, Any]:
+    """Train the classifier probe on the training split (searching its settings there when
+    asked, with its restarts), score it on the test split."""
     p = job.params
     X, y, names = load_vectors(out_dir, p["train"], p["layer"])
     Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
-    probe = ClassifierProbe(hidden_size=p["hidden_size"], seed=p["seed"])
+    probe = classifier_probe(p)
     probe.fit(np.asarray(X), y, n_labels=len(names))
     train_scores = probe.evaluate(np.asarray(X), y, names)
     scores = probe.evaluate(np.asarray(Xt), yt, names)
     folder = job_dir(out_dir, job.key)
     folder.mkdir(parents=True, exist_ok=True)
     per_label = scores.per_label.rename(columns={"n": "support"})
-    per_label[["label", "accuracy", "support"]].to_parquet(folder / "per_label.parquet")
+    per_label[["label", "accuracy", "accuracy_sd", "support"]].to_parquet(
+        folder / "per_label.parquet"
+    )
     return {
         "accuracy": scores.accuracy,
+        "accuracy_sd": scores.accuracy_sd,
         "macro_f1": scores.macro_f1,
+        "macro_f1_sd": scores.macro_f1_sd,
+        "restart_accuracies": list(scores.restart_accuracies),
         "train_accuracy": train_scores.accuracy,
         "n_train": len(y),
         "n_test": len(yt),
-        "epochs": probe.epochs_,
+        "restarts": probe.restarts,
+        "hidden_sizes": list(probe.hidden_sizes_),
+        "l2": probe.l2_,
+        "search": probe.search,
+        **_search_part(folder, probe),
+        "epochs": list(probe.epochs_),
     }
 
 
 def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
-    """Learning curves of the classifier probe on growing fractions of subtrain."""
-    from ftprobe.probes.classifier import ClassifierProbe, learning_curve
+    """Learning curves of the classifier probe on growing fractions of subtrain.
+
+    With a search, the settings are chosen once on subtrain (on its own held-out
+    part, never subtest or test) and every fraction trains with them: the
+    smallest fractions are too small to search on.
+    """
+    from ftprobe.probes.classifier import learning_curve
 
     p = job.params
     X, y, names = load_vectors(out_dir, p["train"], p["layer"])
@@ -140,19 +185,33 @@ def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
         _load_task(p, p["split"], p["max_examples"]), p["subtrain_fraction"], p["seed"]
     )
     sub, held = np.asarray(split.subtrain), np.asarray(split.subtest)
+    folder = job_dir(out_dir, job.key)
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = classifier_probe(p)
+    searched: dict[str, Any] = {}
+    if probe.search:
+        hidden, l2 = probe.select_settings(X[sub], y[sub], n_labels=len(names))
+        searched = _search_part(folder, probe)
+        probe = classifier_probe(p, hidden_sizes=hidden, l2=l2, search=False)
     curve = learning_curve(
         X[sub],
         y[sub],
         {"subtrain": (X[sub], y[sub]), "subtest": (X[held], y[held]), "test": (np.asarray(Xt), yt)},
         fractions=p["fractions"],
         seed=p["seed"],
-        probe=ClassifierProbe(hidden_size=p["hidden_size"], seed=p["seed"]),
+        probe=probe,
         n_labels=len(names),
     )
-    folder = job_dir(out_dir, job.key)
-    folder.mkdir(parents=True, exist_ok=True)
     curve.rename(columns={"split": "eval_split"}).to_parquet(folder / "curve.parquet")
-    return {"n_subtrain": int(len(sub)), "n_subtest": int(len(held)), "points": len(curve)}
+    return {
+        "n_subtrain": int(len(sub)),
+        "n_subtest": int(len(held)),
+        "points": len(curve),
+        "restarts": probe.restarts,
+        "hidden_sizes": list(probe.hidden_sizes),
+        "l2": probe.l2,
+        **searched,
+    }
 
 
 def run_finetune(job: Job, out_dir: Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ftprobe.errors import ConfigError
 from ftprobe.study.jobs_model import Job, Resources
-from ftprobe.study.spec import Study
+from ftprobe.study.spec import ProbeSpec, Study
 
 
 def checkpoint_steps(
@@ -89,6 +89,25 @@ class Plan:
         for job in self.jobs.values():
             out[job.kind] = out.get(job.kind, 0) + 1
         return out
+
+
+def classifier_settings(probes: ProbeSpec) -> dict[str, object]:
+    """The classifier probe's settings as job parameters (so they are part of the job key).
+
+    Classifier and curve jobs both carry them, so changing any setting recomputes
+    both; the search's grid is included only when it is used.
+    """
+    settings: dict[str, object] = {
+        "hidden_sizes": [int(h) for h in probes.hidden_sizes],
+        "l2": float(probes.l2),
+        "search": bool(probes.search),
+        "restarts": int(probes.restarts),
+    }
+    if probes.search:
+        settings["search_sizes"] = [int(h) for h in probes.search_sizes]
+        settings["search_l2"] = [float(w) for w in probes.search_l2]
+        settings["search_fraction"] = float(probes.search_fraction)
+    return settings
 
 
 def _layer_index(value: str, n_layers: int, where: str) -> int:
@@ -278,7 +297,7 @@ def _plan_representation(
                         "train": extract["train"],
                         "test": extract["test"],
                         "layer": layer,
-                        "hidden_size": probes.hidden_size,
+                        **classifier_settings(probes),
                         "seed": seed,
                     },
                     deps=both,
@@ -295,7 +314,7 @@ def _plan_representation(
                         "train": extract["train"],
                         "test": extract["test"],
                         "layer": layer,
-                        "hidden_size": probes.hidden_size,
+                        **classifier_settings(probes),
                         "seed": seed,
                         "subtrain_fraction": probes.subtrain_fraction,
                         "fractions": list(probes.fractions),

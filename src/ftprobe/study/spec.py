@@ -41,6 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from ftprobe.errors import ConfigError
+from ftprobe.probes.settings import (
+    DEFAULT_HIDDEN_SIZES,
+    DEFAULT_L2,
+    DEFAULT_SEARCH_FRACTION,
+    DEFAULT_SEARCH_L2,
+    PAPER_SEARCH_SIZES,
+    check_probe_settings,
+)
 
 
 @dataclass(frozen=True)
@@ -104,12 +112,27 @@ class RepresentationSpec:
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """Which probes run on every representation, with their settings."""
+    """Which probes run on every representation, with their settings.
+
+    The classifier probe (:class:`ftprobe.probes.ClassifierProbe`) has
+    ``hidden_sizes`` (one width per hidden layer; two, as in the paper) and L2
+    weight ``l2``, unless ``search`` chooses both as the paper did (every pair
+    of ``search_sizes`` times every ``search_l2``, scored on a held-out
+    ``search_fraction`` of the training split); ``restarts`` networks are
+    trained and the tables report their mean and standard deviation. The
+    memorization curves use the same probe.
+    """
 
     directprobe: bool = True
     classifier: bool = True
     min_cluster_size: int = 5
-    hidden_size: int = 256
+    hidden_sizes: tuple[int, ...] = DEFAULT_HIDDEN_SIZES
+    l2: float = DEFAULT_L2
+    search: bool = False
+    search_sizes: tuple[int, ...] = PAPER_SEARCH_SIZES
+    search_l2: tuple[float, ...] = DEFAULT_SEARCH_L2
+    search_fraction: float = DEFAULT_SEARCH_FRACTION
+    restarts: int = 1
     memorization: bool = True
     subtrain_fraction: float = 0.8
     fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -230,6 +253,13 @@ def parse_study(raw: Mapping[str, Any], path: Path) -> Study:
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise ConfigError(f"{where}: seeds must be a non-empty list of integers")
     data_dir = raw.get("data_dir")
+    probes_raw = raw.get("probes", {})
+    if isinstance(probes_raw, Mapping) and "hidden_size" in probes_raw:
+        raise ConfigError(
+            f"{where}: [probes] hidden_size is now hidden_sizes, one width per hidden layer "
+            f"(the paper's probe has two: hidden_sizes = [{probes_raw['hidden_size']}, "
+            f"{probes_raw['hidden_size']}])"
+        )
     study = Study(
         name=str(raw.get("name", path.stem)),
         path=path,
@@ -274,6 +304,17 @@ def _check_references(study: Study, where: str) -> None:
     if reps.pooling not in ("first", "mean"):
         raise ConfigError(f"{where}: [representations] pooling is 'first' or 'mean'")
     probes = study.probes
+    try:
+        check_probe_settings(
+            hidden_sizes=probes.hidden_sizes,
+            l2=probes.l2,
+            search_sizes=probes.search_sizes,
+            search_l2=probes.search_l2,
+            search_fraction=probes.search_fraction,
+            restarts=probes.restarts,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: [probes] {exc}") from None
     if not 0 < probes.subtrain_fraction < 1:
         raise ConfigError(f"{where}: [probes] subtrain_fraction must lie strictly between 0 and 1")
     if not probes.fractions or not all(0 < f <= 1 for f in probes.fractions):

@@ -12,10 +12,17 @@ fine-tuning; ``task`` is the task represented and probed, which differs from
     train, scored on test; "test": DirectProbe fitted on the test split's own
     space): ``n_examples, n_labels, n_labels_present, n_clusters, dp_accuracy,
     dist_min, dist_mean, dist_max, clf_accuracy, clf_macro_f1,
-    train_test_similarity`` (Pearson of the train and test distance vectors over the label
-    pairs both define, :func:`ftprobe.geometry.similarity.pearson_over_common_pairs`),
+    clf_accuracy_sd, clf_macro_f1_sd, clf_restarts, clf_hidden_sizes, clf_l2,
+    clf_search, train_test_similarity`` (Pearson of the train and test distance
+    vectors over the label pairs both define,
+    :func:`ftprobe.geometry.similarity.pearson_over_common_pairs`),
     ``train_test_similarity_pairs`` (how many pairs that was) and
     ``train_test_similarity_reason`` (why the similarity is NaN, empty when it is not).
+    The classifier columns are on the "train" row: accuracy and macro-F1 on the
+    test split, means over ``clf_restarts`` restarts, with their sample standard
+    deviations (NaN with one restart: undefined, not 0); the hidden sizes
+    (written ``"256x256"``) and the L2 weight the probe used, chosen on held-out
+    training vectors when ``clf_search`` is true.
 ``labels``
     one row per representation, ``split`` and ``label``: ``n_points,
     counted, outside_min, inside_max, inside_mean, centroid`` (``counted``: the label has a
@@ -26,15 +33,20 @@ fine-tuning; ``task`` is the task represented and probed, which differs from
     (label-set order): ``distance`` (the distance vector, ``vec.txt``, which writes 0 for
     an undefined pair) and ``defined`` (both labels counted: only these enter a similarity).
 ``classifier_labels``
-    one row per representation and ``label``: ``accuracy, support`` on the test
-    split.
+    one row per representation and ``label``: ``accuracy, accuracy_sd, support``
+    on the test split (mean and sample standard deviation over the restarts).
+``classifier_search``
+    with ``search = true``, one row per representation and searched setting:
+    ``hidden_sizes, l2, heldout_accuracy`` (accuracy on the part of the training
+    split held out of the search) and ``selected`` (the setting the probe used).
 ``cka``
     one row per representation after step 0: ``cka``, linear CKA between its
     training-split vectors and those of the same model, task and layer at step 0.
 ``curves``
     memorization learning curves, one row per representation, ``fraction`` of
     subtrain and ``eval_split`` ("subtrain", "subtest", "test"): ``n_train,
-    accuracy, macro_f1``.
+    accuracy, macro_f1, accuracy_sd`` (means and sample standard deviation over
+    the probe's restarts).
 
 Each job writes its own small parts (``result.json`` and Parquet files in its
 folder); :func:`build_tables` joins them to the plan's rows and writes
@@ -51,11 +63,20 @@ import numpy as np
 import pandas as pd
 
 from ftprobe.geometry.similarity import pearson_over_common_pairs
+from ftprobe.probes.settings import SEARCH_COLUMNS, format_sizes
 from ftprobe.study.plan import Plan, RepresentationRow
 from ftprobe.study.runner import job_dir, read_result
 
 KEYS = ["seed", "model", "finetune_task", "step", "is_last_step", "task", "layer"]
-TABLES = ("representations", "labels", "label_pairs", "classifier_labels", "curves", "cka")
+TABLES = (
+    "representations",
+    "labels",
+    "label_pairs",
+    "classifier_labels",
+    "classifier_search",
+    "curves",
+    "cka",
+)
 
 
 def _keys(row: RepresentationRow) -> dict[str, object]:
@@ -101,6 +122,26 @@ def _train_test_similarity(
     }
 
 
+def _classifier_columns(result: dict[str, object]) -> dict[str, object]:
+    """The classifier probe's columns of a representation's "train" row."""
+    sizes = result.get("hidden_sizes")
+    return {
+        "clf_accuracy": result.get("accuracy"),
+        "clf_macro_f1": result.get("macro_f1"),
+        # Undefined with one restart (and absent from results of older versions): NaN.
+        "clf_accuracy_sd": _number(result.get("accuracy_sd")),
+        "clf_macro_f1_sd": _number(result.get("macro_f1_sd")),
+        "clf_restarts": result.get("restarts", 1),
+        "clf_hidden_sizes": format_sizes(sizes) if isinstance(sizes, list) else None,
+        "clf_l2": _number(result.get("l2")),
+        "clf_search": bool(result.get("search", False)),
+    }
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else float("nan")
+
+
 def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
     """Join every finished job's parts to the plan's representation rows."""
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
@@ -123,8 +164,7 @@ def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
                 for col in ("dist_min", "dist_mean", "dist_max"):
                     record[col] = dp.get(col)
             if split == "train" and clf is not None:
-                record["clf_accuracy"] = clf.get("accuracy")
-                record["clf_macro_f1"] = clf.get("macro_f1")
+                record.update(_classifier_columns(clf))
             record.update(similarity)
             reps.append(record)
             for name, file in (
@@ -137,14 +177,26 @@ def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
         frame = _part(out_dir, row.classifier, "per_label.parquet")
         if frame is not None:
             parts["classifier_labels"].append(frame.assign(**keys))
+        frame = _part(out_dir, row.classifier, "search.parquet")
+        if frame is not None:
+            parts["classifier_search"].append(frame.assign(**keys))
         frame = _part(out_dir, row.curve, "curve.parquet")
         if frame is not None:
             parts["curves"].append(frame.assign(**keys))
     parts["cka"] = [_cka_table(plan, out_dir)]
-    tables = {"representations": pd.DataFrame(reps)}
+    representations = pd.DataFrame(reps)
+    # The classifier's columns exist on "train" rows only: nullable dtypes keep the others
+    # missing (not NaN in a column of integers or booleans) through Parquet and back.
+    for column, dtype in (("clf_restarts", "Int64"), ("clf_search", "boolean")):
+        if column in representations.columns:
+            representations[column] = representations[column].astype(dtype)
+    tables = {"representations": representations}
     for name in TABLES[1:]:
         frames = parts[name]
         tables[name] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if tables["classifier_search"].empty:
+        # Without a search the table is empty but keeps its columns, for whoever reads it.
+        tables["classifier_search"] = pd.DataFrame(columns=[*KEYS, *SEARCH_COLUMNS])
     for name, frame in tables.items():
         if not frame.empty:
             lead = [c for c in KEYS + ["split"] if c in frame.columns]
