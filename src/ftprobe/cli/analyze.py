@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from ftprobe.analyses import AnalysisResult, run_analyses, study_context
+from ftprobe.cli.console import console
 
-_out = Console()
+_out = console()
 
 StudyOption = Annotated[
     Path | None,
@@ -38,7 +38,8 @@ def parse_only(only: str | None) -> list[str] | None:
 
 def show(result: AnalysisResult) -> None:
     """Print one analysis' headline as it finishes."""
-    _out.print(f"[bold]{result.number}. {result.title}[/]: {result.headline}", highlight=False)
+    _out.print(f"{result.number}. {result.title}", style="bold", end="")
+    _out.print(f": {result.headline}")
 
 
 def analyze(
@@ -55,4 +56,4 @@ def analyze(
     """Run the nine analyses on a study; write DIR/analyses/<n>_<name>.{csv,png,svg}."""
     context = study_context(out_dir, study, note or ())
     results = run_analyses(out_dir, parse_only(only), context, on_result=show)
-    _out.print(f"wrote {len(results)} analyses to {out_dir / 'analyses'}", highlight=False)
+    _out.print(f"wrote {len(results)} analyses to {out_dir / 'analyses'}")

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from ftprobe.cli.console import console
 from ftprobe.errors import ConfigError
 from ftprobe.geometry.runner import ProbeJob, job_from_config, run_probe
 
-_out = Console(stderr=True)
+_out = console(stderr=True)
 
 
 def probe(

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from ftprobe.analyses import run_analyses, study_context
 from ftprobe.cli.analyze import DirArgument, NoteOption, StudyOption, show
+from ftprobe.cli.console import console
 from ftprobe.report import write_report
 
-_out = Console()
+_out = console()
 
 
 def report(
@@ -28,4 +28,4 @@ def report(
     context = study_context(out_dir, study, note or ())
     results = run_analyses(out_dir, None, context, on_result=show)
     path = write_report(out_dir, results, context, output)
-    _out.print(f"wrote {path}", highlight=False)
+    _out.print(f"wrote {path}")

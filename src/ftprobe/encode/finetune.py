@@ -46,7 +46,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -59,7 +58,7 @@ import torch
 import torch.nn.functional as F
 
 from ftprobe import __version__
-from ftprobe.data.atomic import atomic_open, atomic_path
+from ftprobe.data.atomic import atomic_open, atomic_path, staging_dir
 from ftprobe.data.task import Task
 from ftprobe.encode.alignment import (
     CLS,
@@ -592,9 +591,8 @@ def _step_name(step: int) -> str:
 def _save_checkpoint(
     final: Path, encoder: Any, tokenizer: Any, head: UnitHead, record: dict[str, Any]
 ) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp = staging_dir(final.parent, prefix=f".{final.name}.", suffix=".tmp")
     try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a checkpoint is meant to be shared
         with _quiet_transformers():
             encoder.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))

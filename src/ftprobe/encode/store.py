@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ftprobe import __version__
+from ftprobe.data.atomic import staging_dir
 from ftprobe.data.task import Task
 from ftprobe.encode.alignment import Pooling, check_pooling
 from ftprobe.encode.extract import ExtractionReport, extract, parse_layers
@@ -591,9 +591,7 @@ class RepresentationStore:
         }
 
     def _staging(self, key: EntryKey) -> _Staging:
-        parent = self.root / key.relpath.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        return _Staging(Path(tempfile.mkdtemp(prefix=f".tmp-{key.pooling}-", dir=parent)))
+        return _Staging(staging_dir(self.root / key.relpath.parent, prefix=f".tmp-{key.pooling}-"))
 
     def _commit(self, tmp: Path, key: EntryKey) -> StoreEntry:
         final = self.root / key.relpath

@@ -1,0 +1,214 @@
+"""Faults and hostile inputs at the command line: one clear line, the right exit status.
+
+Every failure ends in one line on stderr: user text in it is printed as it is
+(never read as console markup), a file-system failure names the path and what
+to do (exit 2), and an internal error says so in one line (exit 1) with the
+traceback only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from test_geometry_probe_cli import _flags, _write_task
+
+from ftprobe.cli.main import main
+
+
+def _run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["ftprobe", *args])
+    monkeypatch.setenv("COLUMNS", "200")
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+# -- messages quote user text literally ---------------------------------------
+
+
+def test_a_bracketed_folder_name_is_printed_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_task(tmp_path / "run[bold]x")
+    (data / "labels" / "tags.txt").write_text("")  # an empty label set names its file
+    code, _, err = _run(monkeypatch, capsys, *_flags(data, tmp_path / "out"))
+    assert code == 2
+    line = _one_error_line(err)
+    assert f"{data / 'labels' / 'tags.txt'}: " in line
+    assert "run[bold]x" in line
+
+
+def test_config_sections_in_an_error_keep_their_brackets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "config.ini"
+    cfg.write_text("[clustering]\nmode = probing\n")
+    code, _, err = _run(monkeypatch, capsys, "probe", "--config", str(cfg))
+    assert code == 2
+    assert "section [data] has no key " in _one_error_line(err)
+
+
+def test_a_bracketed_label_shows_in_the_counts_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tsv = tmp_path / "[b]ner.tsv"
+    tsv.write_text("tokens\tlabel\nI live\t[bold]B-LOC\nyou are\tO\n", encoding="utf-8")
+    code, out, _ = _run(monkeypatch, capsys, "data", "show", f"tsv:{tsv}")
+    assert code == 0
+    assert "[bold]B-LOC" in out
+    assert f"tsv:{tsv}: 2 labels" in out
+
+
+def test_help_quotes_config_sections(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _run(monkeypatch, capsys, "probe", "--help")
+    assert code == 0
+    assert "[run]" in out and "[data] paths" in out and "[clustering]" in out
+
+
+# -- file-system failures: one line naming the path, exit 2 -------------------
+
+
+def test_out_under_a_file_names_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_task(tmp_path)
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    out = tmp_path / "notes.txt" / "out"
+    code, _, err = _run(monkeypatch, capsys, *_flags(data, out))
+    assert code == 2
+    line = _one_error_line(err)
+    assert str(tmp_path / "notes.txt") in line
+    assert "is a file, not a folder; choose another path" in line
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_output_folder_names_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_task(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        code, _, err = _run(monkeypatch, capsys, *_flags(data, locked / "out"))
+    finally:
+        locked.chmod(0o755)
+    assert code == 2
+    line = _one_error_line(err)
+    assert str(locked / "out") in line and "permission denied" in line
+
+
+@pytest.mark.parametrize(
+    ("number", "advice"),
+    [
+        (errno.ENOSPC, "no space left on the device; free some space"),
+        (errno.EROFS, "the file system is read-only; choose a path on a writable disk"),
+        (errno.EACCES, "permission denied; change its permissions or choose another path"),
+    ],
+)
+def test_a_failed_output_write_names_the_file_and_what_to_do(
+    number: int,
+    advice: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A full disk fails on write() with no file name; the message still names the file.
+    data = _write_task(tmp_path)
+    out = tmp_path / "out"
+    real_replace = os.replace
+
+    def failing_replace(src: str | Path, dst: str | Path) -> None:
+        if Path(dst).name == "dis.txt":
+            raise OSError(number, os.strerror(number))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    code, _, err = _run(monkeypatch, capsys, *_flags(data, out))
+    assert code == 2
+    line = _one_error_line(err)
+    assert line.startswith(f"error: {out / 'dis.txt'}: {advice}")
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ftprobe.cli.probe as probe_cli
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("centroid")
+
+    monkeypatch.setattr(probe_cli, "run_probe", broken)
+    data = _write_task(tmp_path)
+    code, _, err = _run(monkeypatch, capsys, *_flags(data, tmp_path / "out"))
+    assert code == 1
+    line = _one_error_line(err)
+    assert "internal error (KeyError: 'centroid')" in line and "--debug" in line
+    code, _, err = _run(monkeypatch, capsys, "--debug", *_flags(data, tmp_path / "out"))
+    assert code == 1
+    assert "Traceback (most recent call last)" in err and "in broken" in err
+    assert err.rstrip().splitlines()[-1] == "error: internal error (KeyError: 'centroid')"
+
+
+# -- outputs are as readable as the umask says ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("umask", "file_mode", "folder_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)]
+)
+def test_outputs_and_store_folders_follow_the_umask(
+    umask: int,
+    file_mode: int,
+    folder_mode: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = _write_task(tmp_path)
+    before = os.umask(umask)
+    try:
+        code, _, err = _run(monkeypatch, capsys, *_flags(data, tmp_path / "out"))
+        assert code == 0, err
+        store = tmp_path / "store"
+        code, _, err = _run(
+            monkeypatch,
+            capsys,
+            "embed",
+            "--out",
+            str(store),
+            "--import-prepacked",
+            str(data),
+            "--task",
+            "t",
+        )
+        assert code == 0, err
+    finally:
+        os.umask(before)
+    outputs = list((tmp_path / "out").iterdir())
+    assert outputs and {stat.S_IMODE(p.stat().st_mode) for p in outputs} == {file_mode}
+    folders = [p for p in store.rglob("*") if p.is_dir()]
+    files = [p for p in store.rglob("*") if p.is_file()]
+    assert folders and {stat.S_IMODE(p.stat().st_mode) for p in folders} == {folder_mode}
+    assert files and {stat.S_IMODE(p.stat().st_mode) for p in files} == {file_mode}
