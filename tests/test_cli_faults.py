@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -212,3 +213,51 @@ def test_outputs_and_store_folders_follow_the_umask(
     files = [p for p in store.rglob("*") if p.is_file()]
     assert folders and {stat.S_IMODE(p.stat().st_mode) for p in folders} == {folder_mode}
     assert files and {stat.S_IMODE(p.stat().st_mode) for p in files} == {file_mode}
+
+
+# -- warnings are one line in the errors' style; no solver banner --------------
+
+
+def test_config_warnings_are_one_line_naming_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "config.ini"
+    cfg.write_text("[clustering]\nmode = probing\ncolour = blue\n[extra]\nx = 1\n")
+    code, _, err = _run(monkeypatch, capsys, "probe", "--config", str(cfg))
+    assert code == 2
+    assert err.splitlines() == [
+        f"warning: {cfg}, line 3: unknown key 'colour' in [clustering] ignored",
+        f"warning: {cfg}, line 4: unknown section [extra] ignored",
+        f"error: {cfg}: section [data] has no key 'label_set_path'",
+    ]
+
+
+def test_a_skipped_trec_line_is_one_warning_line(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # embed reads every split before it finds that the asked one is missing
+    args = ("embed", "--out", "unused", "--task", "trec-6", "--data-dir", str(shared_data))
+    code, _, err = _run(monkeypatch, capsys, *args, "--on-bad-line", "skip", "--split", "nosuch")
+    assert code == 2
+    first, *rest = err.splitlines()
+    assert first.startswith(f"warning: {shared_data / 'trec' / 'train_5500.label'}, line 4451: ")
+    assert "skipped: label 'NUM:How'" in first
+    assert rest == ["error: task 'trec-6' has no split 'nosuch'; its splits: train, test"]
+    assert ".py:" not in err
+
+
+def test_the_lp_and_qp_solvers_print_nothing() -> None:
+    # HiGHS settles the pairs Wolfe's method cannot (rare in small tests, so
+    # they are called here directly), in a fresh process: its banner is
+    # printed once per process, so a run after another test could miss it.
+    code = (
+        "import numpy as np\n"
+        "from ftprobe.geometry.distances import _dual_qp, _separable_lp\n"
+        "a = np.random.default_rng(0).normal(size=(12, 3)); b = a + 4.0\n"
+        "assert _separable_lp(a, b, 10.0) is True\n"
+        "alpha, beta = _dual_qp(a, b)\n"
+        "assert abs(alpha.sum() - 1) < 1e-6 and abs(beta.sum() - 1) < 1e-6\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "" and "HiGHS" not in out.stderr

@@ -14,6 +14,11 @@ class FtprobeError(Exception):
     """A problem the user can fix; its message says what and where."""
 
 
+def where(path: str | PathLike[str], line: int | None) -> str:
+    """How errors and warnings name a place in a file: ``FILE, line N`` (or ``FILE``)."""
+    return f"{path}, line {line}" if line is not None else str(path)
+
+
 class InputError(FtprobeError):
     """Bad input data: names the file, the line (when there is one) and what is wrong."""
 
@@ -21,8 +26,16 @@ class InputError(FtprobeError):
         self.path = str(path)
         self.line = line
         self.reason = message
-        where = f"{self.path}, line {line}" if line is not None else self.path
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where(path, line)}: {message}")
+
+
+class InputWarning(UserWarning):
+    """Something in an input file was ignored; named like an :class:`InputError`."""
+
+    def __init__(self, path: str | PathLike[str], line: int | None, message: str) -> None:
+        self.path = str(path)
+        self.line = line
+        super().__init__(f"{where(path, line)}: {message}")
 
 
 class ConfigError(FtprobeError):

@@ -21,6 +21,7 @@ import configparser
 import io
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ import pandas as pd
 from ftprobe.data.atomic import atomic_open
 from ftprobe.data.task import Example, LabelSet, Task, Unit
 from ftprobe.data.textfile import decode_utf8, read_bytes, read_lines
-from ftprobe.errors import ConfigError, InputError
+from ftprobe.errors import ConfigError, InputError, InputWarning
 
 __all__ = [
     "PrepackedConfig",
@@ -271,6 +272,25 @@ class PrepackedConfig:
     probing_cluster_path: Path | None = None
 
 
+def _config_line(text: str, section: str, key: str | None = None) -> int | None:
+    """The line of ``[section]`` (or of ``key`` in it) in a config.ini's text, for warnings.
+
+    configparser keeps no line numbers; keys are matched as it stores them (lower case).
+    """
+    current = None
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+            if key is None and current == section:
+                return lineno
+        elif key is not None and current == section and not line.startswith(("#", ";")):
+            name = re.split(r"[=:]", line, maxsplit=1)[0].strip().lower()
+            if name == key:
+                return lineno
+    return None
+
+
 def read_config(path: PathLike, relative_to: RelativeTo = "auto") -> PrepackedConfig:
     """Read a published DirectProbe ``config.ini``.
 
@@ -304,12 +324,17 @@ def read_config(path: PathLike, relative_to: RelativeTo = "auto") -> PrepackedCo
 
     for section in parser.sections():
         if section not in _KNOWN_KEYS:
-            warnings.warn(f"{cfg_path}: unknown section [{section}] ignored", stacklevel=2)
+            line = _config_line(text, section)
+            warnings.warn(
+                InputWarning(cfg_path, line, f"unknown section [{section}] ignored"), stacklevel=2
+            )
             continue
         for key in parser[section]:
             if key not in _KNOWN_KEYS[section] and key not in parser.defaults():
+                line = _config_line(text, section, key)
                 warnings.warn(
-                    f"{cfg_path}: unknown key {key!r} in [{section}] ignored", stacklevel=2
+                    InputWarning(cfg_path, line, f"unknown key {key!r} in [{section}] ignored"),
+                    stacklevel=2,
                 )
 
     def get(section: str, key: str, required: bool = True) -> str | None:
