@@ -156,12 +156,12 @@ def test_a_failed_output_write_names_the_file_and_what_to_do(
 def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import ftprobe.cli.probe as probe_cli
+    import ftprobe.geometry.runner as runner
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("centroid")
 
-    monkeypatch.setattr(probe_cli, "run_probe", broken)
+    monkeypatch.setattr(runner, "run_probe", broken)
     data = _write_task(tmp_path)
     code, _, err = _run(monkeypatch, capsys, *_flags(data, tmp_path / "out"))
     assert code == 1
@@ -261,3 +261,43 @@ def test_the_lp_and_qp_solvers_print_nothing() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "" and "HiGHS" not in out.stderr
+
+
+# -- commands import heavy libraries only when they need them ------------------
+
+_HEAVY = ("torch", "transformers", "pandas", "matplotlib", "sklearn", "highspy")
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["probe", "--help"], ["data", "show", "pos", "--split", "dev"]]
+)
+def test_help_and_data_show_import_no_heavy_library(args: list[str], shared_data: Path) -> None:
+    # `ftprobe --help` took 5 s, 4.8 of them importing torch and transformers.
+    code = (
+        "import sys\n"
+        f"sys.argv = ['ftprobe', *{args!r}]\n"
+        "from ftprobe.cli.main import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        f"print(sorted(m for m in {_HEAVY!r} if m in sys.modules))\n"
+    )
+    env = {**os.environ, "FTPROBE_DATA": str(shared_data)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "[]"
+
+
+def test_an_unknown_encoding_is_a_setting_error(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("data", "show", "trec-6", "--data-dir", str(shared_data), "-o", "encoding=klingon")
+    code, _, err = _run(monkeypatch, capsys, *args)
+    assert code == 2
+    assert _one_error_line(err) == (
+        "error: task 'trec-6', option encoding: 'klingon' is not a text encoding Python knows "
+        "(e.g. latin-1)"
+    )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ftprobe.analyses import AnalysisResult, run_analyses, study_context
 from ftprobe.cli.console import console
+
+if TYPE_CHECKING:
+    from ftprobe.analyses import AnalysisResult
 
 _out = console()
 
@@ -54,6 +56,9 @@ def analyze(
     note: NoteOption = None,
 ) -> None:
     """Run the nine analyses on a study; write DIR/analyses/<n>_<name>.{csv,png,svg}."""
+    # Imported here: the analyses pull in matplotlib and pandas, which other commands skip.
+    from ftprobe.analyses import run_analyses, study_context
+
     context = study_context(out_dir, study, note or ())
     results = run_analyses(out_dir, parse_only(only), context, on_result=show)
     _out.print(f"wrote {len(results)} analyses to {out_dir / 'analyses'}")

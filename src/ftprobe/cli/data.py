@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from ftprobe.cli.console import command_group, console
-from ftprobe.data.fetch import fetch_corpora, select_files
 from ftprobe.data.paths import ENV_VAR, data_dir
 from ftprobe.data.registry import TASK_NAMES, load_splits, load_task
 from ftprobe.data.task import Task
@@ -64,6 +63,8 @@ def fetch(
     retries: Annotated[int, typer.Option("--retries", min=0, help="Resumed retries per file.")] = 3,
 ) -> None:
     """Download the corpora (verified by SHA-256, resumable) or import local copies."""
+    from ftprobe.data.fetch import fetch_corpora, select_files
+
     root = data_dir(to)
     out = console()
     source = "from " + str(from_dir) if from_dir else "from " + (base_url or "canonical URLs")

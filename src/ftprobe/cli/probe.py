@@ -9,7 +9,6 @@ import typer
 
 from ftprobe.cli.console import console
 from ftprobe.errors import ConfigError
-from ftprobe.geometry.runner import ProbeJob, job_from_config, run_probe
 
 _out = console(stderr=True)
 
@@ -70,6 +69,9 @@ def probe(
     Writes clusters.txt, dis.txt, prediction.txt (with a test set), vec.txt,
     outside_min.txt, inside_max.txt, inside_mean.txt and log.txt into the output folder.
     """
+    # Imported here: the engine pulls in torch, which `ftprobe --help` should not wait for.
+    from ftprobe.geometry.runner import ProbeJob, job_from_config, run_probe
+
     flags = [train_embeddings, train_entities, labels, test_embeddings, test_entities, out]
     if config is not None:
         if any(f is not None for f in flags) or clusters is not None or mode != "probing":

@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ftprobe.analyses import run_analyses, study_context
 from ftprobe.cli.analyze import DirArgument, NoteOption, StudyOption, show
 from ftprobe.cli.console import console
-from ftprobe.report import write_report
 
 _out = console()
 
@@ -25,6 +23,10 @@ def report(
     note: NoteOption = None,
 ) -> None:
     """Run every analysis and write one self-contained report.html (figures embedded)."""
+    # Imported here: the analyses pull in matplotlib and pandas, which other commands skip.
+    from ftprobe.analyses import run_analyses, study_context
+    from ftprobe.report import write_report
+
     context = study_context(out_dir, study, note or ())
     results = run_analyses(out_dir, None, context, on_result=show)
     path = write_report(out_dir, results, context, output)

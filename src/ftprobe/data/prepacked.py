@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 from ftprobe.data.atomic import atomic_open
 from ftprobe.data.task import Example, LabelSet, Task, Unit
@@ -161,6 +160,9 @@ def _parse_fast(data: bytes, dtype: np.typing.DTypeLike) -> np.ndarray | None:
     tolerated here. Anything else (tabs, runs of spaces, bad values) falls back
     to the checked pass, which accepts any whitespace.
     """
+    # Imported here: pandas alone costs `ftprobe data show` more than its whole answer.
+    import pandas as pd
+
     try:
         frame = pd.read_csv(
             io.BytesIO(data),
