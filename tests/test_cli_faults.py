@@ -301,3 +301,47 @@ def test_an_unknown_encoding_is_a_setting_error(
         "error: task 'trec-6', option encoding: 'klingon' is not a text encoding Python knows "
         "(e.g. latin-1)"
     )
+
+
+# -- nothing stale: --overwrite replaces a run, temporary files are swept -------
+
+
+def test_overwrite_leaves_nothing_of_the_earlier_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ftprobe.geometry.runner import STATE_FILE
+
+    data = _write_task(tmp_path)
+    out = tmp_path / "out"
+    code, _, err = _run(monkeypatch, capsys, *_flags(data, out))
+    assert code == 0, err
+    assert (out / "prediction.txt").is_file()
+    (out / "notes.md").write_text("mine")
+    # a state file and its half-written copy, as a run killed while saving leaves them
+    (out / STATE_FILE).write_bytes(b"old state")
+    (out / f"{STATE_FILE}.tmp").write_bytes(b"half")
+    flags = _flags(data, out)
+    drop = {i + k for i, a in enumerate(flags) if a.startswith("--test-") for k in (0, 1)}
+    without_test = [a for i, a in enumerate(flags) if i not in drop]
+    code, _, err = _run(monkeypatch, capsys, *without_test, "--overwrite")
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    assert "prediction.txt" not in names  # the old run's predictions would look like the new
+    assert STATE_FILE not in names and f"{STATE_FILE}.tmp" not in names
+    assert "notes.md" in names and (out / "notes.md").read_text() == "mine"
+    assert "Acc=" not in (out / "log.txt").read_text()
+
+
+def test_overwrite_keeps_the_clusters_it_predicts_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_task(tmp_path)
+    out = tmp_path / "out"
+    code, _, err = _run(monkeypatch, capsys, *_flags(data, out))
+    assert code == 0, err
+    clusters = (out / "clusters.txt").read_text()
+    args = [*_flags(data, out), "--mode", "prediction", "--clusters", str(out / "clusters.txt")]
+    code, _, err = _run(monkeypatch, capsys, *args, "--overwrite")
+    assert code == 0, err
+    assert (out / "clusters.txt").read_text() == clusters
+    assert (out / "prediction.txt").is_file()

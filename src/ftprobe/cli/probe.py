@@ -46,7 +46,11 @@ def probe(
         Path | None, typer.Option(help="clusters.txt to use in prediction mode.")
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option(help="Write into a non-empty output folder, replacing its files.")
+        bool,
+        typer.Option(
+            help="Replace an earlier run in the output folder: its output files are removed "
+            "first (other files stay)."
+        ),
     ] = False,
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted clustering from its saved state.")
