@@ -345,3 +345,24 @@ def test_overwrite_keeps_the_clusters_it_predicts_with(
     assert code == 0, err
     assert (out / "clusters.txt").read_text() == clusters
     assert (out / "prediction.txt").is_file()
+
+
+def test_embed_sweeps_what_a_killed_run_left_in_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    data = _write_task(tmp_path)
+    store = tmp_path / "store"
+    args = ("embed", "--out", str(store), "--import-prepacked", str(data), "--task", "t")
+    code, _, err = _run(monkeypatch, capsys, *args)
+    assert code == 0, err
+    entry = next(p.parent for p in store.rglob("manifest.json"))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = entry.parent / f".tmp-first-@{socket.gethostname()}@{dead.pid}@0123abcd"
+    stale.mkdir()
+    (stale / "layer.npy").write_bytes(b"half")
+    code, _, err = _run(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert not stale.exists()

@@ -16,7 +16,11 @@ message the user sees says which file could not be written.
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import socket
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,16 +40,69 @@ def public_mode(path: str | os.PathLike[str]) -> None:
     os.chmod(path, base & ~_umask())
 
 
+_OWNER = re.compile(r"@(?P<host>[^@]+)@(?P<pid>\d+)@")
+
+
+def _owner_tag() -> str:
+    # Names the process that made a temporary, so a later run can tell a
+    # dead run's leftovers from the live temporaries of a concurrent one.
+    return f"@{socket.gethostname()}@{os.getpid()}@"
+
+
+def owned_name(prefix: str, suffix: str = "") -> str:
+    """A unique temporary name that :func:`sweep_stale` can trace back to this process."""
+    return f"{prefix}{_owner_tag()}{uuid.uuid4().hex}{suffix}"
+
+
 def staging_dir(parent: str | os.PathLike[str], prefix: str, suffix: str = "") -> Path:
     """A new empty folder in ``parent`` to build an output in before renaming it into place.
 
-    Its mode follows the umask (see the module docstring); the caller removes it
-    on failure.
+    Its mode follows the umask (see the module docstring); its name says which
+    process made it (:func:`owned_name`). The caller removes it on failure; what
+    a killed process leaves is removed by :func:`sweep_stale` on the next run.
     """
     Path(parent).mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
-    public_mode(tmp)
+    tmp = Path(parent) / owned_name(prefix, suffix)
+    tmp.mkdir()
     return tmp
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_stale(parent: str | os.PathLike[str], prefix: str, suffix: str = "") -> list[Path]:
+    """Remove the temporaries in ``parent`` left by processes of this host that have ended.
+
+    Only names made by :func:`owned_name` with ``prefix`` and ``suffix`` are
+    considered; one whose process still runs (or that another host made) is
+    left alone, since a concurrent run may be writing it. A swept temporary is
+    never read: whatever it held is made again. Returns what was removed.
+    """
+    folder = Path(parent)
+    if not folder.is_dir():
+        return []
+    host = socket.gethostname()
+    removed = []
+    for path in folder.iterdir():
+        name = path.name
+        if not (name.startswith(prefix) and name.endswith(suffix)):
+            continue
+        owner = _OWNER.search(name, len(prefix))
+        if owner is None or owner["host"] != host or _running(int(owner["pid"])):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def with_path(exc: OSError, path: str | os.PathLike[str]) -> OSError:

@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 
 from ftprobe import __version__
-from ftprobe.data.atomic import atomic_open, atomic_path, staging_dir
+from ftprobe.data.atomic import atomic_open, atomic_path, staging_dir, sweep_stale
 from ftprobe.data.task import Task
 from ftprobe.encode.alignment import (
     CLS,
@@ -233,6 +233,8 @@ def finetune(
         "subtrain_fraction": fraction,
         "split_seed": seed_for_split if fraction else None,
     }
+    # A run killed while saving a checkpoint leaves its staging folder (see _save_checkpoint).
+    sweep_stale(root, ".step-", ".tmp")
     existing = _read_manifest(root)
     if existing is not None:
         if existing.get("identity") != identity:
