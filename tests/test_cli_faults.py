@@ -366,3 +366,57 @@ def test_embed_sweeps_what_a_killed_run_left_in_the_store(
     code, _, err = _run(monkeypatch, capsys, *args)
     assert code == 0, err
     assert not stale.exists()
+
+
+# -- user mistakes in probe: one line, before any work -------------------------
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_state_file_says_what_to_do_and_the_advice_works(
+    damage: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ftprobe.geometry.clustering import ClusteringInterrupted
+    from ftprobe.geometry.runner import STATE_FILE, ProbeJob, run_probe
+
+    data = _write_task(tmp_path, seed=3, tangled=True)
+    out = tmp_path / "cut"
+    job = ProbeJob(
+        train_embeddings=data / "embeddings/layers/train/3.txt",
+        train_entities=data / "entities/train.txt",
+        labels=data / "labels/tags.txt",
+        out=out,
+        device="cpu",
+    )
+    with pytest.raises(ClusteringInterrupted):
+        run_probe(job, progress=False, max_steps=20)
+    state = out / STATE_FILE
+    raw = bytearray(state.read_bytes())
+    if damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    else:
+        raw[len(raw) // 3] ^= 0xFF
+    state.write_bytes(bytes(raw))
+    flags = _flags(data, out)
+    code, _, err = _run(monkeypatch, capsys, *flags, "--resume")
+    assert code == 2
+    line = _one_error_line(err)
+    assert line.startswith(f"error: {state}: the saved clustering state is damaged")
+    assert line.endswith("start again with --overwrite instead of --resume")
+    code, _, err = _run(monkeypatch, capsys, *flags, "--overwrite")
+    assert code == 0, err
+    assert not state.exists() and (out / "clusters.txt").is_file()
+
+
+def test_a_negative_min_cluster_size_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere"
+    flags = _flags(missing, tmp_path / "out")  # no input exists: refused before reading any
+    code, _, err = _run(monkeypatch, capsys, *flags, "--min-cluster-size", "-1")
+    assert code == 2
+    assert _one_error_line(err) == (
+        "error: --min-cluster-size must be 0 or more (0 counts every cluster), not -1"
+    )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -86,6 +87,11 @@ class ProbeJob:
             raise ConfigError("give both the test embeddings and the test entities, or neither")
         if self.mode == "prediction" and self.resume:
             raise ConfigError("--resume continues a clustering; prediction mode does not cluster")
+        if self.min_cluster_size < 0:
+            raise ConfigError(
+                f"--min-cluster-size must be 0 or more (0 counts every cluster), "
+                f"not {self.min_cluster_size}"
+            )
 
 
 @dataclass(frozen=True)
@@ -152,12 +158,26 @@ def _check_out(job: ProbeJob) -> None:
     if job.resume:
         if STATE_FILE not in entries:
             raise ConfigError(f"{out}: nothing to resume (no {STATE_FILE} in the output folder)")
+        _check_state(out / STATE_FILE)
         return
     if entries and not job.overwrite:
         raise ConfigError(
             f"{out}: the output folder is not empty (use --overwrite to replace its files, "
             "or --resume to continue an interrupted run)"
         )
+
+
+def _check_state(path: Path) -> None:
+    """A state file to resume from must read back whole (every array, checksums included)."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            for name in saved.files:
+                saved[name]
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise ConfigError(
+            f"{path}: the saved clustering state is damaged ({type(exc).__name__}: {exc}); "
+            "start again with --overwrite instead of --resume"
+        ) from None
 
 
 def _remove_earlier_run(job: ProbeJob) -> None:
