@@ -28,7 +28,15 @@ from typing import IO
 
 
 def _umask() -> int:
-    # The umask can only be read by setting it; set it straight back.
+    # Linux shows the umask in /proc; elsewhere it can only be read by setting
+    # it, which for a moment gives other threads' new files the wrong mode.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
