@@ -11,6 +11,12 @@ plain ``open``/``mkdir`` would have given it, so outputs are as readable as the
 user's umask says. A write that fails without naming a file (a full disk
 reports ``ENOSPC`` on ``write``) is re-raised naming the target, so the
 message the user sees says which file could not be written.
+
+Outputs made of several files are built in a staging folder beside their final
+place (:func:`staging_dir`) and renamed into place. A killed process cannot
+remove its temporaries, so their names say which host and process made them
+(:func:`owned_name`) and the next run removes those whose process has ended
+(:func:`sweep_stale`), leaving a concurrent run's alone.
 """
 
 from __future__ import annotations
