@@ -156,6 +156,8 @@ def test_report_is_self_contained_and_escaped(report_dir: Path) -> None:
     assert NASTY not in page and "&lt;img src=x onerror=" in page
     assert "a: the dev split served as the training set" in page
     assert page.count('class="analysis"') == 9
+    # The command also writes the findings beside the paper as Markdown.
+    assert (report_dir / "findings.md").read_text(encoding="utf-8").count("\n## ") == 9
 
 
 def test_report_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -> None:
@@ -190,15 +192,19 @@ def test_report_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -
         # Clicking a numeric header sorts its table.
         column = evaluate(
             """(() => {
-              const table = document.querySelector("#analysis-1 table.sortable");
-              const th = Array.from(table.tHead.rows[0].cells)
+              const header = t => Array.from(t.tHead.rows[0].cells)
                 .find(c => c.textContent === "acc_after_mean");
+              const table = Array.from(document.querySelectorAll("#analysis-1 table.sortable"))
+                .find(header);
+              const th = header(table);
               th.click(); th.click();
               return Array.from(table.tBodies[0].rows)
                 .map(r => Number(r.cells[th.cellIndex].getAttribute("data-v")));
             })()"""
         )
-        assert column == sorted(column, reverse=True)
+        assert column and column == sorted(column, reverse=True)
+        # Every section sets the paper's finding beside ours.
+        assert evaluate("document.querySelectorAll('section.analysis .paper').length") == 9
 
         shot = browser.call("Page.captureScreenshot", session, format="png")["data"]
         path = Path(os.environ.get("FTPROBE_REPORT_SCREENSHOT") or tmp_path / "report.png")

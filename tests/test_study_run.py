@@ -44,15 +44,17 @@ def test_smoke_study_fills_every_table(smoke_run: Path) -> None:
     tables = read_tables(smoke_run)
     reps = tables["representations"]
     train = reps[reps["split"] == "train"]
-    # ps-role fine-tuned for 4 updates, saved at 0, 2, 4; ps-fxn probed as a cross task.
+    # ps-role fine-tuned for 4 updates, saved at 0, 2, 4; ps-fxn and dep probed as cross tasks.
     assert sorted(train["step"].unique()) == [0, 2, 4]
-    assert set(train["task"]) == {"ps-role", "ps-fxn"}
+    assert set(train["task"]) == {"ps-role", "ps-fxn", "dep"}
     assert set(train["layer"]) == {0, 6}
     assert train["clf_accuracy"].between(0, 1).all()
     assert train["dp_accuracy"].between(0, 1).all()
     assert (train["n_clusters"] >= train["n_labels_present"]).all()
     labels = tables["labels"]
-    assert len(labels["centroid"].iloc[0]) == 384
+    width = labels.groupby("task")["centroid"].first().map(len)
+    # A DEP pair is its head's and its dependent's vectors side by side.
+    assert width.to_dict() == {"ps-role": 384, "ps-fxn": 384, "dep": 768}
     assert not tables["label_pairs"].empty
     curves = tables["curves"]
     assert set(curves["eval_split"]) == {"subtrain", "subtest", "test"}

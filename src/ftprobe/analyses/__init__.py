@@ -9,6 +9,7 @@ from ftprobe.analyses.cka import linear_cka
 from ftprobe.analyses.labels import centroid_paths, cross_task, label_distances
 from ftprobe.analyses.layers import layer_movement, layer_similarity, movement_direction
 from ftprobe.analyses.memorization import memorization
+from ftprobe.analyses.paper import Finding, PaperComparison, compare, paper_data
 from ftprobe.analyses.probing import linearity, performance
 from ftprobe.analyses.result import AnalysisResult, StudyContext, context_from_study
 from ftprobe.analyses.runner import (
@@ -25,8 +26,11 @@ __all__ = [
     "ANALYSES",
     "Analysis",
     "AnalysisResult",
+    "Finding",
+    "PaperComparison",
     "StudyContext",
     "centroid_paths",
+    "compare",
     "context_from_study",
     "cross_task",
     "label_distances",
@@ -37,6 +41,7 @@ __all__ = [
     "load_tables",
     "memorization",
     "movement_direction",
+    "paper_data",
     "performance",
     "run_analyses",
     "select",

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ftprobe.study.spec import Study
+
+if TYPE_CHECKING:
+    from ftprobe.analyses.paper import PaperComparison
 
 
 @dataclass
@@ -23,7 +27,8 @@ class AnalysisResult:
 
     ``table`` holds one row per the analysis' natural unit (model, task,
     checkpoint, layer, label, ...); ``summary`` (optional) holds the few numbers
-    per (model, task) that ``headline`` is computed from.
+    per (model, task) that ``headline`` is computed from; ``comparison`` (set by
+    :func:`ftprobe.analyses.runner.run_analyses`) sets the paper's finding beside it.
     """
 
     number: int
@@ -34,6 +39,7 @@ class AnalysisResult:
     table: pd.DataFrame
     figure: Figure
     summary: pd.DataFrame | None = None
+    comparison: PaperComparison | None = None
     _png: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -55,10 +61,13 @@ class StudyContext:
     """Facts about the study that captions state and the tables do not hold.
 
     ``splits`` maps a task to its (training split, test split) names; ``notes``
-    are extra sentences appended to every caption (e.g. where the data came from).
+    are extra sentences appended to every caption (e.g. where the data came from);
+    ``models`` maps a model's name to what it loads (a hub id or a path), so the
+    paper's own models are recognised.
     """
 
     splits: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    models: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
     def data_note(self, tasks: Iterable[str]) -> str:
@@ -83,6 +92,7 @@ def context_from_study(study: Study, notes: Iterable[str] = ()) -> StudyContext:
     """The caption context of a validated study file."""
     return StudyContext(
         splits={t.name: (t.train_split, t.test_split) for t in study.tasks},
+        models={m.name: m.path for m in study.models},
         notes=tuple(notes),
     )
 

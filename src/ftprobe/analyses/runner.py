@@ -2,8 +2,9 @@
 
 ``run_analyses(DIR)`` reads ``DIR/tables/``, runs the chosen analyses and writes,
 for each, ``DIR/analyses/<n>_<name>.csv`` (its table), ``..._summary.csv`` (when
-it has one), ``.png``, ``.svg`` and ``.json`` (title, caption, headline), each
-atomically.
+it has one), ``.png``, ``.svg``, ``..._paper.csv`` (the paper's finding beside ours, one
+row per finding with its verdict) and ``.json`` (title, caption, headline and
+the comparison with the paper), each atomically.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ftprobe.analyses import plotting as P
 from ftprobe.analyses.labels import centroid_paths, cross_task, label_distances
 from ftprobe.analyses.layers import layer_movement, layer_similarity, movement_direction
 from ftprobe.analyses.memorization import memorization
+from ftprobe.analyses.paper import compare
 from ftprobe.analyses.probing import linearity, performance
 from ftprobe.analyses.result import AnalysisResult, StudyContext, context_from_study
 from ftprobe.errors import ConfigError
@@ -104,6 +106,8 @@ def write_result(result: AnalysisResult, folder: Path) -> list[Path]:
     written = [_write_csv(result.table, base.with_suffix(".csv"))]
     if result.summary is not None:
         written.append(_write_csv(result.summary, folder / f"{result.stem}_summary.csv"))
+    if result.comparison is not None:
+        written.append(_write_csv(result.comparison.frame(), folder / f"{result.stem}_paper.csv"))
     written += P.save(result.figure, base, result.png())
     meta = {
         "number": result.number,
@@ -111,6 +115,7 @@ def write_result(result: AnalysisResult, folder: Path) -> list[Path]:
         "title": result.title,
         "headline": result.headline,
         "caption": result.caption,
+        "paper": result.comparison.to_dict() if result.comparison is not None else None,
         "files": [p.name for p in written],
     }
     text = json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8")
@@ -140,6 +145,7 @@ def run_analyses(
     results = []
     for analysis in chosen:
         result = analysis.function(tables, context)
+        result.comparison = compare(result, tables, context)
         if write:
             write_result(result, out_dir / "analyses")
         results.append(result)

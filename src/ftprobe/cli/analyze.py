@@ -39,9 +39,17 @@ def parse_only(only: str | None) -> list[str] | None:
 
 
 def show(result: AnalysisResult) -> None:
-    """Print one analysis' headline as it finishes."""
+    """Print one analysis' headline and how it stands beside the paper, as it finishes."""
     _out.print(f"{result.number}. {result.title}", style="bold", end="")
     _out.print(f": {result.headline}")
+    comparison = result.comparison
+    if comparison is None:
+        return
+    _out.print(f"   {comparison.summary()}")
+    for finding in comparison.findings:
+        _out.print(
+            f"   - {finding.scope}: {finding.verdict} (paper {finding.paper}; ours {finding.ours})"
+        )
 
 
 def analyze(
