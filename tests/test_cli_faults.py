@@ -420,3 +420,31 @@ def test_a_negative_min_cluster_size_is_refused_before_reading(
     assert _one_error_line(err) == (
         "error: --min-cluster-size must be 0 or more (0 counts every cluster), not -1"
     )
+
+
+def test_a_full_disk_while_saving_the_clustering_state_names_it_and_leaves_no_tmp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from ftprobe.geometry.runner import STATE_FILE, ProbeJob, run_probe
+
+    data = _write_task(tmp_path, seed=3, tangled=True)
+    out = tmp_path / "cut"
+    job = ProbeJob(
+        train_embeddings=data / "embeddings/layers/train/3.txt",
+        train_entities=data / "entities/train.txt",
+        labels=data / "labels/tags.txt",
+        out=out,
+        device="cpu",
+    )
+
+    def full_disk(file: object, **arrays: object) -> None:
+        Path(file.name).write_bytes(b"PK half")  # type: ignore[attr-defined]
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(OSError) as info:
+        run_probe(job, progress=False, max_steps=20)  # an interruption saves the state
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(out / STATE_FILE)
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]

@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 
+from ftprobe.data.atomic import with_path
 from ftprobe.data.prepacked import read_config, read_embeddings, read_entities, read_label_set
 from ftprobe.errors import ConfigError, InputError
 from ftprobe.geometry.clustering import Clustering
@@ -249,6 +250,10 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
         log.info("Clustering" + (" (resumed)" if job.resume else ""))
         try:
             probe.fit(X, y, names, max_steps=max_steps)
+        except OSError as exc:
+            state_tmp.unlink(missing_ok=True)
+            # The state file is the clustering's only file; a full disk names no file.
+            raise with_path(exc, state) from exc
         except BaseException:
             state_tmp.unlink(missing_ok=True)
             raise
