@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from ftprobe.cli.console import console
 from ftprobe.errors import ConfigError
-from ftprobe.geometry.runner import ProbeJob, job_from_config, run_probe
 
-_out = Console(stderr=True)
+_out = console(stderr=True)
 
 
 def probe(
@@ -47,7 +46,11 @@ def probe(
         Path | None, typer.Option(help="clusters.txt to use in prediction mode.")
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option(help="Write into a non-empty output folder, replacing its files.")
+        bool,
+        typer.Option(
+            help="Replace an earlier run in the output folder: its output files are removed "
+            "first (other files stay)."
+        ),
     ] = False,
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted clustering from its saved state.")
@@ -70,6 +73,9 @@ def probe(
     Writes clusters.txt, dis.txt, prediction.txt (with a test set), vec.txt,
     outside_min.txt, inside_max.txt, inside_mean.txt and log.txt into the output folder.
     """
+    # Imported here: the engine pulls in torch, which `ftprobe --help` should not wait for.
+    from ftprobe.geometry.runner import ProbeJob, job_from_config, run_probe
+
     flags = [train_embeddings, train_entities, labels, test_embeddings, test_entities, out]
     if config is not None:
         if any(f is not None for f in flags) or clusters is not None or mode != "probing":

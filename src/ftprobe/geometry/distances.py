@@ -55,6 +55,11 @@ __all__ = [
     "resolve_device",
 ]
 
+# highspy.Highs() prints HiGHS's copyright banner as it is made, before
+# output_flag can be turned off (its __init__ enables callbacks, which logs).
+# Its C++ base class has every method used here and prints nothing.
+_Highs = highspy.Highs.__base__
+
 
 class ClusteringLike(Protocol):
     """What the distance functions need of a partition (see ``geometry.clustering``)."""
@@ -144,7 +149,7 @@ def _dual_qp(ma: np.ndarray, mb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m = np.concatenate([ma, -mb])
     n = na + nb
     q = m @ m.T
-    h = highspy.Highs()
+    h = _Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     lp = highspy.HighsLp()
@@ -197,7 +202,7 @@ def _separable_lp(a: np.ndarray, b: np.ndarray, time_limit: float) -> bool | Non
     na, nb = len(a), len(b)
     d = a.shape[1]
     n = na + nb
-    h = highspy.Highs()
+    h = _Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("solver", "ipm")
