@@ -5,18 +5,19 @@ file system, so the final ``os.replace`` is atomic) and renamed into place only
 once it is complete; on any error the temporary file is removed and the target
 is left as it was.
 
-The temporary names come from :mod:`tempfile`, which makes them private
-(``0600`` files, ``0700`` folders); what is renamed into place gets the mode a
-plain ``open``/``mkdir`` would have given it, so outputs are as readable as the
-user's umask says. A write that fails without naming a file (a full disk
-reports ``ENOSPC`` on ``write``) is re-raised naming the target, so the
-message the user sees says which file could not be written.
+A temporary file is made private (``0600``) while it is written; what is
+renamed into place gets the mode a plain ``open``/``mkdir`` would have given it,
+so outputs are as readable as the user's umask says. A write that fails
+without naming a file (a full disk reports ``ENOSPC`` on ``write``) is
+re-raised naming the target, so the message the user sees says which file
+could not be written.
 
 Outputs made of several files are built in a staging folder beside their final
 place (:func:`staging_dir`) and renamed into place. A killed process cannot
 remove its temporaries, so their names say which host and process made them
 (:func:`owned_name`) and the next run removes those whose process has ended
-(:func:`sweep_stale`), leaving a concurrent run's alone.
+(:func:`sweep_stale`), leaving a concurrent run's alone; every atomic write of
+a file first sweeps what a killed writer of that same file left.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +49,7 @@ def _umask() -> int:
 
 
 def public_mode(path: str | os.PathLike[str]) -> None:
-    """Give a file or folder made private by :mod:`tempfile` the mode the umask asks for."""
+    """Give a file or folder made private while written the mode the umask asks for."""
     base = 0o777 if Path(path).is_dir() else 0o666
     os.chmod(path, base & ~_umask())
 
@@ -132,9 +132,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # What a killed writer of this same file left behind goes first: a write that
+    # cannot clean up after itself (SIGKILL) is cleaned up by the next one.
+    sweep_stale(target.parent, f".{target.name}.", ".tmp")
+    tmp = target.parent / owned_name(f".{target.name}.", ".tmp")
+    tmp.touch(mode=0o600, exist_ok=False)
     try:
         yield tmp
         public_mode(tmp)
@@ -152,7 +154,11 @@ def atomic_open(
     path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8"
 ) -> Iterator[IO]:
     """Open a temporary file beside ``path`` for writing; it replaces ``path`` on success."""
-    if "b" in mode:
-        encoding = None
-    with atomic_path(path) as tmp, open(tmp, mode, encoding=encoding, newline="") as handle:
+    binary = "b" in mode
+    with (
+        atomic_path(path) as tmp,
+        open(
+            tmp, mode, encoding=None if binary else encoding, newline=None if binary else ""
+        ) as handle,
+    ):
         yield handle
