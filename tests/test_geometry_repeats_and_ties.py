@@ -121,6 +121,22 @@ def test_repeated_vectors_are_reported_in_the_log_the_summary_and_the_result(
     assert "MinConvexDistance=0.0" in log
     assert "Cluster pairs at distance 0: 1, of which 1 are forced clusters on a shared" in log
     assert "examples 1, 2, 5 (A, B)" in log
+    # prediction mode reads the partition and reports the same
+    again = run_probe(
+        ProbeJob(
+            train_embeddings=emb,
+            train_entities=ent,
+            labels=tags,
+            out=tmp_path / "pred",
+            mode="prediction",
+            clusters=out / "clusters.txt",
+            device="cpu",
+        ),
+        progress=False,
+    )
+    assert again.clustering.n_forced_clusters == 2
+    pred_log = (tmp_path / "pred" / "log.txt").read_text()
+    assert "they force 2 clusters" in pred_log and "of which 1 are forced" in pred_log
 
     res = CliRunner().invoke(
         app,

@@ -60,6 +60,7 @@ __all__ = [
     "write_predictions",
     "write_statistics",
     "write_vec",
+    "zero_distance_lines",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -487,33 +488,34 @@ def tie_summary_lines(ties: PredictionTies) -> list[str]:
     ]
 
 
-def repeated_vector_lines(clustering: Clustering, distances: np.ndarray | None = None) -> list[str]:
-    """``log.txt`` lines on vectors that carry several labels (none when there are none).
-
-    How many such vectors, the points on them, the clusters they force (one per vector and
-    label) and the clusters of the other points; with the ``(K, K)`` hull distances, how
-    many pairs of clusters touch (distance 0) and how many of those are forced clusters
-    on a shared vector, which is where a zero distance (and a smallest label distance of
-    0) comes from.
-    """
+def repeated_vector_lines(clustering: Clustering) -> list[str]:
+    """``log.txt`` line on vectors that carry several labels (none when there are none):
+    how many such vectors, the points on them, the clusters they force (one per vector
+    and label) and the clusters of the other points."""
     if not clustering.conflicts:
         return []
-    out = [
+    return [
         f"Vectors with more than one label: {clustering.n_conflicting_vectors}, with "
         f"{clustering.n_conflicting_points} points; they force "
         f"{clustering.n_forced_clusters} clusters (one per vector and label, never merged), "
         f"and the other points form {clustering.n_other_clusters} clusters"
     ]
-    if distances is not None:
-        dist = np.asarray(distances)
-        iu = np.triu_indices(len(dist), k=1)
-        zero = np.flatnonzero(dist[iu] == 0)
-        forced = np.zeros(clustering.n_clusters, dtype=bool)
-        forced[clustering.forced_clusters] = True
-        both = int(np.sum(forced[iu[0][zero]] & forced[iu[1][zero]]))
-        out.append(
-            f"Cluster pairs at distance 0: {len(zero)}, of which {both} are forced clusters "
-            "on a shared vector (the zero distances, and a smallest label distance of 0, "
-            "come from them)"
-        )
-    return out
+
+
+def zero_distance_lines(clustering: Clustering, distances: np.ndarray) -> list[str]:
+    """``log.txt`` line on cluster pairs at hull distance 0 (none when there are none): how
+    many, and how many of them are forced clusters on a shared vector, which is where a
+    zero distance (and a smallest label distance of 0) comes from."""
+    dist = np.asarray(distances)
+    iu = np.triu_indices(len(dist), k=1)
+    zero = np.flatnonzero(dist[iu] == 0)
+    if len(zero) == 0:
+        return []
+    forced = np.zeros(clustering.n_clusters, dtype=bool)
+    forced[clustering.forced_clusters] = True
+    both = int(np.sum(forced[iu[0][zero]] & forced[iu[1][zero]]))
+    return [
+        f"Cluster pairs at distance 0: {len(zero)}, of which {both} are forced clusters on "
+        "a shared vector (the zero distances, and a smallest label distance of 0, come "
+        "from them)"
+    ]

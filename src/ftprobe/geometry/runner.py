@@ -24,7 +24,7 @@ import numpy as np
 
 from ftprobe.data.prepacked import read_config, read_embeddings, read_entities, read_label_set
 from ftprobe.errors import ConfigError, InputError
-from ftprobe.geometry.clustering import Clustering
+from ftprobe.geometry.clustering import Clustering, find_conflicts
 from ftprobe.geometry.directprobe import DirectProbe
 from ftprobe.geometry.outputs import (
     PredictionTies,
@@ -39,6 +39,7 @@ from ftprobe.geometry.outputs import (
     write_log,
     write_predictions,
     write_statistics,
+    zero_distance_lines,
 )
 
 STATE_FILE = ".ftprobe-clustering-state.npz"
@@ -210,7 +211,10 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
         write_clusters(out / "clusters.txt", clustering)
     else:
         assert job.clusters is not None
-        clustering = read_clustering(job.clusters, y, names)
+        given = read_clustering(job.clusters, y, names)
+        # the vectors with several labels, for the report on the clusters they force
+        clustering = Clustering(given.assignment, given.cluster_labels, names, find_conflicts(X, y))
+        log.extend(repeated_vector_lines(clustering))
         probe.fit_clusters(X, clustering)
         log.info(f"Loaded the clusters from {job.clusters}")
         if job.clusters.resolve() != (out / "clusters.txt").resolve():
@@ -231,8 +235,7 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     distances = probe.distances()
     write_dis(out / "dis.txt", clustering, distances)
     log.extend(cluster_summary_lines(distances=distances))
-    if clustering.conflicts:
-        log.extend(repeated_vector_lines(clustering, distances)[1:])
+    log.extend(zero_distance_lines(clustering, distances))
     stats = probe.statistics()
     write_statistics(out, stats)
     log.extend(statistics_summary_lines(stats))
