@@ -121,7 +121,17 @@ def probe(
     line = f"{result.clustering.n_clusters} clusters"
     if result.accuracy is not None:
         line += f", nearest-cluster accuracy {result.accuracy:.4f}"
-    if result.clustering.conflicts:
-        n_groups = len(result.clustering.conflicts)
-        line += f", {n_groups} groups of identical vectors with different labels"
+    c = result.clustering
+    if c.conflicts:
+        line += (
+            f"; {c.n_conflicting_vectors} vectors carry several labels ({c.n_conflicting_points}"
+            f" points, {c.n_forced_clusters} forced clusters, the source of the zero "
+            f"distances; the other points form {c.n_other_clusters} clusters)"
+        )
+    if result.ties is not None and result.ties.n_tied:
+        t = result.ties
+        line += (
+            f"; {t.n_tied} test points tie across labels at the nearest distance (lowest "
+            f"cluster id wins; accuracy {t.accuracy_low:.4f} to {t.accuracy_high:.4f})"
+        )
     _out.print(f"{line}; files in {result.out} ({result.seconds:.1f} s)", highlight=False)

@@ -30,18 +30,22 @@ import numpy as np
 from ftprobe.data.atomic import with_path
 from ftprobe.data.prepacked import read_config, read_embeddings, read_entities, read_label_set
 from ftprobe.errors import ConfigError, InputError
-from ftprobe.geometry.clustering import Clustering
+from ftprobe.geometry.clustering import Clustering, find_conflicts
 from ftprobe.geometry.directprobe import DirectProbe
 from ftprobe.geometry.outputs import (
+    PredictionTies,
     RunLog,
     cluster_summary_lines,
     read_clustering,
+    repeated_vector_lines,
     statistics_summary_lines,
+    tie_summary_lines,
     write_clusters,
     write_dis,
     write_log,
     write_predictions,
     write_statistics,
+    zero_distance_lines,
 )
 
 STATE_FILE = ".ftprobe-clustering-state.npz"
@@ -103,6 +107,8 @@ class ProbeResult:
     accuracy: float | None
     out: Path
     seconds: float
+    ties: PredictionTies | None = None
+    """Ties across labels at the nearest distance (with a test set)."""
 
 
 def job_from_config(
@@ -267,14 +273,19 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
         for group in clustering.conflicts:
             labels = sorted({names[y[i]] for i in group})
             log.info(
-                "Identical vectors with different labels (kept as singletons): examples "
+                "Identical vectors with different labels (one cluster per label, never "
+                "merged): examples "
                 + ", ".join(str(i + 1) for i in group)
                 + f" ({', '.join(labels)})"
             )
+        log.extend(repeated_vector_lines(clustering))
         write_clusters(out / "clusters.txt", clustering)
     else:
         assert job.clusters is not None
-        clustering = read_clustering(job.clusters, y, names)
+        given = read_clustering(job.clusters, y, names)
+        # the vectors with several labels, for the report on the clusters they force
+        clustering = Clustering(given.assignment, given.cluster_labels, names, find_conflicts(X, y))
+        log.extend(repeated_vector_lines(clustering))
         probe.fit_clusters(X, clustering)
         log.info(f"Loaded the clusters from {job.clusters}")
         if job.clusters.resolve() != (out / "clusters.txt").resolve():
@@ -282,16 +293,20 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     log.extend(cluster_summary_lines(n_clusters=clustering.n_clusters))
 
     accuracy = None
+    ties = None
     if test is not None:
         test_X, test_y = test
         dist = probe.predict_distances(test_X)
         gold = [names[i] for i in test_y]
-        write_predictions(out / "prediction.txt", gold, dist, clustering)
+        write_predictions(out / "prediction.txt", gold, dist, clustering, tol=probe.tie_tolerance_)
         accuracy = probe.score(None, test_y, distances=dist)
+        ties = probe.prediction_ties(None, test_y, distances=dist)
         log.extend(cluster_summary_lines(accuracy=accuracy))
+        log.extend(tie_summary_lines(ties))
     distances = probe.distances()
     write_dis(out / "dis.txt", clustering, distances)
     log.extend(cluster_summary_lines(distances=distances))
+    log.extend(zero_distance_lines(clustering, distances))
     stats = probe.statistics()
     write_statistics(out, stats)
     log.extend(statistics_summary_lines(stats))
@@ -299,4 +314,4 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     log.info(f"Finished in {seconds:.1f} s")
     write_log(out / "log.txt", log)
     state.unlink(missing_ok=True)
-    return ProbeResult(clustering, accuracy, out, seconds)
+    return ProbeResult(clustering, accuracy, out, seconds, ties)
