@@ -651,7 +651,7 @@ class SupervisedClustering:
                     if {ra, rb} != {ca, cb}:
                         raise FtprobeError(
                             "the state file does not match this run (different input or "
-                            "version): start again without --resume"
+                            "version): start again with --overwrite instead of --resume"
                         )
                     self.stats.replayed += 1
                 else:
@@ -1407,7 +1407,7 @@ class SupervisedClustering:
             if str(z["fingerprint"]) != self._fingerprint():
                 raise FtprobeError(
                     f"{self.state_path} belongs to a different input (vectors, labels or "
-                    "version differ): start again without --resume"
+                    "version differ): start again with --overwrite instead of --resume"
                 )
             decisions = [tuple(int(v) for v in row) for row in z["decisions"]]
             # Label-pair verdicts: overlaps are taken as recorded (they only add checks);
