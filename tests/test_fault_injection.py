@@ -1,11 +1,13 @@
-"""Fault injection: SIGKILL ``ftprobe run`` at several points of a small study, rerun.
+"""Fault injection: SIGKILL ``ftprobe run`` and ``ftprobe probe`` mid-work, then rerun.
 
 After every kill the same command is run again; at the end the tables must be
 byte-identical to those of an uninterrupted run and no temporary file or
 staging folder may be left anywhere in the output folder. The kill points are
 found by watching the output folder (training started, a checkpoint being
 saved, an extraction, a DirectProbe clustering, the tables being written), so
-each run is cut inside a different stage.
+each run is cut inside a different stage. ``ftprobe probe`` is killed during
+its clustering, after saving its state, and resumed with ``--resume`` until it
+ends with the files of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -147,3 +150,74 @@ def test_killed_runs_resume_to_the_uninterrupted_tables(tmp_path: Path, shared_d
     _run(study, out, env)
     assert _tables(out) == expected, cut
     assert _temporaries(out) == [], cut
+
+
+def _tangled_task(root: Path, n_train: int = 600, n_test: int = 100) -> list[str]:
+    """A pre-packed task whose labels no hyperplane separates: many merges to decide."""
+    rng = np.random.default_rng(5)
+    (root / "labels.txt").write_text("a\nb\n", encoding="utf-8")
+    for split, n in (("train", n_train), ("test", n_test)):
+        X = rng.normal(size=(n, 3))
+        lab = np.where(np.sin(3 * X[:, 0]) + X[:, 1] * X[:, 2] > 0, "a", "b")
+        (root / f"{split}.entities").write_text(
+            "".join(f"w{i}\t{v}\n" for i, v in enumerate(lab)), encoding="utf-8"
+        )
+        (root / f"{split}.vectors").write_text(
+            "".join(" ".join(f"{v:.6f}" for v in row) + "\n" for row in X), encoding="utf-8"
+        )
+    return [
+        "--train-embeddings",
+        str(root / "train.vectors"),
+        "--train-entities",
+        str(root / "train.entities"),
+        "--labels",
+        str(root / "labels.txt"),
+        "--test-embeddings",
+        str(root / "test.vectors"),
+        "--test-entities",
+        str(root / "test.entities"),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
+
+
+def test_killed_probe_resumes_to_the_uninterrupted_files(tmp_path: Path) -> None:
+    from ftprobe.geometry.runner import STATE_FILE
+
+    flags = _tangled_task(tmp_path)
+    probe = [sys.executable, "-c", "from ftprobe.cli.main import main; main()", "probe", *flags]
+    whole = tmp_path / "whole"
+    done = subprocess.run([*probe, "--out", str(whole)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    cut = tmp_path / "cut"
+    kills = 0
+    for attempt in range(3):
+        resume = ["--resume"] if (cut / STATE_FILE).exists() else []
+        args = [*probe, "--out", str(cut), "--save-every", "0", *resume]
+        if attempt == 0:
+            args.append("--overwrite")
+        proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        seen = None
+        while proc.poll() is None:
+            state = cut / STATE_FILE
+            if state.exists():
+                # Let it decide a few more merges after the first save, then cut it off.
+                seen = seen or time.monotonic()
+                if time.monotonic() - seen > 0.3:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    kills += 1
+                    break
+            time.sleep(0.005)
+    assert kills >= 2, "the clustering ended before it could be killed twice"
+    resumed = subprocess.run(
+        [*probe, "--out", str(cut), "--resume"], capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("clusters.txt", "dis.txt", "vec.txt", "prediction.txt", "outside_min.txt"):
+        assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
+    assert not (cut / STATE_FILE).exists() and _temporaries(cut) == []

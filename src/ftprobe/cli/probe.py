@@ -66,6 +66,13 @@ def probe(
         int,
         typer.Option(help="Label statistics ignore clusters with at most this many points."),
     ] = 5,
+    save_every: Annotated[
+        float,
+        typer.Option(
+            help="Seconds between saves of the clustering's resume state (what --resume "
+            "continues from after a crash or kill); 0 saves after every merge decision."
+        ),
+    ] = 30.0,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Run DirectProbe: cluster, hull distances, predictions, and the published files.
@@ -86,6 +93,7 @@ def probe(
             resume=resume,
             device=device,
             min_cluster_size=min_cluster_size,
+            save_every=save_every,
         )
     else:
         missing = [
@@ -116,6 +124,7 @@ def probe(
             resume=resume,
             device=device or "auto",
             min_cluster_size=min_cluster_size,
+            save_every=save_every,
         )
     result = run_probe(job, progress=not quiet)
     line = f"{result.clustering.n_clusters} clusters"

@@ -82,6 +82,7 @@ class ProbeJob:
     resume: bool = False
     device: str = "auto"
     min_cluster_size: int = 5
+    save_every: float = 30.0
 
     def __post_init__(self) -> None:
         if self.mode not in ("probing", "prediction"):
@@ -97,6 +98,8 @@ class ProbeJob:
                 f"--min-cluster-size must be 0 or more (0 counts every cluster), "
                 f"not {self.min_cluster_size}"
             )
+        if not self.save_every >= 0:
+            raise ConfigError(f"--save-every must be 0 or more seconds, not {self.save_every}")
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ def job_from_config(
     resume: bool = False,
     device: str | None = None,
     min_cluster_size: int = 5,
+    save_every: float = 30.0,
 ) -> ProbeJob:
     """A job from a published-style ``config.ini`` (paths, mode, output folder).
 
@@ -139,6 +143,7 @@ def job_from_config(
         resume=resume,
         device=dev,
         min_cluster_size=min_cluster_size,
+        save_every=save_every,
     )
 
 
@@ -250,6 +255,7 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
         device=job.device,
         state_path=state,
         resume=job.resume,
+        checkpoint_seconds=job.save_every,
         progress=progress,
     )
     if job.mode == "probing":
