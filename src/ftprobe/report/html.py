@@ -32,6 +32,7 @@ h1 { margin-bottom: .2rem; } h2 { border-top: 1px solid #ddd; padding-top: 1.2re
 .meta, .note { color: #666; font-size: .9rem; }
 .headline { font-weight: 600; } .caption { color: #333; }
 .paper { background: #f7f9fc; border-left: 3px solid #1a5fb4; padding: .4rem .8rem; }
+.paper td.text { white-space: normal; min-width: 9rem; max-width: 28rem; }
 .verdict-agrees { color: #26734d; } .verdict-disagrees { color: #b3261e; }
 .verdict-not-comparable { color: #666; }
 #findings ol li { margin: .3rem 0; }
