@@ -165,6 +165,63 @@ def run_classifier(job: Job, out_dir: Path) -> dict[str, Any]:
     }
 
 
+def load_types(out_dir: Path, extract_key: str) -> list[str]:
+    """Each unit's type (its text as the store records it; see :mod:`ftprobe.probes.controls`)."""
+    result = _needed(out_dir, extract_key)
+    entry = RepresentationStore(out_dir / STORE).get(EntryKey(*result["store_key"]))
+    return [text for text, _ in entry.entities()]
+
+
+def control_labels(
+    out_dir: Path, params: Mapping[str, Any], control: str, y: np.ndarray, yt: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    """Training and test labels of a label control, and what to record about them.
+
+    The control task relabels both splits by type; shuffled labels permute the
+    training labels only (the test split keeps its gold labels).
+    """
+    from ftprobe.probes.controls import CONTROL_TASK, SHUFFLED, control_task, shuffled_labels
+
+    if control == SHUFFLED:
+        return shuffled_labels(y, params["seed"]), yt, {}
+    if control != CONTROL_TASK:
+        raise FtprobeError(f"unknown label control {control!r}")
+    _, _, names = load_vectors(out_dir, params["train"], params["layer"])
+    test_types = load_types(out_dir, params["test"]) if yt is not None else []
+    task = control_task(
+        load_types(out_dir, params["train"]), y, test_types, len(names), params["seed"]
+    )
+    record = {"n_train_types": task.n_train_types}
+    if yt is not None:
+        record["n_test_types"] = len(set(test_types))
+        record["n_test_unseen"] = task.n_unseen_test
+    return task.train, (task.test if yt is not None else None), record
+
+
+def run_control(job: Job, out_dir: Path) -> dict[str, Any]:
+    """The classifier probe of the study trained and scored on a label control's labels."""
+    p = job.params
+    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
+    Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
+    y_control, yt_control, record = control_labels(out_dir, p, p["control"], y, yt)
+    assert yt_control is not None
+    probe = classifier_probe(p)
+    probe.fit(np.asarray(X), y_control, n_labels=len(names))
+    scores = probe.evaluate(np.asarray(Xt), yt_control, names)
+    return {
+        "control": p["control"],
+        "accuracy": scores.accuracy,
+        "accuracy_sd": scores.accuracy_sd,
+        "macro_f1": scores.macro_f1,
+        "restart_accuracies": list(scores.restart_accuracies),
+        "train_accuracy": probe.evaluate(np.asarray(X), y_control, names).accuracy,
+        "n_train": len(y),
+        "n_test": len(yt),
+        "restarts": probe.restarts,
+        **record,
+    }
+
+
 def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
     """Learning curves of the classifier probe on growing fractions of subtrain.
 
@@ -346,6 +403,7 @@ _RUNNERS = {
     "extract": run_extract,
     "classifier": run_classifier,
     "curve": run_curve,
+    "control": run_control,
 }
 
 
