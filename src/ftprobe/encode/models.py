@@ -317,3 +317,38 @@ def max_pieces(tokenizer: Any, model: Any) -> int:
     if isinstance(tok_limit, int) and 0 < tok_limit < 1_000_000:
         limits.append(tok_limit)
     return min(limits) if limits else 512
+
+
+def save_random_init(ref: ModelRef, folder: Path, seed: int) -> ModelRef:
+    """Save an encoder of ``ref``'s architecture with random weights, seeded, into ``folder``.
+
+    The weights come from ``AutoModel.from_config`` on ``ref``'s configuration
+    (the architecture's own initialisation) under ``torch.manual_seed(seed)``,
+    without touching the process-wide random state; the tokenizer is ``ref``'s,
+    so the same words split into the same pieces. The folder is written through
+    a temporary name and renamed, so a half-written encoder is never loaded.
+    """
+    import shutil
+
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        config = AutoConfig.from_pretrained(str(ref.path))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            model = AutoModel.from_config(config)
+        model.save_pretrained(str(tmp))
+        AutoTokenizer.from_pretrained(str(ref.path)).save_pretrained(str(tmp))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    local = _local_ref(folder)
+    return ModelRef(
+        path=local.path,
+        name=f"{ref.name}@random-init-{int(seed)}",
+        source="random-init",
+        identity=local.identity,
+    )

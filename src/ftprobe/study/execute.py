@@ -58,6 +58,10 @@ def _needed(out_dir: Path, key: str) -> dict[str, Any]:
 def _encoder(out_dir: Path, params: Mapping[str, Any]) -> tuple[ModelRef, str]:
     """The encoder of an extraction: the base model, or a fine-tuning checkpoint."""
     base = resolve_model(params["model"])
+    if params.get("random_init"):
+        run = _needed(out_dir, params["random_init"])
+        ref = resolve_model(str(out_dir / run["path"]))
+        return ref, f"{_slug(base.name)}--{params['random_init']}"
     if params["finetune"] is None:
         return base, f"{_slug(base.name)}--base"
     run = _needed(out_dir, params["finetune"])
@@ -271,6 +275,21 @@ def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
     }
 
 
+def run_randominit(job: Job, out_dir: Path) -> dict[str, Any]:
+    """Save the random-init baseline's encoder: the model's architecture, seeded random weights."""
+    from ftprobe.encode.models import save_random_init
+
+    p = job.params
+    folder = job_dir(out_dir, job.key) / "model"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    ref = save_random_init(resolve_model(p["model"]), folder, p["seed"])
+    return {
+        "path": folder.resolve().relative_to(out_dir.resolve()).as_posix(),
+        "identity": ref.identity,
+        "seed": p["seed"],
+    }
+
+
 def run_finetune(job: Job, out_dir: Path) -> dict[str, Any]:
     """Fine-tune the encoder on a task's training split, saving the planned checkpoints.
 
@@ -404,6 +423,7 @@ _RUNNERS = {
     "classifier": run_classifier,
     "curve": run_curve,
     "control": run_control,
+    "randominit": run_randominit,
 }
 
 
