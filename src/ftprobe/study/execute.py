@@ -226,6 +226,35 @@ def run_control(job: Job, out_dir: Path) -> dict[str, Any]:
     }
 
 
+def run_mdl(job: Job, out_dir: Path) -> dict[str, Any]:
+    """Online code length of the training split's labels (or its control task's), in bits.
+
+    Writes the blocks as ``blocks.parquet``; the record holds the totals.
+    """
+    from ftprobe.probes.mdl import online_code_length
+
+    p = job.params
+    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
+    if p["labels"] != "task":
+        y, _, _ = control_labels(out_dir, p, p["labels"], y, None)
+    code = online_code_length(
+        np.asarray(X), y, len(names), p["fractions"], p["seed"], probe=classifier_probe(p)
+    )
+    folder = job_dir(out_dir, job.key)
+    folder.mkdir(parents=True, exist_ok=True)
+    code.blocks.to_parquet(folder / "blocks.parquet")
+    return {
+        "labels": p["labels"],
+        "code_length_bits": code.code_length_bits,
+        "uniform_bits": code.uniform_bits,
+        "compression": code.compression,
+        "first_block_bits": code.first_block_bits,
+        "n_coded": code.n_coded,
+        "n_blocks": len(code.blocks),
+        "n_labels": code.n_labels,
+    }
+
+
 def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
     """Learning curves of the classifier probe on growing fractions of subtrain.
 
@@ -424,6 +453,7 @@ _RUNNERS = {
     "curve": run_curve,
     "control": run_control,
     "randominit": run_randominit,
+    "mdl": run_mdl,
 }
 
 
