@@ -66,7 +66,7 @@ def analyze(
     study: StudyOption = None,
     note: NoteOption = None,
 ) -> None:
-    """Run the nine analyses on a study; write DIR/analyses/<n>_<name>.{csv,png,svg}."""
+    """Run the analyses (the paper's nine, then controls); write DIR/analyses/<n>_<name>.*."""
     context = study_context(out_dir, study, note or ())
     results = run_analyses(out_dir, parse_only(only), context, on_result=show)
     _out.print(f"wrote {len(results)} analyses to {out_dir / 'analyses'}", highlight=False)
