@@ -177,12 +177,18 @@ def load_types(out_dir: Path, extract_key: str) -> list[str]:
 
 
 def control_labels(
-    out_dir: Path, params: Mapping[str, Any], control: str, y: np.ndarray, yt: np.ndarray | None
+    out_dir: Path,
+    params: Mapping[str, Any],
+    control: str,
+    n_labels: int,
+    y: np.ndarray,
+    yt: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     """Training and test labels of a label control, and what to record about them.
 
-    The control task relabels both splits by type; shuffled labels permute the
-    training labels only (the test split keeps its gold labels).
+    The control task relabels both splits by type (``yt`` None: the training
+    split only); shuffled labels permute the training labels only (the test
+    split keeps its gold labels).
     """
     from ftprobe.probes.controls import CONTROL_TASK, SHUFFLED, control_task, shuffled_labels
 
@@ -190,10 +196,9 @@ def control_labels(
         return shuffled_labels(y, params["seed"]), yt, {}
     if control != CONTROL_TASK:
         raise FtprobeError(f"unknown label control {control!r}")
-    _, _, names = load_vectors(out_dir, params["train"], params["layer"])
     test_types = load_types(out_dir, params["test"]) if yt is not None else []
     task = control_task(
-        load_types(out_dir, params["train"]), y, test_types, len(names), params["seed"]
+        load_types(out_dir, params["train"]), y, test_types, n_labels, params["seed"]
     )
     record = {"n_train_types": task.n_train_types}
     if yt is not None:
@@ -207,7 +212,7 @@ def run_control(job: Job, out_dir: Path) -> dict[str, Any]:
     p = job.params
     X, y, names = load_vectors(out_dir, p["train"], p["layer"])
     Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
-    y_control, yt_control, record = control_labels(out_dir, p, p["control"], y, yt)
+    y_control, yt_control, record = control_labels(out_dir, p, p["control"], len(names), y, yt)
     assert yt_control is not None
     probe = classifier_probe(p)
     probe.fit(np.asarray(X), y_control, n_labels=len(names))
@@ -236,7 +241,7 @@ def run_mdl(job: Job, out_dir: Path) -> dict[str, Any]:
     p = job.params
     X, y, names = load_vectors(out_dir, p["train"], p["layer"])
     if p["labels"] != "task":
-        y, _, _ = control_labels(out_dir, p, p["labels"], y, None)
+        y, _, _ = control_labels(out_dir, p, p["labels"], len(names), y, None)
     code = online_code_length(
         np.asarray(X), y, len(names), p["fractions"], p["seed"], probe=classifier_probe(p)
     )

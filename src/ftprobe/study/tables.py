@@ -327,7 +327,7 @@ def _random_init_table(plan: Plan, out_dir: Path) -> pd.DataFrame:
                 "model": base.model,
                 "task": base.task,
                 "layer": base.layer,
-                "accuracy": task,
+                "accuracy": _number(task),
                 "accuracy_sd": _number(result.get("accuracy_sd")),
                 "control_accuracy": _number(_accuracy(control)),
                 **selectivity,
