@@ -197,3 +197,10 @@ def test_the_controls_table_sets_each_control_beside_its_task(tmp_path: Path) ->
     # Without the other measures their tables are empty but keep their columns.
     assert back["mdl"].empty and "compression" in back["mdl"].columns
     assert back["random_init"].empty and "selectivity" in back["random_init"].columns
+
+
+def test_controls_and_mdl_need_the_classifier_and_rising_fractions(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[probes\] controls and mdl .* classifier = true"):
+        _study(tmp_path, 'controls = ["shuffled"]\nclassifier = false')
+    with pytest.raises(ConfigError, match=r"\[probes\] mdl .* must then rise strictly"):
+        _study(tmp_path, "mdl = true\nfractions = [0.5, 0.2, 1.0]")
