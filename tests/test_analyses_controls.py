@@ -33,6 +33,10 @@ def _tables() -> dict[str, pd.DataFrame]:
                     "task_accuracy": acc,
                     "accuracy": value,
                     "selectivity": acc - value,
+                    # DirectProbe on the control task: 5 clusters for 4 labels; the task has 3.
+                    "task_n_clusters": 3.0 if control == "control-task" else None,
+                    "n_clusters": 5.0 if control == "control-task" else None,
+                    "n_labels_present": 4.0 if control == "control-task" else None,
                 }
             )
         for labels, value in (("task", 3.0 if step else 2.0), ("control-task", 1.1)):
@@ -83,6 +87,8 @@ def test_controls_sets_every_measure_beside_the_task_per_layer_and_stage() -> No
     assert "selectivity 0.40 before, 0.60 after" in result.headline
     assert "random-init encoder 0.35" in result.headline
     assert "MDL compression 2.00 → 3.00" in result.headline
+    assert summary["control_clusters_after"] == 5 and summary["task_clusters_before"] == 3
+    assert "DirectProbe clusters: task 3, control task 5 for 4 labels after" in result.headline
     assert "Hewitt & Liang" in result.caption and "Voita & Titov" in result.caption
     assert len(result.figure.get_axes()) == 2
     page = render_report([result], "r")

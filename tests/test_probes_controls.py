@@ -136,6 +136,7 @@ def test_controls_add_jobs_and_change_none_of_the_quick_starts(tmp_path: Path) -
     assert kinds["control"] == 2 * n_clf + kinds["classifier"]  # + the random-init encoder's
     assert kinds["mdl"] == 2 * n_clf
     assert kinds["randominit"] == 1  # one model, one seed
+    assert kinds["directprobe"] == n_clf  # DirectProbe on each representation's control task
     for job in added:
         if job.kind == "extract":
             assert job.params["random_init"] == next(
@@ -165,6 +166,8 @@ def test_the_controls_table_sets_each_control_beside_its_task(tmp_path: Path) ->
         "classifier-a": {"accuracy": 0.9},
         "control-t": {"accuracy": 0.3, "train_accuracy": 0.8, "n_train_types": 40},
         "control-s": {"accuracy": 0.2},
+        "directprobe-t": {"n_clusters": 5, "n_labels_present": 5},
+        "directprobe-c": {"n_clusters": 9, "n_labels_present": 4, "accuracy": 0.5},
     }.items():
         write_result(job_dir(tmp_path, key), {"kind": key.split("-")[0], **record})
     row = dict(seed=1, model="m", finetune_task="t", is_last_step=False, task="t", layer=2)
@@ -175,7 +178,8 @@ def test_the_controls_table_sets_each_control_beside_its_task(tmp_path: Path) ->
                 step=0,
                 classifier="classifier-a",
                 controls={"control-task": "control-t", "shuffled": "control-s"},
-                **row,
+                directprobe_control="directprobe-c",
+                **{**row, "directprobe_train": "directprobe-t"},
             ),
             # A representation whose task probe has not run: selectivity NaN, with the reason.
             RepresentationRow(
@@ -189,6 +193,11 @@ def test_the_controls_table_sets_each_control_beside_its_task(tmp_path: Path) ->
     assert controls.loc[(0, "shuffled"), "selectivity"] == pytest.approx(0.7)
     assert controls.loc[(0, "control-task"), "n_train_types"] == 40
     assert math.isnan(controls.loc[(0, "shuffled"), "n_train_types"])
+    # DirectProbe's view of the control task, beside the task's own clusters.
+    dp = controls.loc[(0, "control-task")]
+    assert (dp["n_clusters"], dp["n_labels_present"], dp["task_n_clusters"]) == (9, 4, 5)
+    assert dp["dp_accuracy"] == pytest.approx(0.5)
+    assert math.isnan(controls.loc[(0, "shuffled"), "n_clusters"])
     assert math.isnan(controls.loc[(5, "shuffled"), "selectivity"])
     assert controls.loc[(5, "shuffled"), "selectivity_reason"].startswith("no classifier")
     write_tables(tables, tmp_path)
@@ -204,3 +213,31 @@ def test_controls_and_mdl_need_the_classifier_and_rising_fractions(tmp_path: Pat
         _study(tmp_path, 'controls = ["shuffled"]\nclassifier = false')
     with pytest.raises(ConfigError, match=r"\[probes\] mdl .* must then rise strictly"):
         _study(tmp_path, "mdl = true\nfractions = [0.5, 0.2, 1.0]")
+
+
+def test_directprobe_finds_a_control_task_on_word_blobs_linear(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve types, each a tight blob in 16 dimensions: any labelling of the types is linear
+    (12 points in general position in 16-D), so the control task has as many clusters as labels,
+    as the task does: linearity alone says little."""
+    rng = np.random.default_rng(3)
+    centres = np.random.default_rng(4).normal(scale=5.0, size=(12, 16))
+    word = np.repeat(np.arange(12), 20)
+    X = centres[word] + rng.normal(scale=0.05, size=(240, 16))
+    Xt = centres[word] + rng.normal(scale=0.05, size=(240, 16))
+    y = word % 3  # the task: three labels, each a union of four types
+    names = ["a", "b", "c"]
+    splits = {"train": (X, y), "test": (Xt, y)}
+    monkeypatch.setattr(execute, "load_vectors", lambda out, key, layer: (*splits[key], names))
+    monkeypatch.setattr(execute, "load_types", lambda out, key: [f"w{w}" for w in word])
+    params = {"train": "train", "test": "test", "layer": 1, "min_cluster_size": 5, "results": 2}
+    task = execute.run_directprobe(Job("directprobe", params), tmp_path)
+    control = execute.run_directprobe(
+        Job("directprobe", {**params, "control": "control-task", "seed": 8}), tmp_path
+    )
+    expected = control_task([f"w{w}" for w in word], y, [], 3, 8).train
+    assert control["n_labels_present"] == len(set(expected.tolist())) >= 2
+    assert task["n_clusters"] == task["n_labels_present"] == 3
+    assert control["n_clusters"] == control["n_labels_present"]
+    assert control["accuracy"] == 1.0  # each test blob sits on its type's training blob

@@ -34,6 +34,9 @@ VALUES = (
     "control_compression",
     "code_length_bits",
     "uniform_bits",
+    "task_clusters",
+    "control_clusters",
+    "control_labels_present",
 )
 _SUMMARY = (
     "task_accuracy",
@@ -42,7 +45,16 @@ _SUMMARY = (
     "shuffled_accuracy",
     "compression",
     "control_compression",
+    "task_clusters",
+    "control_clusters",
+    "control_labels_present",
 )
+# DirectProbe's view of the control task, as the controls table names it.
+_CONTROL_DP = {
+    "task_n_clusters": "task_clusters",
+    "n_clusters": "control_clusters",
+    "n_labels_present": "control_labels_present",
+}
 
 
 def _staged(tables: Mapping[str, pd.DataFrame], name: str, columns: list[str]) -> pd.DataFrame:
@@ -70,6 +82,8 @@ def _wide(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         chosen = controls[controls["control"] == "control-task"]
         if not chosen.empty:
             frames.append(chosen.set_index(_KEYS)[["selectivity"]])
+            dp = [c for c in _CONTROL_DP if c in chosen.columns]
+            frames.append(chosen.set_index(_KEYS)[dp].rename(columns=_CONTROL_DP))
     mdl = _staged(tables, "mdl", ["labels", "compression", "code_length_bits"])
     if not mdl.empty:
         task = mdl[mdl["labels"] == "task"].set_index(_KEYS)
@@ -165,7 +179,9 @@ def controls(tables: Mapping[str, pd.DataFrame], context: StudyContext) -> Analy
         "model's architecture and random weights (seeded), beside both stages. compression: "
         "the uniform code's length over the online code's (Voita & Titov, EMNLP 2020), "
         "code_length_bits and uniform_bits over the training labels of the study's fractions; "
-        "control_compression: the same for the control task. NaN where a measure was not run. "
+        "control_compression: the same for the control task. task_clusters, control_clusters "
+        "and control_labels_present: DirectProbe's clusters on the training split for the task "
+        "and its control task (clusters = labels: linear). NaN where a measure was not run. "
         f"The summary is each model's last layer, {F.seeds_note(wide)}. "
         + context.data_note(wide["task"])
     )
@@ -195,6 +211,12 @@ def _headline(summary: pd.DataFrame) -> str:
             bits.append(f"random-init encoder {r.random_init_accuracy:.2f}")
         if np.isfinite(r.compression_before) or np.isfinite(r.compression_after):
             bits.append(f"MDL compression {r.compression_before:.2f} → {r.compression_after:.2f}")
+        if np.isfinite(r.control_clusters_after):
+            bits.append(
+                f"DirectProbe clusters: task {r.task_clusters_after:.0f}, control task "
+                f"{r.control_clusters_after:.0f} for {r.control_labels_present_after:.0f} labels "
+                "after"
+            )
         if bits:
             parts.append(f"{r.model}/{r.task} layer {r.layer}: " + "; ".join(bits))
     if not parts:

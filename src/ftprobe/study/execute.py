@@ -375,6 +375,8 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
     inside_max.txt, inside_mean.txt, log.txt; the test split's nearest-cluster
     accuracy goes into the record, without prediction.txt) and the study's parts:
     per-label statistics with centroids, and the distance vector as label pairs.
+    With a ``control`` parameter ("control-task") both splits carry the control
+    task's labels instead of the task's.
     """
     from ftprobe.geometry import outputs
     from ftprobe.geometry.directprobe import DirectProbe
@@ -384,6 +386,11 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     X, y, names = load_vectors(out_dir, p["train"], p["layer"])
     X = np.asarray(X, dtype=np.float64)
+    test_control = None
+    if p.get("control"):
+        # A control's clustering: both splits relabelled, the same map on each.
+        _, yt_gold, _ = load_vectors(out_dir, p["test"], p["layer"])
+        y, test_control, _ = control_labels(out_dir, p, p["control"], len(names), y, yt_gold)
     log = outputs.RunLog()
     log.info(
         f"DirectProbe on layer {p['layer']} of {p['train']}: {len(y)} points, {X.shape[1]} dims"
@@ -415,6 +422,7 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
         # (prediction.txt, which `ftprobe probe` writes): solving only the clusters that
         # can be nearest is several times faster when there are many clusters.
         Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
+        yt = yt if test_control is None else test_control
         predicted = probe.predict(np.asarray(Xt, dtype=np.float64))
         gold = np.array([names[i] for i in yt], dtype=object)
         record["accuracy"] = float(np.mean(predicted == gold))

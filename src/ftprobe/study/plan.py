@@ -67,6 +67,7 @@ class RepresentationRow:
     curve: str | None
     controls: dict[str, str] = field(default_factory=dict)
     mdl: dict[str, str] = field(default_factory=dict)
+    directprobe_control: str | None = None
 
 
 @dataclass(frozen=True)
@@ -382,7 +383,7 @@ def _plan_representation(
     both = (extract["train"], extract["test"])
     for layer in layers:
         where = f"{model_name}@{step} {task_name} L{layer}"
-        dp_train = dp_test = clf = curve = None
+        dp_train = dp_test = dp_control = clf = curve = None
         if probes.directprobe:
             dp_train = plan.add(
                 Job(
@@ -412,6 +413,25 @@ def _plan_representation(
                     label=f"DirectProbe {where} (test split's own space)",
                 )
             )
+            if CONTROL_TASK in probes.controls:
+                # The same clustering of the same training vectors under the control task's
+                # labels: does a type-level random labelling look linear too?
+                dp_control = plan.add(
+                    Job(
+                        "directprobe",
+                        {
+                            "train": extract["train"],
+                            "test": extract["test"],
+                            "layer": layer,
+                            "min_cluster_size": probes.min_cluster_size,
+                            "results": DIRECTPROBE_RESULTS,
+                            "control": CONTROL_TASK,
+                            "seed": seed,
+                        },
+                        deps=both,
+                        label=f"DirectProbe on the control task {where}",
+                    )
+                )
         controls: dict[str, str] = {}
         mdl: dict[str, str] = {}
         if probes.classifier:
@@ -464,5 +484,6 @@ def _plan_representation(
                 curve=curve,
                 controls=controls,
                 mdl=mdl,
+                directprobe_control=dp_control,
             )
         )

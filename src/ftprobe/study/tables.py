@@ -56,7 +56,11 @@ fine-tuning; ``task`` is the task represented and probed, which differs from
     ``selectivity`` (task accuracy minus control accuracy; NaN with a
     ``selectivity_reason`` when either is missing), and for the control task
     ``n_train_types``, ``n_test_types`` and ``n_test_unseen`` (test units whose
-    type never occurs in training).
+    type never occurs in training). With DirectProbe on, the control task's row
+    also has DirectProbe's view of it on the training split: ``n_clusters``
+    against ``n_labels_present`` (as many clusters as labels: the control task
+    is linear too), ``dp_accuracy`` (nearest cluster, on the control's test
+    labels) and ``task_n_clusters`` (the task's own clusters, for comparison).
 ``random_init``
     with "random-init" among the controls, one row per ``seed, model, task,
     layer`` of an encoder with the model's architecture and random weights
@@ -78,6 +82,7 @@ folder); :func:`build_tables` joins them to the plan's rows and writes
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -86,6 +91,7 @@ import numpy as np
 import pandas as pd
 
 from ftprobe.geometry.similarity import pearson_over_common_pairs
+from ftprobe.probes.controls import CONTROL_TASK
 from ftprobe.probes.settings import SEARCH_COLUMNS, format_sizes
 from ftprobe.study.plan import Plan, RepresentationRow
 from ftprobe.study.runner import job_dir, read_result
@@ -114,6 +120,10 @@ CONTROL_COLUMNS = (
     "n_train_types",
     "n_test_types",
     "n_test_unseen",
+    "task_n_clusters",
+    "n_clusters",
+    "n_labels_present",
+    "dp_accuracy",
 )
 RANDOM_INIT_COLUMNS = (
     "seed",
@@ -287,6 +297,10 @@ def _controls_table(plan: Plan, out_dir: Path) -> pd.DataFrame:
         if not row.controls:
             continue
         task = _accuracy(read_result(out_dir, row.classifier) if row.classifier else None)
+        task_dp = read_result(out_dir, row.directprobe_train) if row.directprobe_train else None
+        control_dp = (
+            read_result(out_dir, row.directprobe_control) if row.directprobe_control else None
+        )
         for control, key in row.controls.items():
             result = read_result(out_dir, key)
             if result is None:
@@ -305,9 +319,23 @@ def _controls_table(plan: Plan, out_dir: Path) -> pd.DataFrame:
                         col: _number(result.get(col))
                         for col in ("n_train_types", "n_test_types", "n_test_unseen")
                     },
+                    **_control_directprobe(
+                        task_dp, control_dp if control == CONTROL_TASK else None
+                    ),
                 }
             )
     return pd.DataFrame(rows, columns=[*KEYS, *CONTROL_COLUMNS])
+
+
+def _control_directprobe(
+    task: dict[str, object] | None, control: dict[str, object] | None
+) -> dict[str, float]:
+    """DirectProbe's clusters on the control task beside the task's (NaN where not run)."""
+    out = {"task_n_clusters": _number(task.get("n_clusters")) if control and task else math.nan}
+    for col in ("n_clusters", "n_labels_present"):
+        out[col] = _number(control.get(col)) if control else math.nan
+    out["dp_accuracy"] = _number(control.get("accuracy")) if control else math.nan
+    return out
 
 
 def _random_init_table(plan: Plan, out_dir: Path) -> pd.DataFrame:
