@@ -224,7 +224,11 @@ def _dims(x: np.ndarray, args: argparse.Namespace, idx: np.ndarray):
 def reference_distances(root: Path, threads: int, repeat: int, limit: float) -> None:
     """Distances, statistics and predictions on the reference task's published partition."""
     from ftprobe.geometry import outputs
-    from ftprobe.geometry.distances import cluster_distance_matrix, point_hull_distances
+    from ftprobe.geometry.distances import (
+        cluster_distance_matrix,
+        point_hull_distances,
+        tie_tolerance,
+    )
     from ftprobe.geometry.statistics import label_statistics
 
     names, x, y, xt, yt = _reference_task(root)
@@ -253,7 +257,7 @@ def reference_distances(root: Path, threads: int, repeat: int, limit: float) -> 
         limit,
     )
     if pred is not None:
-        acc = outputs.accuracy_from(yt, pred, clustering)
+        acc = outputs.accuracy_from(yt, pred, clustering, tol=tie_tolerance(x))
         print(f"    -> nearest-cluster accuracy {acc:.4f} ({round(acc * len(yt))}/{len(yt)})")
 
 
@@ -290,7 +294,7 @@ def pos_distances(args: argparse.Namespace) -> None:
     """Label distances and test predictions on POS (EWT dev clusters, EWT test points)."""
     from ftprobe.geometry import outputs
     from ftprobe.geometry.clustering import Clustering
-    from ftprobe.geometry.distances import nearest_hulls, point_hull_distances
+    from ftprobe.geometry.distances import nearest_hulls, point_hull_distances, tie_tolerance
     from ftprobe.geometry.statistics import label_statistics
 
     x, lab = _pos_train(args)
@@ -352,7 +356,7 @@ def pos_distances(args: argparse.Namespace) -> None:
         args.limit,
     )
     if pred is not None:
-        acc = outputs.accuracy_from(gold, pred, clustering)
+        acc = outputs.accuracy_from(gold, pred, clustering, tol=tie_tolerance(x))
         print(f"    -> nearest-cluster accuracy {acc:.4f} on {len(xt)} test points")
 
 

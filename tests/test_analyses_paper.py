@@ -108,6 +108,19 @@ def test_linear_model_agrees_with_the_papers_linear_rows() -> None:
         finding = found[f"base / {task}"]
         assert finding.verdict == AGREES, finding
         assert "linear before and after" in finding.reason
+    # tiny is not linear before and has fewer clusters after: as BERT-tiny on POS
+    # (3,936 -> 20), unlike BERT-tiny on PS-role, which is linear throughout.
+    assert found["tiny / pos"].verdict == AGREES
+    assert found["tiny / ps-role"].verdict == DISAGREES
+
+
+def test_a_space_linear_from_the_start_cannot_show_the_papers_fall() -> None:
+    tables = _paper_tasks()
+    reps = tables["representations"]
+    tiny = (reps["model"] == "tiny") & (reps["task"] == "pos")
+    reps.loc[tiny, "n_clusters"] = reps.loc[tiny, "n_labels_present"]
+    found = _by_scope(_comparison(3, tables, OWN_BASE))["tiny / pos"]
+    assert found.verdict == NOT_COMPARABLE and "linear already before" in found.reason
 
 
 def test_a_task_the_paper_never_ran_is_not_comparable() -> None:

@@ -100,3 +100,36 @@ def test_non_utf8_bytes_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not valid utf-8") as info:
         read_pos(path, "dev")
     assert info.value.line == 4
+
+
+def _sentence(*heads: int | str) -> str:
+    """A sentence of len(heads) words with these HEADs (word i+1 gets heads[i])."""
+    rows = [
+        WORD.format(i=i, form=f"w{i}", upos="NOUN", head=h, rel="root" if h == 0 else "dep")
+        for i, h in enumerate(heads, start=1)
+    ]
+    return "# sent_id = s\n" + "\n".join(rows) + "\n\n"
+
+
+@pytest.mark.parametrize(
+    ("heads", "line", "fragment"),
+    [
+        ((0, 2, 1), 3, r"word 2 is its own HEAD \(a self-loop\)"),
+        ((0, 1, 0), 4, "a second root .HEAD 0.: word 1 on line 2 is the sentence's root"),
+        ((0, 4, 2, 3), 3, r"cycle \(2 -> 4 -> 3 -> 2\): these words never reach the root"),
+        ((2, 3, 1), 2, r"cycle \(1 -> 2 -> 3 -> 1\)"),  # no root at all
+    ],
+)
+def test_heads_that_make_no_tree_name_file_and_line(
+    tmp_path: Path, heads: tuple[int, ...], line: int, fragment: str
+) -> None:
+    path = _write(tmp_path, _sentence(*heads))
+    for read in (read_pos, read_dep):
+        with pytest.raises(InputError, match=fragment) as info:
+            read(path, "dev")
+        assert info.value.path == str(path) and info.value.line == line
+
+
+def test_a_file_without_heads_is_still_read(tmp_path: Path) -> None:
+    task = read_pos(_write(tmp_path, _sentence("_", "_", "_")), "dev")
+    assert len(task) == 3

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -287,3 +289,21 @@ def test_cli_finetunes_a_user_task(tiny_bert: Path, tmp_path: Path) -> None:
     (other / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not a fine-tuning run"):
         finetune(_toy("word", 4, seed=0), other, str(tiny_bert), TOY, progress=False)
+
+
+def test_a_killed_checkpoint_save_is_swept_on_the_next_run(tiny_bert: Path, tmp_path: Path) -> None:
+    train = _toy("word", 16, seed=0)
+    settings = FinetuneSettings(epochs=1, batch_size=8, learning_rate=1e-3)
+    out = tmp_path / "run"
+    finetune(train, out, str(tiny_bert), settings, progress=False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    stale = out / f".step-000002.@{host}@{dead.pid}@0123abcd.tmp"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half" * 1000)
+    live = out / f".step-000002.@{host}@{os.getpid()}@0123abcd.tmp"
+    live.mkdir()  # a concurrent save still under way: kept
+    run = finetune(train, out, str(tiny_bert), settings, progress=False)
+    assert run.reused
+    assert not stale.exists() and live.is_dir()

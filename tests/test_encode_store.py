@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +188,41 @@ def test_failed_extraction_leaves_nothing_behind(
     assert store.entries() == []
     leftovers = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+def test_a_full_disk_is_an_error_naming_the_file_and_leaves_nothing(
+    tmp_path: Path, small_task: Task, model_ref, monkeypatch, counted_loader
+) -> None:
+    # Writing into a memory map on a full disk used to kill the process (SIGBUS).
+    def full(fd: int, offset: int, size: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    store = RepresentationStore(tmp_path)
+    with pytest.raises(OSError) as info:
+        store.get_or_extract(small_task, model_ref, [6], progress=False)
+    assert info.value.errno == errno.ENOSPC
+    assert info.value.filename.endswith(".npy") and tmp_path.as_posix() in info.value.filename
+    assert store.entries() == []
+    assert [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")] == []
+
+
+def test_a_killed_runs_staging_is_swept_on_the_next_run(
+    tmp_path: Path, small_task: Task, model_ref, counted_loader
+) -> None:
+    store = RepresentationStore(tmp_path)
+    entry = store.get_or_extract(small_task, model_ref, [6], progress=False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    stale = entry.path.parent / f".tmp-first-@{host}@{dead.pid}@0123abcd"
+    stale.mkdir()
+    (stale / "layer_06.npy").write_bytes(b"half" * 1000)
+    stale_layer = entry.path / f".layer_00.npy.@{host}@{dead.pid}@0123abcd.tmp"
+    stale_layer.write_bytes(b"half")
+    live = entry.path.parent / f".tmp-first-@{host}@{os.getpid()}@0123abcd"
+    live.mkdir()  # a concurrent run's, still being written: kept
+    again = store.get_or_extract(small_task, model_ref, [6], progress=False)
+    assert again.path == entry.path and counted_loader == [model_ref.name]
+    assert not stale.exists() and not stale_layer.exists()
+    assert live.is_dir()

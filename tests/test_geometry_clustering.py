@@ -86,11 +86,13 @@ def test_identical_vectors_with_different_labels_are_reported_and_kept_apart() -
     y = np.concatenate([np.repeat([0, 1], 10), [1, 0]])
     c = supervised_clustering(X, y, ["a", "b"])
     assert c.conflicts == ((3, 20, 21),)
-    sizes = c.sizes()
-    for i in (3, 20, 21):
-        assert sizes[c.assignment[i]] == 1
+    # one cluster per (vector, label): the two label-0 copies together, the label-1 one alone
+    assert c.assignment[3] == c.assignment[21] != c.assignment[20]
+    assert c.members(c.assignment[3]).tolist() == [3, 21]
+    assert c.members(c.assignment[20]).tolist() == [20]
+    assert (c.n_conflicting_vectors, c.n_conflicting_points, c.n_forced_clusters) == (1, 3, 2)
     # everything else merges as if the conflict were not there: one cluster per blob
-    assert c.n_clusters == 2 + 3
+    assert c.n_other_clusters == 2 and c.n_clusters == 2 + 2
 
 
 def test_points_in_general_position_with_n_at_most_d_plus_1_give_one_cluster_per_label() -> None:
@@ -236,12 +238,21 @@ def test_a_label_pair_verdict_from_the_second_thread_is_checked_before_use() -> 
 
 
 def _textbook_clustering(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The published algorithm spelled out, with no shortcut: every candidate is checked
-    exactly against every current cluster of another label, and every rejected pair is
+    """The published algorithm spelled out, with no shortcut, and rule 1 of repeated
+    vectors applied: copies of one vector with one label start as one cluster (created
+    before any merge, in order of their first point). Every candidate is checked exactly
+    against every current cluster of another label (so a vector that carries several
+    labels keeps its clusters apart by the overlap test alone), and every rejected pair is
     proposed again whenever one of its clusters has grown. Returns the assignment in
     :class:`Clustering`'s numbering (points never merged first, then merges in order)."""
-    clusters = {i: [i] for i in range(len(y))}
-    next_id, rejected = len(y), set()
+    units = _units_of(X, y)
+    clusters = {pts[0]: pts for pts in units.values() if len(pts) == 1}
+    next_id = len(y)
+    for pts in sorted((p for p in units.values() if len(p) > 1), key=lambda p: p[0]):
+        clusters[next_id] = pts
+        next_id += 1
+    clusters = dict(sorted(clusters.items()))
+    rejected: set[tuple[int, int]] = set()
     while True:
         best = None
         for a in clusters:
@@ -286,3 +297,119 @@ def test_the_shortcuts_give_the_textbook_partition_and_ids(
     assert st.rejections > 0 and st.cluster_checks > 0 and st.overlapping_label_pairs > 0
     assert st.certificate_reuses > 0 and st.factor_starts > 0
     assert np.array_equal(got.assignment, _textbook_clustering(X, y))
+
+
+# --------------------------------------------------------------------------------------
+# repeated vectors: copies of a (vector, label) are one cluster, conflicts are forced
+
+
+def test_copies_with_one_label_are_one_cluster_and_conflicts_are_forced() -> None:
+    # A at (0,0) twice, (2,0), (2,1); B at (0,0), (0,5), (1,5). Published numbering: the B
+    # point on (0,0) is never merged (id by point order, first); the A copies are the first
+    # cluster created; then A's and B's pairs (distance 1, a tie broken by creation id).
+    X = np.array([[0, 0], [0, 0], [2, 0], [2, 1], [0, 0], [0, 5], [1, 5]], dtype=float)
+    y = np.array([0, 0, 0, 0, 1, 1, 1])
+    c = supervised_clustering(X, y, ["A", "B"])
+    assert c.assignment.tolist() == [1, 1, 2, 2, 0, 3, 3]
+    assert c.conflicts == ((0, 1, 4),)
+    assert (c.n_conflicting_vectors, c.n_conflicting_points) == (1, 3)
+    assert c.forced_clusters.tolist() == [0, 1] and c.n_other_clusters == 2
+    # a third A copy of (0,0) joins its copies: still 4 clusters
+    c3 = supervised_clustering(np.vstack([X, [0.0, 0.0]]), np.r_[y, 0], ["A", "B"])
+    assert c3.assignment.tolist() == [1, 1, 2, 2, 0, 3, 3, 1]
+    # -0.0 is the same vector as +0.0
+    Xm = X.copy()
+    Xm[1] = [-0.0, 0.0]
+    assert supervised_clustering(Xm, y, ["A", "B"]).assignment.tolist() == c.assignment.tolist()
+
+
+def _embedding_layer_like(
+    seed: int, dim: int = 4, n_labels: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors as an embedding layer makes them: LayerNorm(word vector + position vector)
+    for 16 five-word sentences drawn from four templates (so words repeat at the same
+    positions and their vectors are bitwise copies), printed to 6 decimals. Labels follow
+    the word, except that words 0 and 1 carry a second label half the time.
+
+    LayerNorm puts every vector on the hyperplane of mean 0; printed to 6 decimals they
+    sit within 1e-6 of it, and a separation across that slab has a width near the
+    solvers' tolerances (touching within rounding), which the textbook and the fast run
+    frame differently. The vectors are therefore written in an orthonormal basis of the
+    hyperplane (dim - 1 coordinates): the same rows, bitwise copies included.
+    """
+    rng = np.random.default_rng(seed)
+    words = rng.normal(size=(8, dim))
+    positions = 0.7 * rng.normal(size=(5, dim))
+    templates = rng.integers(0, 8, size=(4, 5))
+    word_label = rng.integers(0, n_labels, size=8)
+    q, _ = np.linalg.qr(np.column_stack([np.ones(dim), np.eye(dim)[:, : dim - 1]]))
+    basis = q[:, 1:]
+    rows, labels = [], []
+    for _ in range(16):
+        sentence = templates[rng.integers(len(templates))].copy()
+        swap = rng.random(5) < 0.4
+        sentence[swap] = rng.integers(0, 8, int(swap.sum()))
+        for p, w in enumerate(sentence):
+            v = words[w] + positions[p]
+            v = basis.T @ ((v - v.mean()) / np.sqrt(v.var() + 1e-12))
+            rows.append([float(f"{c:.6f}") for c in v])
+            label = word_label[w]
+            if w < 2 and rng.random() < 0.5:
+                label = (label + 1) % n_labels
+            labels.append(label)
+    return np.array(rows), np.array(labels)
+
+
+def _units_of(X: np.ndarray, y: np.ndarray) -> dict[tuple[bytes, int], list[int]]:
+    """The points of each (vector, label), vectors bitwise with -0.0 read as +0.0."""
+    units: dict[tuple[bytes, int], list[int]] = {}
+    for i in range(len(y)):
+        units.setdefault(((X[i] + 0.0).tobytes(), int(y[i])), []).append(i)
+    return units
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 9])
+def test_repeated_vectors_on_embedding_layer_like_data(seed: int) -> None:
+    X, y = _embedding_layer_like(seed)
+    c = supervised_clustering(X, y)
+    # the data has what the test is about: copies, conflicts, rejected merges
+    units = _units_of(X, y)
+    labels_of: dict[bytes, set[int]] = {}
+    for vec, lab in units:
+        labels_of.setdefault(vec, set()).add(lab)
+    conflicting = {u: pts for u, pts in units.items() if len(labels_of[u[0]]) > 1}
+    assert len(units) < len(y) and conflicting and c.n_clusters > len(set(y.tolist()))
+    # every cluster holding a conflicting vector holds only the copies of that unit
+    for pts in conflicting.values():
+        assert c.members(c.assignment[pts[0]]).tolist() == pts
+    # the count: conflicting units plus the clusters of the other points
+    assert c.n_conflicting_vectors == sum(len(s) > 1 for s in labels_of.values())
+    assert c.n_conflicting_points == sum(len(p) for p in conflicting.values())
+    assert c.n_forced_clusters == len(conflicting)
+    others = np.setdiff1d(np.arange(len(y)), c.conflicting_points)
+    assert c.n_other_clusters == len(np.unique(c.assignment[others]))
+    # the textbook algorithm with rule 1 applied: the same partition and ids
+    assert np.array_equal(c.assignment, _textbook_clustering(X, y))
+    # a same-label copy of any row: the count does not change on this data; a copy of a
+    # row on a conflicting vector changes nothing but that cluster's size
+    for i in range(len(y)):
+        more = supervised_clustering(np.vstack([X, X[i]]), np.r_[y, y[i]])
+        assert more.n_clusters == c.n_clusters
+        if i in c.conflicting_points:
+            assert more.same_partition(
+                Clustering.from_assignment(
+                    np.r_[c.assignment, c.assignment[i]], np.r_[y, y[i]], c.label_names
+                )
+            )
+
+
+def test_a_copy_weights_its_centroid_so_it_can_change_the_count() -> None:
+    # Copies are one cluster, but the published centroids weight every point: a further
+    # copy moves its cluster's later centroids and can reorder the greedy merges. Here
+    # (found by the test above on another seed) it does, in the textbook too.
+    X, y = _embedding_layer_like(11)
+    assert supervised_clustering(X, y).n_clusters == 14
+    X2, y2 = np.vstack([X, X[21]]), np.r_[y, y[21]]
+    more = supervised_clustering(X2, y2)
+    assert more.n_clusters == 15
+    assert np.array_equal(more.assignment, _textbook_clustering(X2, y2))

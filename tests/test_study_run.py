@@ -103,3 +103,27 @@ def test_interrupted_run_resumes_to_the_same_tables(
             frame.reset_index(drop=True), original[name].reset_index(drop=True), check_dtype=False
         )
     shutil.rmtree(out)
+
+
+def test_a_damaged_job_result_is_run_again_not_reused(
+    smoke_run: Path, tmp_path: Path, data_env: None
+) -> None:
+    out = tmp_path / "damaged"
+    shutil.copytree(smoke_run, out)
+    session = StudySession.open(SMOKE, out)
+    key = next(k for k, j in session.plan.jobs.items() if j.kind == "directprobe")
+    result = out / "jobs" / key / "result.json"
+    result.write_bytes(result.read_bytes()[:40])  # truncated, as by a full disk elsewhere
+    with pytest.warns(UserWarning, match=r"result\.json: damaged job result.*will run again"):
+        assert [j.key for j in session.pending()] == [key]
+    # `ftprobe status` says so in one line instead of a traceback.
+    from typer.testing import CliRunner
+
+    from ftprobe.cli.main import app
+
+    shown = CliRunner().invoke(app, ["status", str(out)])
+    assert shown.exit_code == 0 and "Traceback" not in shown.output
+    report = session.run(SequentialExecutor(), progress=False)
+    assert report.ran == [key] and report.failed == {}
+    assert session.pending() == []
+    shutil.rmtree(out)

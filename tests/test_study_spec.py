@@ -94,6 +94,40 @@ def test_checkpoints_without_layers_extract_nothing(tmp_path: Path) -> None:
         (lambda s: s.replace("epochs = 1", "epocs = 1"), "unknown key(s) in [finetune]: epocs"),
         (lambda s: s + "\n[[bogus]]\nx = 1\n", "unknown top-level key(s): bogus"),
         (lambda s: s.replace("[finetune]", "[finetune\n"), "not valid TOML"),
+        # Types: a boolean is no number, a string no integer, options a table.
+        (
+            lambda s: s.replace("epochs = 1", "epochs = true"),
+            "[finetune] epochs must be an integer",
+        ),
+        (
+            lambda s: s.replace(
+                'test_split = "test"\n', 'test_split = "test"\nmax_train = "120"\n', 1
+            ),
+            "[[task]] #1: max_train must be an integer, got '120'",
+        ),
+        (
+            lambda s: s + '\n[probes]\nfractions = ["half"]\n',
+            "[probes] fractions must be a list of numbers",
+        ),
+        (
+            lambda s: s.replace(
+                'test_split = "test"\n', 'test_split = "test"\noptions = "skip"\n', 1
+            ),
+            "[[task]] #1: options must be a table",
+        ),
+        # Ranges and references.
+        (
+            lambda s: s.replace(
+                'test_split = "test"\n', 'test_split = "test"\nmax_train = -5\n', 1
+            ),
+            "[[task]] #1: max_train must be >= 0",
+        ),
+        (lambda s: s + "\n[probes]\nmin_cluster_size = -1\n", "min_cluster_size must be >= 0"),
+        (lambda s: s + "\n[probes]\nfractions = [0.5, 1.5]\n", "fractions must lie in (0, 1]"),
+        (
+            lambda s: s.replace('finetune = "ps-role"', 'finetune = "ps-fxn"'),
+            "cross-task pair ps-fxn -> ps-fxn names one task twice",
+        ),
     ],
 )
 def test_broken_study_files_fail_clearly(tmp_path: Path, edit, message: str) -> None:
@@ -107,6 +141,14 @@ def test_layer_out_of_range_is_rejected_at_planning(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="layer 9 is out of range"):
         plan_study(study, {"ps-role": 40, "ps-fxn": 40}, {"m": 6})
+
+
+def test_a_checkpoint_step_that_is_never_saved_is_rejected_at_planning(tmp_path: Path) -> None:
+    study = load_study(
+        _write(tmp_path, BASE.replace('all_layers_at = ["first", "last"]', "all_layers_at = [3]"))
+    )
+    with pytest.raises(ConfigError, match=r"all_layers_at names step 3, .*checkpoints: 0, 10"):
+        plan_study(study, {"ps-role": 400, "ps-fxn": 400}, {"m": 6})
 
 
 def test_missing_study_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -138,9 +180,9 @@ def test_probe_settings_default_to_two_hidden_layers_and_parse_from_probes(
         ("hidden_sizes = 256", "[probes] hidden_sizes must be a list"),
         ("hidden_sizes = []", "[probes] hidden_sizes must be a non-empty list"),
         ("hidden_sizes = [64, 0]", "[probes] hidden_sizes must be a non-empty list"),
-        ('hidden_sizes = ["64"]', "[probes] hidden_sizes must be a non-empty list"),
+        ('hidden_sizes = ["64"]', "[probes] hidden_sizes must be a list of integers"),
         ("l2 = -1", "[probes] l2 must be a non-negative number"),
-        ('search = "yes"', "[probes] search must be bool"),
+        ('search = "yes"', "[probes] search must be true or false"),
         ("restarts = 0", "[probes] restarts must be a positive integer"),
         ("search_l2 = []", "[probes] search_l2 must be a non-empty list"),
         ("search_sizes = [32, -1]", "[probes] search_sizes must be"),

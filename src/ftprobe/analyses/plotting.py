@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import io
 import math
-import os
 from pathlib import Path
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from ftprobe.data.atomic import atomic_open
 
 PANEL_W, PANEL_H = 4.6, 3.4
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
@@ -67,9 +68,8 @@ def svg_bytes(fig: Figure) -> bytes:
 
 def write_atomic(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary name in the same folder."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
     return path
 
 

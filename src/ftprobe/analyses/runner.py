@@ -10,7 +10,6 @@ the comparison with the paper), each atomically.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from ftprobe.analyses.memorization import memorization
 from ftprobe.analyses.paper import compare
 from ftprobe.analyses.probing import linearity, performance
 from ftprobe.analyses.result import AnalysisResult, StudyContext, context_from_study
+from ftprobe.data.atomic import atomic_path
 from ftprobe.errors import ConfigError
 from ftprobe.study.spec import load_study
 from ftprobe.study.tables import read_tables
@@ -95,9 +95,8 @@ def study_context(
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
     return path
 
 

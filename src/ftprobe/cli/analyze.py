@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from ftprobe.analyses import AnalysisResult, run_analyses, study_context
+from ftprobe.cli.console import console
 
-_out = Console()
+if TYPE_CHECKING:
+    from ftprobe.analyses import AnalysisResult
+
+_out = console()
 
 StudyOption = Annotated[
     Path | None,
@@ -39,19 +40,15 @@ def parse_only(only: str | None) -> list[str] | None:
 
 def show(result: AnalysisResult) -> None:
     """Print one analysis' headline and how it stands beside the paper, as it finishes."""
-    _out.print(
-        f"[bold]{result.number}. {escape(result.title)}[/]: {escape(result.headline)}",
-        highlight=False,
-    )
+    _out.print(f"{result.number}. {result.title}", style="bold", end="")
+    _out.print(f": {result.headline}")
     comparison = result.comparison
     if comparison is None:
         return
-    _out.print(f"   {escape(comparison.summary())}", highlight=False)
+    _out.print(f"   {comparison.summary()}")
     for finding in comparison.findings:
         _out.print(
-            f"   - {escape(finding.scope)}: {escape(finding.verdict)} "
-            f"(paper {escape(finding.paper)}; ours {escape(finding.ours)})",
-            highlight=False,
+            f"   - {finding.scope}: {finding.verdict} (paper {finding.paper}; ours {finding.ours})"
         )
 
 
@@ -67,6 +64,9 @@ def analyze(
     note: NoteOption = None,
 ) -> None:
     """Run the analyses (the paper's nine, then controls); write DIR/analyses/<n>_<name>.*."""
+    # Imported here: the analyses pull in matplotlib and pandas, which other commands skip.
+    from ftprobe.analyses import run_analyses, study_context
+
     context = study_context(out_dir, study, note or ())
     results = run_analyses(out_dir, parse_only(only), context, on_result=show)
-    _out.print(f"wrote {len(results)} analyses to {out_dir / 'analyses'}", highlight=False)
+    _out.print(f"wrote {len(results)} analyses to {out_dir / 'analyses'}")

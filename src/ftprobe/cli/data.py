@@ -7,17 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ftprobe.data.fetch import fetch_corpora, select_files
+from ftprobe.cli.console import command_group, console
 from ftprobe.data.paths import ENV_VAR, data_dir
 from ftprobe.data.registry import TASK_NAMES, load_splits, load_task
 from ftprobe.data.task import Task
 from ftprobe.data.textfile import SkippedLineWarning
 from ftprobe.errors import ConfigError
 
-app = typer.Typer(
+app = command_group(
     help="Get the corpora and look at the tasks built from them.", no_args_is_help=True
 )
 
@@ -64,10 +63,12 @@ def fetch(
     retries: Annotated[int, typer.Option("--retries", min=0, help="Resumed retries per file.")] = 3,
 ) -> None:
     """Download the corpora (verified by SHA-256, resumable) or import local copies."""
+    from ftprobe.data.fetch import fetch_corpora, select_files
+
     root = data_dir(to)
-    out = Console()
+    out = console()
     source = "from " + str(from_dir) if from_dir else "from " + (base_url or "canonical URLs")
-    out.print(f"data folder {root} ({source})", highlight=False)
+    out.print(f"data folder {root} ({source})")
     if from_dir is not None and not from_dir.is_dir():
         raise ConfigError(f"--from {from_dir}: no such folder")
     files = select_files(only or None, with_train)
@@ -78,7 +79,7 @@ def fetch(
         source_dir=from_dir,
         accept_changed=accept_changed,
         retries=retries,
-        echo=lambda message: out.print(message, highlight=False, soft_wrap=True),
+        echo=out.print,
     )
 
 
@@ -141,7 +142,7 @@ def show(
 
 
 def _print_counts(name: str, tasks: dict[str, Task], skipped: list[SkippedLineWarning]) -> None:
-    out = Console()
+    out = console()
     first = next(iter(tasks.values()))
     noun = _UNIT_NOUN[first.unit_kind]
     table = Table(title=f"{name}: {len(first.labels)} labels, {first.unit_kind} units")
@@ -164,12 +165,9 @@ def _print_counts(name: str, tasks: dict[str, Task], skipped: list[SkippedLineWa
         where = ""
         if t.unit_kind != "sentence" and all(ex.sent_id for ex in t.examples):
             where = f" in {len(t.sentences()):,} sentences"
-        out.print(
-            f"{split}: {len(t):,} {noun}{where}, {len(counts[split])} labels{extra}",
-            highlight=False,
-        )
+        out.print(f"{split}: {len(t):,} {noun}{where}, {len(counts[split])} labels{extra}")
     for w in skipped:
-        out.print(f"skipped {w.path}, line {w.line}: {w.reason}", highlight=False, soft_wrap=True)
+        out.print(f"skipped {w.path}, line {w.line}: {w.reason}")
 
 
 def _file_of(task: Task) -> str | None:

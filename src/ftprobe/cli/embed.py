@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ftprobe.encode.store import RepresentationStore
 from ftprobe.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ftprobe.encode.store import RepresentationStore
 
 
 def embed(
@@ -115,6 +117,9 @@ def embed(
     With --export-prepacked or --import-prepacked, convert between the store and
     the published DirectProbe pre-packed layout instead.
     """
+    # Imported here: the store pulls in torch, which `ftprobe --help` should not wait for.
+    from ftprobe.encode.store import RepresentationStore
+
     store = RepresentationStore(out)
     if export_prepacked and import_prepacked:
         raise ConfigError("give either --export-prepacked or --import-prepacked, not both")

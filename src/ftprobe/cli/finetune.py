@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from ftprobe.cli.console import console as new_console
 from ftprobe.errors import ConfigError
 
 
@@ -166,8 +166,8 @@ def finetune(
         device=device,
         progress=progress,
     )
-    console = Console()
-    console.print(f"run folder: {run.out}", soft_wrap=True)
+    console = new_console()
+    console.print(f"run folder: {run.out}")
     if run.reused:
         console.print(f"{out}: this run is complete already; nothing to do.")
     elif run.resumed_from is not None:
@@ -183,7 +183,7 @@ def finetune(
         )
     console.print(table)
     if run.split_file is not None:
-        console.print(f"subtrain/subtest split: {run.split_file}", soft_wrap=True)
+        console.print(f"subtrain/subtest split: {run.split_file}")
 
 
 def _parse_options(pairs: list[str]) -> dict[str, str]:

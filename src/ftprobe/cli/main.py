@@ -1,32 +1,36 @@
 """Entry point of the ``ftprobe`` command.
 
-Each command group lives in its own module and is registered here; errors the
-user can fix (:class:`ftprobe.errors.FtprobeError`) are printed as one line
-without a traceback and exit with status 2.
+Each command group lives in its own module and is registered here. Every
+failure ends in one line on stderr: errors the user can fix
+(:class:`ftprobe.errors.FtprobeError`) and file-system failures (a read-only
+folder, a full disk, a path under a file) exit with status 2; anything else is
+an internal error, exit status 1. ``ftprobe --debug COMMAND`` also prints the
+traceback.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import traceback
+import warnings
 
 import typer
-from rich.console import Console
 
 from ftprobe import __version__
 from ftprobe.cli import data as data_cli
 from ftprobe.cli import probe as probe_cli
-from ftprobe.errors import FtprobeError
+from ftprobe.cli.console import command_group, console
+from ftprobe.errors import FtprobeError, os_error_message
 
-app = typer.Typer(
+app = command_group(
     name="ftprobe",
     help="See how fine-tuning changes a transformer's representation space.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
 
-_err = Console(stderr=True)
+# Set by --debug before the command runs; read by main() when it fails.
+_debug = False
 
 
 def _version(value: bool) -> None:
@@ -40,8 +44,31 @@ def _root(
     version: bool = typer.Option(
         False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
     ),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an error, also print the Python traceback and warnings' sources."
+    ),
 ) -> None:
     """See how fine-tuning changes a transformer's representation space."""
+    global _debug
+    _debug = debug
+    if not debug:
+        warnings.showwarning = _show_warning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    # A warning reads like an error: one line saying where and what, not the
+    # Python source line that issued it (which is ftprobe's, not the user's).
+    text = " ".join(str(message).split())
+    if not issubclass(category, UserWarning):
+        text = f"{text} ({category.__name__})"
+    print(f"warning: {text}", file=sys.stderr)
 
 
 from ftprobe.cli import analyze as _analyze  # noqa: E402
@@ -61,11 +88,25 @@ app.command("report")(_report.report)
 
 
 def main() -> None:
-    """Run the CLI, turning user-fixable errors into a clear message and exit status 2."""
+    """Run the CLI; every failure ends in one line on stderr (see the module docstring)."""
     # ftprobe shows its own progress; transformers' per-load bars would bury it.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app()
     except FtprobeError as exc:
-        _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(exc), 2)
+    except OSError as exc:
+        _fail(os_error_message(exc), 2)
+    except Exception as exc:
+        detail = " ".join(str(exc).split()) or "no message"
+        hint = "" if _debug else "; run it again as `ftprobe --debug ...` to see the traceback"
+        _fail(f"internal error ({type(exc).__name__}: {detail}){hint}", 1)
+
+
+def _fail(message: str, status: int) -> None:
+    from rich.text import Text
+
+    if _debug:
+        traceback.print_exc()
+    console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", message))
+    sys.exit(status)

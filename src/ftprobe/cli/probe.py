@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from ftprobe.cli.console import console
 from ftprobe.errors import ConfigError
-from ftprobe.geometry.runner import ProbeJob, job_from_config, run_probe
 
-_out = Console(stderr=True)
+_out = console(stderr=True)
 
 
 def probe(
@@ -47,7 +46,11 @@ def probe(
         Path | None, typer.Option(help="clusters.txt to use in prediction mode.")
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option(help="Write into a non-empty output folder, replacing its files.")
+        bool,
+        typer.Option(
+            help="Replace an earlier run in the output folder: its output files are removed "
+            "first (other files stay)."
+        ),
     ] = False,
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted clustering from its saved state.")
@@ -70,6 +73,9 @@ def probe(
     Writes clusters.txt, dis.txt, prediction.txt (with a test set), vec.txt,
     outside_min.txt, inside_max.txt, inside_mean.txt and log.txt into the output folder.
     """
+    # Imported here: the engine pulls in torch, which `ftprobe --help` should not wait for.
+    from ftprobe.geometry.runner import ProbeJob, job_from_config, run_probe
+
     flags = [train_embeddings, train_entities, labels, test_embeddings, test_entities, out]
     if config is not None:
         if any(f is not None for f in flags) or clusters is not None or mode != "probing":
@@ -115,7 +121,17 @@ def probe(
     line = f"{result.clustering.n_clusters} clusters"
     if result.accuracy is not None:
         line += f", nearest-cluster accuracy {result.accuracy:.4f}"
-    if result.clustering.conflicts:
-        n_groups = len(result.clustering.conflicts)
-        line += f", {n_groups} groups of identical vectors with different labels"
+    c = result.clustering
+    if c.conflicts:
+        line += (
+            f"; {c.n_conflicting_vectors} vectors carry several labels ({c.n_conflicting_points}"
+            f" points, {c.n_forced_clusters} forced clusters, the source of the zero "
+            f"distances; the other points form {c.n_other_clusters} clusters)"
+        )
+    if result.ties is not None and result.ties.n_tied:
+        t = result.ties
+        line += (
+            f"; {t.n_tied} test points tie across labels at the nearest distance (lowest "
+            f"cluster id wins; accuracy {t.accuracy_low:.4f} to {t.accuracy_high:.4f})"
+        )
     _out.print(f"{line}; files in {result.out} ({result.seconds:.1f} s)", highlight=False)

@@ -6,13 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from ftprobe.analyses import run_analyses, study_context
 from ftprobe.cli.analyze import DirArgument, NoteOption, StudyOption, show
-from ftprobe.report import write_findings, write_report
+from ftprobe.cli.console import console
 
-_out = Console()
+_out = console()
 
 
 def report(
@@ -25,8 +23,12 @@ def report(
     note: NoteOption = None,
 ) -> None:
     """Run every analysis; write one self-contained report.html and findings.md (vs the paper)."""
+    # Imported here: the analyses pull in matplotlib and pandas, which other commands skip.
+    from ftprobe.analyses import run_analyses, study_context
+    from ftprobe.report import write_findings, write_report
+
     context = study_context(out_dir, study, note or ())
     results = run_analyses(out_dir, None, context, on_result=show)
     path = write_report(out_dir, results, context, output)
     findings = write_findings(out_dir, results)
-    _out.print(f"wrote {path} and {findings}", highlight=False)
+    _out.print(f"wrote {path} and {findings}")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from ftprobe.cli.console import console as new_console
 from ftprobe.errors import ConfigError
 
-console = Console()
+console = new_console()
 
 
 def run(
@@ -32,8 +32,9 @@ def run(
     session = StudySession.open(study_file, out)
     counts = session.plan.count()
     todo = session.pending()
+    console.print(session.study.name, style="bold", end="")
     console.print(
-        f"[bold]{session.study.name}[/]: {len(session.plan.jobs)} jobs "
+        f": {len(session.plan.jobs)} jobs "
         f"({', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}); "
         f"{len(todo)} to run, {len(session.plan.jobs) - len(todo)} done"
     )
@@ -48,7 +49,8 @@ def run(
     )
     if report.failed:
         for key, error in report.failed.items():
-            console.print(f"[red]failed[/] {session.plan.jobs[key].describe()}: {error}")
+            console.print("failed", style="red", end="")
+            console.print(f" {session.plan.jobs[key].describe()}: {error}")
         raise typer.Exit(1)
 
 

@@ -17,7 +17,8 @@ The sentence reader here is shared with the STREUSLE ``.conllulex`` reader
 
 Every problem is an :class:`~ftprobe.errors.InputError` naming the file and
 line: a wrong number of columns, a bad ID, IDs out of order, a HEAD outside
-the sentence, an unknown UPOS, a repeated ``# sent_id``, bytes that are not
+the sentence, HEADs that make no tree (a word its own head, a second root, a
+cycle), an unknown UPOS, a repeated ``# sent_id``, bytes that are not
 UTF-8, an empty file.
 """
 
@@ -96,6 +97,7 @@ def read_sentences(path: PathLike, n_columns: int = 10) -> list[Sentence]:
                 raise InputError(
                     path, lineno, f"HEAD {head!r} is not a word of this {n}-word sentence (or 0)"
                 )
+        _check_tree(path, rows, row_lines)
         sid = sent_id if sent_id is not None else f"{path_str}:{start}"
         sentences.append(Sentence(sid, tuple(rows), tuple(row_lines), path_str))
         rows, row_lines, sent_id, start = [], [], None, 0
@@ -147,6 +149,49 @@ def read_sentences(path: PathLike, n_columns: int = 10) -> list[Sentence]:
     if not sentences:
         raise InputError(path, None, "no sentences in the file")
     return sentences
+
+
+def _check_tree(path: PathLike, rows: list[tuple[str, ...]], lines: list[int]) -> None:
+    """The HEAD column must make a tree: one root, no word its own head, no cycle.
+
+    Words whose HEAD is ``_`` are left out (a file without dependencies), so
+    only the heads given are checked.
+    """
+    heads = [None if row[HEAD] == "_" else int(row[HEAD]) for row in rows]
+    root: int | None = None
+    for i, head in enumerate(heads):
+        if head == i + 1:
+            raise InputError(path, lines[i], f"word {i + 1} is its own HEAD (a self-loop)")
+        if head == 0:
+            if root is not None:
+                raise InputError(
+                    path,
+                    lines[i],
+                    f"a second root (HEAD 0): word {root + 1} on line {lines[root]} is the "
+                    "sentence's root already",
+                )
+            root = i
+    # Walk up from every word; meeting a word of the current walk again is a cycle.
+    done = [False] * len(heads)
+    for start in range(len(heads)):
+        walk: dict[int, int] = {}  # word -> its place in the walk
+        i: int | None = start
+        while i is not None and not done[i]:
+            if i in walk:
+                cycle = list(walk)[walk[i] :]
+                first = min(cycle)
+                order = cycle[cycle.index(first) :] + cycle[: cycle.index(first)]
+                chain = " -> ".join(str(w + 1) for w in [*order, first])
+                raise InputError(
+                    path,
+                    lines[first],
+                    f"the HEAD column makes a cycle ({chain}): these words never reach the root",
+                )
+            walk[i] = len(walk)
+            head = heads[i]
+            i = head - 1 if head else None
+        for w in walk:
+            done[w] = True
 
 
 def _is_range_or_empty(token_id: str) -> bool:

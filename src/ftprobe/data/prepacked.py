@@ -21,6 +21,7 @@ import configparser
 import io
 import math
 import os
+import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,12 +29,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 from ftprobe.data.atomic import atomic_open
 from ftprobe.data.task import Example, LabelSet, Task, Unit
 from ftprobe.data.textfile import decode_utf8, read_bytes, read_lines
-from ftprobe.errors import ConfigError, InputError
+from ftprobe.errors import ConfigError, InputError, InputWarning
 
 __all__ = [
     "PrepackedConfig",
@@ -160,6 +160,9 @@ def _parse_fast(data: bytes, dtype: np.typing.DTypeLike) -> np.ndarray | None:
     tolerated here. Anything else (tabs, runs of spaces, bad values) falls back
     to the checked pass, which accepts any whitespace.
     """
+    # Imported here: pandas alone costs `ftprobe data show` more than its whole answer.
+    import pandas as pd
+
     try:
         frame = pd.read_csv(
             io.BytesIO(data),
@@ -271,6 +274,25 @@ class PrepackedConfig:
     probing_cluster_path: Path | None = None
 
 
+def _config_line(text: str, section: str, key: str | None = None) -> int | None:
+    """The line of ``[section]`` (or of ``key`` in it) in a config.ini's text, for warnings.
+
+    configparser keeps no line numbers; keys are matched as it stores them (lower case).
+    """
+    current = None
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+            if key is None and current == section:
+                return lineno
+        elif key is not None and current == section and not line.startswith(("#", ";")):
+            name = re.split(r"[=:]", line, maxsplit=1)[0].strip().lower()
+            if name == key:
+                return lineno
+    return None
+
+
 def read_config(path: PathLike, relative_to: RelativeTo = "auto") -> PrepackedConfig:
     """Read a published DirectProbe ``config.ini``.
 
@@ -304,12 +326,17 @@ def read_config(path: PathLike, relative_to: RelativeTo = "auto") -> PrepackedCo
 
     for section in parser.sections():
         if section not in _KNOWN_KEYS:
-            warnings.warn(f"{cfg_path}: unknown section [{section}] ignored", stacklevel=2)
+            line = _config_line(text, section)
+            warnings.warn(
+                InputWarning(cfg_path, line, f"unknown section [{section}] ignored"), stacklevel=2
+            )
             continue
         for key in parser[section]:
             if key not in _KNOWN_KEYS[section] and key not in parser.defaults():
+                line = _config_line(text, section, key)
                 warnings.warn(
-                    f"{cfg_path}: unknown key {key!r} in [{section}] ignored", stacklevel=2
+                    InputWarning(cfg_path, line, f"unknown key {key!r} in [{section}] ignored"),
+                    stacklevel=2,
                 )
 
     def get(section: str, key: str, required: bool = True) -> str | None:

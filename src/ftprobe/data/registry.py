@@ -30,6 +30,7 @@ Options (keyword arguments, also accepted as strings from the command line):
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +39,6 @@ from typing import Any
 
 from ftprobe.data.conllu import UPOS_TAGS, dep_examples, pos_examples, read_sentences
 from ftprobe.data.paths import corpus_file, corpus_files, present_splits
-from ftprobe.data.prepacked import load_prepacked_task, read_config, read_label_set
 from ftprobe.data.streusle import N_COLUMNS, ps_examples
 from ftprobe.data.task import Example, LabelSet, Task, UnitKind
 from ftprobe.data.trec import COARSE_LABELS, FINE_LABELS, trec_examples
@@ -60,6 +60,14 @@ def _bool(value: Any) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"{value!r} is not true or false")
+
+
+def _encoding(value: Any) -> str:
+    try:
+        codecs.lookup(str(value))
+    except LookupError:
+        raise ValueError(f"{value!r} is not a text encoding Python knows (e.g. latin-1)") from None
+    return str(value)
 
 
 def _choice(*allowed: str) -> Callable[[Any], str]:
@@ -102,14 +110,14 @@ _BUILTINS: dict[str, _Builtin] = {
         "sentence",
         lambda p, **o: trec_examples(p, "fine", **o),
         FINE_LABELS,
-        {"on_bad_line": _choice("error", "skip"), "encoding": str},
+        {"on_bad_line": _choice("error", "skip"), "encoding": _encoding},
     ),
     "trec-6": _Builtin(
         "trec",
         "sentence",
         lambda p, **o: trec_examples(p, "coarse", **o),
         COARSE_LABELS,
-        {"on_bad_line": _choice("error", "skip"), "encoding": str},
+        {"on_bad_line": _choice("error", "skip"), "encoding": _encoding},
     ),
 }
 
@@ -201,8 +209,12 @@ def _check_split(name: str, split: str | None, valid: list[str], possible: list[
 def _load(
     name: str, split: str | None, data_dir: PathLike | None, options: dict[str, Any]
 ) -> dict[str, Task]:
+    # ftprobe.data.prepacked is imported where it is used: it needs numpy and
+    # pandas, which reading the corpora does not.
     kind, arg = _split_name(name)
     if kind == "prepacked" and arg is not None:
+        from ftprobe.data.prepacked import load_prepacked_task, read_config
+
         opts = _parse_options(name, {"relative_to": _choice("auto", "cwd", "config")}, options)
         source: Any = Path(arg)
         if source.is_file() or (source / "config.ini").is_file():
@@ -223,6 +235,8 @@ def _load(
             raise ConfigError(f"{arg}: the splits use different unit kinds {sorted(kinds)}")
         folder = Path(arg) if Path(arg).is_dir() else Path(arg).parent
         labels_file = folder / "labels.txt"
+        from ftprobe.data.prepacked import read_label_set
+
         labels = (
             read_label_set(labels_file)
             if labels_file.is_file()

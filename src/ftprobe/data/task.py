@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 
 UnitKind = Literal["word", "span", "pair", "sentence"]
@@ -43,7 +44,7 @@ class Unit:
 
     @classmethod
     def word(cls, i: int) -> Unit:
-        return cls("word", (i,))
+        return _word_unit(i)
 
     @classmethod
     def span(cls, indices: Iterable[int]) -> Unit:
@@ -56,6 +57,13 @@ class Unit:
     @classmethod
     def sentence(cls) -> Unit:
         return cls("sentence", ())
+
+
+@cache
+def _word_unit(i: int) -> Unit:
+    # Units are immutable and a corpus asks for the same few hundred word
+    # positions tens of thousands of times: one object each saves the checks.
+    return Unit("word", (i,))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ftprobe.errors import InputError
+from ftprobe.errors import InputError, InputWarning
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -60,11 +60,11 @@ def read_lines(
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-class SkippedLineWarning(UserWarning):
+class SkippedLineWarning(InputWarning):
     """A reader skipped a bad input line because the user asked it to (``on_bad_line="skip"``)."""
 
+    line: int
+
     def __init__(self, path: str | os.PathLike[str], line: int, reason: str) -> None:
-        self.path = str(path)
-        self.line = line
         self.reason = reason
-        super().__init__(f"{self.path}, line {line}: skipped: {reason}")
+        super().__init__(path, line, f"skipped: {reason}")

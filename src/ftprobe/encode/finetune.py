@@ -46,7 +46,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -59,7 +58,7 @@ import torch
 import torch.nn.functional as F
 
 from ftprobe import __version__
-from ftprobe.data.atomic import atomic_open, atomic_path
+from ftprobe.data.atomic import atomic_open, atomic_path, staging_dir, sweep_stale
 from ftprobe.data.task import Task
 from ftprobe.encode.alignment import (
     CLS,
@@ -234,6 +233,8 @@ def finetune(
         "subtrain_fraction": fraction,
         "split_seed": seed_for_split if fraction else None,
     }
+    # A run killed while saving a checkpoint leaves its staging folder (see _save_checkpoint).
+    sweep_stale(root, ".step-", ".tmp")
     existing = _read_manifest(root)
     if existing is not None:
         if existing.get("identity") != identity:
@@ -592,9 +593,8 @@ def _step_name(step: int) -> str:
 def _save_checkpoint(
     final: Path, encoder: Any, tokenizer: Any, head: UnitHead, record: dict[str, Any]
 ) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp = staging_dir(final.parent, prefix=f".{final.name}.", suffix=".tmp")
     try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; a checkpoint is meant to be shared
         with _quiet_transformers():
             encoder.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))

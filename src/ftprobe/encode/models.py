@@ -325,26 +325,33 @@ def save_random_init(ref: ModelRef, folder: Path, seed: int) -> ModelRef:
     The weights come from ``AutoModel.from_config`` on ``ref``'s configuration
     (the architecture's own initialisation) under ``torch.manual_seed(seed)``,
     without touching the process-wide random state; the tokenizer is ``ref``'s,
-    so the same words split into the same pieces. The folder is written through
-    a temporary name and renamed, so a half-written encoder is never loaded.
+    so the same words split into the same pieces. The folder is built in a
+    staging folder beside it (:func:`ftprobe.data.atomic.staging_dir`) and
+    renamed into place, so a half-written encoder is never loaded.
     """
     import shutil
 
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+    from ftprobe.data.atomic import staging_dir, sweep_stale
+
     folder = Path(folder)
     if not (folder / "config.json").is_file():
-        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        config = AutoConfig.from_pretrained(str(ref.path))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            model = AutoModel.from_config(config)
-        model.save_pretrained(str(tmp))
-        AutoTokenizer.from_pretrained(str(ref.path)).save_pretrained(str(tmp))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        sweep_stale(folder.parent, f".{folder.name}.", ".tmp")
+        tmp = staging_dir(folder.parent, prefix=f".{folder.name}.", suffix=".tmp")
+        try:
+            config = AutoConfig.from_pretrained(str(ref.path))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed))
+                model = AutoModel.from_config(config)
+            model.save_pretrained(str(tmp))
+            AutoTokenizer.from_pretrained(str(ref.path)).save_pretrained(str(tmp))
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     local = _local_ref(folder)
     return ModelRef(
         path=local.path,

@@ -20,11 +20,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftprobe.data.atomic import staging_dir
 from ftprobe.data.prepacked import (
     layer_embedding_paths,
     load_prepacked_task,
@@ -96,8 +96,7 @@ def export_prepacked(
     target = Path(out_dir)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ConfigError(f"{target} exists and is not an empty folder: choose another")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = staging_dir(target.parent, prefix=f".{target.name}.")
     try:
         write_label_set(tmp / "labels" / "tags.txt", train.label_names)
         for name, entry in (("train", train), ("test", test)):

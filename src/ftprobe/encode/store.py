@@ -26,11 +26,11 @@ mismatches) raise :class:`StoreCorruptError`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ftprobe import __version__
+from ftprobe.data.atomic import owned_name, staging_dir, sweep_stale
 from ftprobe.data.task import Task
 from ftprobe.encode.alignment import Pooling, check_pooling
 from ftprobe.encode.extract import ExtractionReport, extract, parse_layers
@@ -52,6 +53,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 LABELS_FILE = "labels.npy"
 ENTITIES_FILE = "entities.txt"
+# Entries are built in folders named so beside their final place, then renamed.
+_STAGING_PREFIX = ".tmp-"
 
 
 class StoreError(FtprobeError):
@@ -319,6 +322,7 @@ class RepresentationStore:
         """
         check_pooling(pooling)
         key = self.key_for(task, model, pooling, model_name)
+        self._sweep(key)
         provenance = {
             "model": model.describe(),
             "task_fingerprint": task_fingerprint(task),
@@ -392,6 +396,7 @@ class RepresentationStore:
         An existing entry with the same provenance and the same arrays is kept
         as it is; anything else under the same key is a :class:`StoreMismatchError`.
         """
+        self._sweep(key)
         existing = self.entry(key)
         if existing is not None:
             _check_provenance(existing, provenance)
@@ -432,12 +437,7 @@ class RepresentationStore:
         dim = int(network.config.hidden_size) * width
         n = len(task)
         with self._staging(key) as tmp:
-            out = {
-                layer: np.lib.format.open_memmap(
-                    tmp / _layer_file(layer), mode="w+", dtype=np.float32, shape=(n, dim)
-                )
-                for layer in layers
-            }
+            out = {layer: _layer_memmap(tmp / _layer_file(layer), n, dim) for layer in layers}
             reps = extract(
                 task,
                 tokenizer,
@@ -505,13 +505,10 @@ class RepresentationStore:
         tokenizer, network = encoder or load_encoder(model, device)
         n, dim = entry.n_examples, entry.dim
         temps = {
-            layer: entry.path / f".{_layer_file(layer)}.{uuid.uuid4().hex}.tmp" for layer in layers
+            layer: entry.path / owned_name(f".{_layer_file(layer)}.", ".tmp") for layer in layers
         }
         try:
-            out = {
-                layer: np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
-                for layer, path in temps.items()
-            }
+            out = {layer: _layer_memmap(path, n, dim) for layer, path in temps.items()}
             extract(
                 task,
                 tokenizer,
@@ -590,10 +587,14 @@ class RepresentationStore:
             },
         }
 
+    def _sweep(self, key: EntryKey) -> None:
+        """Remove what killed runs left beside and in this key's entry (see sweep_stale)."""
+        sweep_stale(self.root / key.relpath.parent, _STAGING_PREFIX)
+        sweep_stale(self.root / key.relpath, ".", ".tmp")
+
     def _staging(self, key: EntryKey) -> _Staging:
         parent = self.root / key.relpath.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        return _Staging(Path(tempfile.mkdtemp(prefix=f".tmp-{key.pooling}-", dir=parent)))
+        return _Staging(staging_dir(parent, prefix=f"{_STAGING_PREFIX}{key.pooling}-"))
 
     def _commit(self, tmp: Path, key: EntryKey) -> StoreEntry:
         final = self.root / key.relpath
@@ -610,6 +611,35 @@ class RepresentationStore:
         entry = self.entry(key)
         assert entry is not None
         return entry
+
+
+def _layer_memmap(path: Path, n: int, dim: int) -> np.memmap:
+    """A new float32 ``(n, dim)`` ``.npy`` file, memory-mapped, its disk space taken now.
+
+    A memory map is sparse: writing into it on a full disk kills the process with
+    SIGBUS, with no message and nothing cleaned up. Allocating the blocks first
+    turns a full disk into an ``OSError`` (ENOSPC) naming the file, before any
+    work is done.
+    """
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, dim))
+    size = path.stat().st_size
+    try:
+        if not hasattr(os, "posix_fallocate"):
+            raise OSError(errno.EOPNOTSUPP, "no posix_fallocate")
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, size)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            del arr
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        # No allocation on this system or file system: check the free space instead.
+        if shutil.disk_usage(path.parent).free < size:
+            del arr
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+    return arr
 
 
 class _Staging:

@@ -42,8 +42,14 @@ class Clustering:
     numbered in order of creation, a point never merged counting as created first (in point
     order), then merged clusters in the order their last merge happened.
 
+    Points whose vectors are bitwise identical (-0.0 read as +0.0) and that carry the same
+    label are one cluster from the start: merging them changes no hull. Such clusters of
+    copies count as merged clusters created before any other merge, in order of their
+    first point.
+
     ``conflicts`` lists groups of point indices whose vectors are identical but whose labels
-    differ: no partition can separate them, so each such point stays a singleton cluster.
+    differ: no partition can separate them, so such a vector gives one cluster per label
+    it carries (its *forced* clusters), never merged with anything else.
     """
 
     assignment: np.ndarray
@@ -104,6 +110,32 @@ class Clustering:
         if not self.conflicts:
             return np.zeros(0, dtype=np.int64)
         return np.unique(np.concatenate([np.asarray(g) for g in self.conflicts]))
+
+    @property
+    def n_conflicting_vectors(self) -> int:
+        """Number of distinct vectors that carry more than one label."""
+        return len(self.conflicts)
+
+    @property
+    def n_conflicting_points(self) -> int:
+        """Number of points that sit on a vector carrying more than one label."""
+        return len(self.conflicting_points)
+
+    @property
+    def forced_clusters(self) -> np.ndarray:
+        """Ids (ascending) of the clusters that hold a conflicting vector: one per
+        (vector, label), forced by the conflict."""
+        return np.unique(self.assignment[self.conflicting_points])
+
+    @property
+    def n_forced_clusters(self) -> int:
+        """Number of clusters forced by conflicting vectors (see :attr:`forced_clusters`)."""
+        return len(self.forced_clusters)
+
+    @property
+    def n_other_clusters(self) -> int:
+        """Number of clusters the points off conflicting vectors form."""
+        return self.n_clusters - self.n_forced_clusters
 
     @classmethod
     def from_assignment(
@@ -196,18 +228,70 @@ def check_inputs(X: np.ndarray, y: np.ndarray, n_labels: int | None = None) -> N
         raise FtprobeError("label indices must lie in 0..len(label_names)-1")
 
 
-def find_conflicts(X: np.ndarray, y: np.ndarray) -> tuple[tuple[int, ...], ...]:
-    """Groups of points with identical vectors but more than one label (ascending)."""
+def vector_ids(X: np.ndarray) -> np.ndarray:
+    """An id per row, equal for rows whose vectors are bitwise identical (-0.0 read as +0.0).
+
+    This is the one meaning of "the same vector" for the clustering: copies that compare
+    equal only after rounding are different vectors.
+    """
     Xn = np.ascontiguousarray(X, dtype=np.float64) + 0.0  # -0.0 -> 0.0
     rows = Xn.view(np.dtype((np.void, Xn.dtype.itemsize * Xn.shape[1]))).ravel()
-    _, inverse, counts = np.unique(rows, return_inverse=True, return_counts=True)
+    return np.unique(rows, return_inverse=True)[1].ravel().astype(np.int64)
+
+
+def find_conflicts(X: np.ndarray, y: np.ndarray) -> tuple[tuple[int, ...], ...]:
+    """Groups of points with identical vectors but more than one label (ascending)."""
+    return _conflict_groups(vector_ids(X), np.asarray(y))
+
+
+def _conflict_groups(vid: np.ndarray, y: np.ndarray) -> tuple[tuple[int, ...], ...]:
+    order = np.lexsort((np.arange(len(vid)), vid))
+    starts = np.flatnonzero(np.r_[True, vid[order][1:] != vid[order][:-1]])
     groups = []
-    for g in np.flatnonzero(counts > 1):
-        members = np.flatnonzero(inverse == g)
-        if len(np.unique(y[members])) > 1:
+    for members in np.split(order, starts[1:]):
+        if len(members) > 1 and np.any(y[members] != y[members[0]]):
             groups.append(tuple(int(i) for i in members))
     groups.sort()
     return tuple(groups)
+
+
+@dataclass(frozen=True)
+class _Units:
+    """The clusters the run starts from: one per (vector, label), in order of first point.
+
+    ``point_unit[i]`` is the unit of point ``i``; ``first[u]`` its first point, ``label[u]``
+    its label, ``size[u]`` its number of points, ``forced[u]`` whether its vector also
+    carries another label (then the unit is never merged with anything).
+    """
+
+    point_unit: np.ndarray
+    first: np.ndarray
+    label: np.ndarray
+    size: np.ndarray
+    forced: np.ndarray
+    conflicts: tuple[tuple[int, ...], ...]
+
+
+def _units(X: np.ndarray, y: np.ndarray) -> _Units:
+    vid = vector_ids(X)
+    # (vector, label) pairs, renumbered in order of their first point
+    key = vid * (int(y.max()) + 1) + y
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    point_unit = rank[inverse.ravel()]
+    first = np.sort(first)
+    # each unit is one (vector, label): a vector's units count its labels
+    n_labels_of_vector = np.bincount(vid[first], minlength=int(vid.max()) + 1)
+    forced = n_labels_of_vector[vid[first]] > 1
+    return _Units(
+        point_unit=point_unit,
+        first=first.astype(np.int64),
+        label=y[first],
+        size=np.bincount(point_unit, minlength=len(first)),
+        forced=forced,
+        conflicts=_conflict_groups(vid, y),
+    )
 
 
 class _Certificates:
@@ -277,7 +361,7 @@ class _LabelBlock:
     """The same-label clusters of one label, addressed by slot (0..size-1)."""
 
     label: int
-    points: np.ndarray  # global point index of each initial slot
+    points: np.ndarray  # first point of each initial slot's (vector, label) unit
     d2: np.ndarray  # squared centroid distances between slots (inf: inactive/frozen/self)
     cid: np.ndarray  # creation id of the cluster in each slot (-1: inactive)
     size: np.ndarray  # number of points per slot
@@ -296,13 +380,17 @@ class _LabelBlock:
 class SupervisedClustering:
     """DirectProbe's greedy, bottom-up, label-pure clustering (one run).
 
-    Semantics (the published ones): every point starts as its own cluster; repeatedly the
+    Semantics (the published ones): every point starts as its own cluster (copies of one
+    vector with one label as one cluster, see below); repeatedly the
     closest pair of same-label clusters (Euclidean distance between centroids) is merged
     unless the merged cluster's hull would overlap the hull of a current cluster of another
     label; a rejected pair is dropped and pairs with a new cluster are considered afresh;
     the run ends when no same-label pair is left. Points whose vector also occurs with a
     different label can never be separated: they are reported in ``Clustering.conflicts``
-    and stay singletons (they still count as clusters that others must not overlap).
+    and give one cluster per (vector, label) that is never merged (it still counts as a
+    cluster that others must not overlap). Copies of a (vector, label) start as one
+    cluster: merging them changes no hull, and a count of clusters should not grow with how
+    often a sentence repeats in the corpus.
 
     Ties in distance are broken by the creation id of the cluster, then by slot order.
     Centroid distances are kept as squared distances updated by the Lance-Williams formula
@@ -407,31 +495,38 @@ class SupervisedClustering:
     # ----------------------------------------------------------------------------------
     def _setup(self) -> None:
         n, y = self.n, self.y
-        self.conflicts = find_conflicts(self.X, y)
-        frozen = np.zeros(n, dtype=bool)
-        for g in self.conflicts:
-            frozen[list(g)] = True
-        self.frozen = frozen
+        units = _units(self.X, y)
+        self.conflicts = units.conflicts
+        # per point: its vector carries several labels, so its unit is never merged
+        self.frozen = units.forced[units.point_unit]
         self.basis = _principal_directions(self.Xc, _BALL_DIMS)
-        # cluster registry by creation id
+        # Creation ids. A unit of one point is that point, numbered with the points never
+        # merged. Copies of one (vector, label) are a cluster created before any merge
+        # (merging them changes no hull: they are the merges at centroid distance 0), in
+        # order of their first point.
+        copies = units.size > 1
+        uid = units.first.copy()
+        uid[copies] = n + np.arange(int(copies.sum()))
         cap = 2 * n
         self.c_label = np.full(cap, -1, dtype=np.int64)
         self.c_slot = np.full(cap, -1, dtype=np.int64)
-        self.c_label[:n] = y
-        self.members: dict[int, np.ndarray] = {i: np.array([i]) for i in range(n)}
-        self.owner = np.arange(n, dtype=np.int64)  # active cluster of every point
+        self.c_label[uid] = units.label
+        by_unit = np.argsort(units.point_unit, kind="stable")  # points ascending per unit
+        self.members: dict[int, np.ndarray] = {
+            int(uid[u]): pts for u, pts in enumerate(np.split(by_unit, np.cumsum(units.size)[:-1]))
+        }
+        self.owner = uid[units.point_unit]  # active cluster of every point
         self._scratch = np.full(n, -1, dtype=np.int64)
-        self.next_cid = n
+        self.next_cid = n + int(copies.sum())
         self.blocks: dict[int, _LabelBlock] = {}
         self.heap: list[tuple[float, int, int, int, int]] = []
         for lab in self.labels_present:
-            pts = np.flatnonzero(y == lab)
-            self.c_slot[pts] = np.arange(len(pts))
-            blk = self._make_block(lab, pts)
+            us = np.flatnonzero(units.label == lab)  # in order of first point
+            self.c_slot[uid[us]] = np.arange(len(us))
+            blk = self._make_block(lab, units.first[us], uid[us], units.size[us])
             self.blocks[lab] = blk
-            for s in range(len(pts)):
-                if not frozen[pts[s]]:
-                    self._refresh_nn(blk, s)
+            for s in np.flatnonzero(~units.forced[us]).tolist():
+                self._refresh_nn(blk, s)
         # certificates between current clusters of different labels (see _Certificates);
         # one hyperplane serves every pair it was verified for
         self.certs = _Certificates({lab: len(b.points) for lab, b in self.blocks.items()})
@@ -457,14 +552,18 @@ class SupervisedClustering:
         # and the points that carried weight when it was found (None: not by a solver)
         self._plane_support: list[np.ndarray | None] = []
 
-    def _make_block(self, lab: int, pts: np.ndarray) -> _LabelBlock:
+    def _make_block(
+        self, lab: int, pts: np.ndarray, cids: np.ndarray, sizes: np.ndarray
+    ) -> _LabelBlock:
+        """The label's block: one slot per starting cluster, ``pts`` its first point (all
+        its points share that vector), ``cids`` its creation id, ``sizes`` its points."""
         P = self.Xc[pts]
         m = len(pts)
         sq = (P**2).sum(axis=1)
         d2 = sq[:, None] + sq[None, :] - 2.0 * (P @ P.T)
         np.maximum(d2, 0.0, out=d2)
         # Near-coincident pairs lose digits in the expansion above: recompute them directly
-        # so that duplicates are exactly 0 and near-ties are ordered correctly.
+        # so that near-ties are ordered correctly (the slots' vectors are all distinct).
         close = np.argwhere(d2 < 1e-6 * 2.0 * float(sq.max()))
         close = close[close[:, 0] < close[:, 1]]
         for i, j in close:
@@ -479,8 +578,8 @@ class SupervisedClustering:
             label=lab,
             points=pts,
             d2=d2,
-            cid=pts.copy(),
-            size=np.ones(m, dtype=np.int64),
+            cid=cids.copy(),
+            size=sizes.astype(np.int64),
             centre=P.copy(),
             pcentre=pcentre,
             pcnorm2=None if pcentre is None else (pcentre**2).sum(axis=1),
@@ -552,7 +651,7 @@ class SupervisedClustering:
                     if {ra, rb} != {ca, cb}:
                         raise FtprobeError(
                             "the state file does not match this run (different input or "
-                            "version): start again without --resume"
+                            "version): start again with --overwrite instead of --resume"
                         )
                     self.stats.replayed += 1
                 else:
@@ -1308,7 +1407,7 @@ class SupervisedClustering:
             if str(z["fingerprint"]) != self._fingerprint():
                 raise FtprobeError(
                     f"{self.state_path} belongs to a different input (vectors, labels or "
-                    "version differ): start again without --resume"
+                    "version differ): start again with --overwrite instead of --resume"
                 )
             decisions = [tuple(int(v) for v in row) for row in z["decisions"]]
             # Label-pair verdicts: overlaps are taken as recorded (they only add checks);
@@ -1328,7 +1427,7 @@ class SupervisedClustering:
         return decisions  # type: ignore[return-value]
 
 
-STATE_VERSION = "ftprobe-clustering-state-2"
+STATE_VERSION = "ftprobe-clustering-state-3"
 _BACKGROUND_MIN_POINTS = 5000
 
 

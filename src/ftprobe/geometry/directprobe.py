@@ -18,10 +18,12 @@ from ftprobe.errors import FtprobeError
 from ftprobe.geometry.clustering import Clustering, ClusteringStats, SupervisedClustering
 from ftprobe.geometry.distances import (
     cluster_distance_matrix,
+    nearest_group,
     nearest_hulls,
     point_hull_distances,
+    tie_tolerance,
 )
-from ftprobe.geometry.outputs import ranking_order
+from ftprobe.geometry.outputs import PredictionTies, prediction_ties
 from ftprobe.geometry.statistics import LabelStatistics, label_statistics
 
 
@@ -137,6 +139,8 @@ class DirectProbe:
 
     def _set(self, X: np.ndarray, clustering: Clustering) -> None:
         self.X_ = np.asarray(X, dtype=np.float64)
+        # distances to its hulls within this of each other are ties (lowest id first)
+        self.tie_tolerance_ = tie_tolerance(self.X_)
         self.clusters_ = clustering
         self.classes_ = clustering.label_names
         self._distances: np.ndarray | None = None
@@ -200,25 +204,50 @@ class DirectProbe:
     ) -> np.ndarray:
         """Nearest cluster of each test point (ties: the lower cluster id).
 
-        Without ``distances``, only the clusters that could be nearest are solved
-        exactly (:func:`~ftprobe.geometry.distances.nearest_hulls`): same answer as the
-        full distance matrix, several times faster.
+        Distances within ``tie_tolerance_`` (see
+        :func:`~ftprobe.geometry.distances.tie_tolerance`) are ties, the same with and
+        without ``distances``. Without them, only the clusters that could be nearest are
+        solved exactly (:func:`~ftprobe.geometry.distances.nearest_hulls`): same answer as
+        the full distance matrix, several times faster.
         """
+        return np.argmax(self._nearest_group(X, distances), axis=1)
+
+    def _nearest_group(self, X: np.ndarray | None, distances: np.ndarray | None) -> np.ndarray:
+        """Which clusters tie for the nearest, per test point: ``(n, K)`` booleans."""
+        clustering = self._fitted()
         if distances is not None:
             dist = np.asarray(distances)
-            if dist.shape[0] == 0:
-                return np.zeros(0, dtype=np.int64)
-            return ranking_order(dist)[:, 0]
-        clustering = self._fitted()
+            if dist.ndim != 2 or dist.shape[1] != clustering.n_clusters:
+                raise FtprobeError(
+                    f"distances must have {clustering.n_clusters} columns, got shape {dist.shape}"
+                )
+            return nearest_group(dist, self.tie_tolerance_)
         if X is None:
             raise FtprobeError("give the test vectors X or their distances")
         X = self._test_points(X)
         if len(X) == 0:
-            return np.zeros(0, dtype=np.int64)
-        nearest, _ = nearest_hulls(
-            X, self.X_, clustering, device=self.device, progress=self.progress
+            return np.zeros((0, clustering.n_clusters), dtype=bool)
+        _, _, top = nearest_hulls(
+            X, self.X_, clustering, device=self.device, progress=self.progress, with_ties=True
         )
-        return nearest
+        return top
+
+    def prediction_ties(
+        self,
+        X: np.ndarray | None,
+        y: Sequence[str] | Sequence[int] | np.ndarray,
+        *,
+        distances: np.ndarray | None = None,
+    ) -> PredictionTies:
+        """How many test points tie across labels at the nearest distance, and the range
+        of accuracy those ties allow (see :class:`~ftprobe.geometry.outputs.PredictionTies`).
+        """
+        clustering = self._fitted()
+        top = self._nearest_group(X, distances)
+        gold, _ = encode_labels(y, clustering.label_names)
+        if len(gold) != len(top):
+            raise FtprobeError(f"{len(top)} test vectors but {len(gold)} test labels")
+        return prediction_ties(top, clustering.cluster_labels, gold)
 
     def predict(
         self, X: np.ndarray | None = None, *, distances: np.ndarray | None = None

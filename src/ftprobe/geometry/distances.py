@@ -47,13 +47,65 @@ from tqdm import tqdm
 from ftprobe.errors import FtprobeError
 
 __all__ = [
+    "TIE_RTOL",
     "HullDistance",
     "cluster_distance_matrix",
     "hull_distance",
+    "nearest_group",
     "nearest_hulls",
     "point_hull_distances",
+    "ranking_order",
     "resolve_device",
+    "tie_tolerance",
 ]
+
+# highspy.Highs() prints HiGHS's copyright banner as it is made, before
+# output_flag can be turned off (its __init__ enables callbacks, which logs).
+# Its C++ base class has every method used here and prints nothing.
+_Highs = highspy.Highs.__base__
+
+TIE_RTOL = 1e-9
+"""Distances from a point to two clusters that differ by at most this, relative to the
+training data's scale, are a tie: the solvers' last bits are no ground to prefer one."""
+
+
+def tie_tolerance(x: np.ndarray) -> float:
+    """The absolute tie tolerance for distances to hulls of the training points ``x``:
+    :data:`TIE_RTOL` times their largest absolute coordinate (at least 1)."""
+    arr = np.asarray(x)
+    return TIE_RTOL * max(float(np.abs(arr).max()) if arr.size else 0.0, 1.0)
+
+
+def nearest_group(distances: np.ndarray, tol: float) -> np.ndarray:
+    """Per row, which clusters tie for the nearest: distance within ``tol`` of the row's
+    smallest. ``(n, K)`` booleans."""
+    d = np.asarray(distances, dtype=np.float64)
+    return d <= d.min(axis=1, keepdims=True) + tol
+
+
+def ranking_order(distances: np.ndarray, tol: float = 0.0) -> np.ndarray:
+    """Cluster order per row: increasing distance, ties by the lower cluster id.
+
+    Distances within ``tol`` of each other are ties: the nearest group is every cluster
+    within ``tol`` of the smallest distance (:func:`nearest_group`), in id order; then the
+    same for the clusters left. So ``ranking_order(d, tol)[:, 0]`` is the lowest id of the
+    nearest group, which is what the predictions use. ``tol=0`` ties only equal distances.
+    """
+    d = np.asarray(distances, dtype=np.float64)
+    order = np.argsort(d, axis=1, kind="stable")
+    if tol <= 0 or d.ndim != 2 or d.shape[1] < 2:
+        return order
+    ranked = np.take_along_axis(d, order, axis=1)
+    group = np.zeros(ranked.shape, dtype=np.int64)
+    start = ranked[:, 0].copy()
+    current = np.zeros(len(d), dtype=np.int64)
+    for j in range(1, d.shape[1]):
+        new = ranked[:, j] > start + tol
+        current += new
+        start = np.where(new, ranked[:, j], start)
+        group[:, j] = current
+    within = np.argsort(group * d.shape[1] + order, axis=1)
+    return np.take_along_axis(order, within, axis=1)
 
 
 class ClusteringLike(Protocol):
@@ -144,7 +196,7 @@ def _dual_qp(ma: np.ndarray, mb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m = np.concatenate([ma, -mb])
     n = na + nb
     q = m @ m.T
-    h = highspy.Highs()
+    h = _Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     lp = highspy.HighsLp()
@@ -197,7 +249,7 @@ def _separable_lp(a: np.ndarray, b: np.ndarray, time_limit: float) -> bool | Non
     na, nb = len(a), len(b)
     d = a.shape[1]
     n = na + nb
-    h = highspy.Highs()
+    h = _Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("solver", "ipm")
@@ -1468,11 +1520,13 @@ def _nearest_block(
     dev: torch.device,
     *,
     slack: float,
+    tol: float,
     bound_steps: tuple[int, ...],
     rtol: float,
     atol: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`nearest_hulls` for one block of test points (see there)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`nearest_hulls` for one block of test points (see there); also the nearest
+    group of each point (:func:`nearest_group`)."""
     n, k = len(pts), len(hulls)
     upper = np.zeros((n, k))
     lower = np.zeros((n, k))
@@ -1557,8 +1611,11 @@ def _nearest_block(
         rows = np.flatnonzero(open_[:, ci])
         if len(rows):
             solve(rows, ci, best[rows] + slack)
-    nearest = np.argmin(exact, axis=1)  # the first minimum: ties go to the lower id
-    return nearest, exact[np.arange(n), nearest]
+    # Every cluster within tol of the nearest was solved exactly (slack >= tol keeps
+    # them from being pruned): the ties are those of the full distance matrix.
+    top = nearest_group(exact, tol)
+    nearest = np.argmax(top, axis=1)  # the first of the group: ties go to the lower id
+    return nearest, exact[np.arange(n), nearest], top
 
 
 def nearest_hulls(
@@ -1572,12 +1629,17 @@ def nearest_hulls(
     bound_steps: tuple[int, ...] = (5, 15, 30),
     block_size: int = 2048,
     progress: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
+    with_ties: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The nearest cluster hull of every point, and its distance, exactly.
 
     Returns ``(nearest, distance)``, each of shape ``(n_points,)``: the cluster id with
-    the smallest distance (ties: the lower id, as :func:`point_hull_distances` ranks
-    them) and that distance. Only the clusters that could be nearest are solved exactly.
+    the smallest distance and that distance. Distances within :func:`tie_tolerance` of
+    ``x`` are ties, which go to the lower id, as :func:`ranking_order` ranks the full
+    distance matrix of :func:`point_hull_distances`. With ``with_ties=True``, also the
+    ``(n_points, K)`` booleans of :func:`nearest_group`: which clusters tie for the nearest.
+
+    Only the clusters that could be nearest are solved exactly.
     Per block of ``block_size`` points, one product of the points with every cluster's
     points gives bounds for all (point, cluster) pairs: the nearest vertex from above,
     the direction from the centroid from below. The cluster with the smallest upper
@@ -1592,26 +1654,35 @@ def nearest_hulls(
     dev = resolve_device(device)
     n = len(pts)
     if n == 0 or k == 0:
-        return np.zeros(n, dtype=np.int64), np.zeros(n)
+        empty = (np.zeros(n, dtype=np.int64), np.zeros(n))
+        return (*empty, np.zeros((n, k), dtype=bool)) if with_ties else empty
     hulls = [_hull(x, np.flatnonzero(assignment == ci), dev) for ci in range(k)]
     singles = [_single(hull) for hull in hulls]
-    # Bounds are certified up to rounding; this slack keeps rounding from pruning a tie.
-    slack = 1e-9 * max(float(np.abs(pts).max()), float(np.abs(x).max()), 1.0)
+    tol = tie_tolerance(x)
+    # Bounds are certified up to rounding; this slack keeps rounding from pruning a
+    # cluster of the nearest group (it is at least the tie tolerance).
+    slack = max(tol, 1e-9 * max(float(np.abs(pts).max()), 1.0))
     nearest = np.zeros(n, dtype=np.int64)
     dist = np.zeros(n)
+    top = np.zeros((n, k), dtype=bool) if with_ties else None
     bar = tqdm(total=n, desc="nearest hulls", disable=not progress)
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
-        nearest[start:stop], dist[start:stop] = _nearest_block(
+        nearest[start:stop], dist[start:stop], block_top = _nearest_block(
             pts[start:stop],
             hulls,
             singles,
             dev,
             slack=slack,
+            tol=tol,
             bound_steps=bound_steps,
             rtol=rtol,
             atol=atol,
         )
+        if top is not None:
+            top[start:stop] = block_top
         bar.update(stop - start)
     bar.close()
+    if top is not None:
+        return nearest, dist, top
     return nearest, dist

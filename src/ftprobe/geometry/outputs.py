@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,19 +27,24 @@ from pathlib import Path
 
 import numpy as np
 
+from ftprobe.data.atomic import atomic_open
 from ftprobe.errors import InputError
 from ftprobe.geometry.clustering import Clustering
+from ftprobe.geometry.distances import nearest_group, ranking_order
 from ftprobe.geometry.statistics import LabelStatistics
 
 __all__ = [
     "DisEntry",
     "Prediction",
+    "PredictionTies",
     "RunLog",
     "accuracy_from",
     "atomic_write_text",
     "cluster_summary_lines",
     "label_vector",
+    "prediction_ties",
     "ranking_order",
+    "repeated_vector_lines",
     "read_clustering",
     "read_clusters",
     "read_dis",
@@ -48,6 +52,7 @@ __all__ = [
     "read_predictions",
     "read_vec",
     "statistics_summary_lines",
+    "tie_summary_lines",
     "write_clusters",
     "write_dis",
     "write_label_values",
@@ -55,25 +60,18 @@ __all__ = [
     "write_predictions",
     "write_statistics",
     "write_vec",
+    "zero_distance_lines",
 ]
 
 PathLike = str | os.PathLike[str]
 
 
 def atomic_write_text(path: PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (see :mod:`ftprobe.data.atomic`), synced to disk."""
+    with atomic_open(path) as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _lines(path: PathLike) -> list[str]:
@@ -214,22 +212,27 @@ class Prediction:
         return self.ranking[0][1]
 
 
-def ranking_order(distances: np.ndarray) -> np.ndarray:
-    """Cluster order per row: increasing distance, ties by cluster id (stable sort)."""
-    return np.argsort(np.asarray(distances), axis=1, kind="stable")
-
-
 def write_predictions(
-    path: PathLike, gold: Sequence[str], distances: np.ndarray, clustering: Clustering
+    path: PathLike,
+    gold: Sequence[str],
+    distances: np.ndarray,
+    clustering: Clustering,
+    *,
+    tol: float = 0.0,
 ) -> None:
-    """``prediction.txt``: per test example, its gold label and all clusters by distance."""
+    """``prediction.txt``: per test example, its gold label and all clusters by distance.
+
+    Distances within ``tol`` are ties, listed by cluster id (:func:`ranking_order`); pass
+    :func:`~ftprobe.geometry.distances.tie_tolerance` of the training points so that the
+    first cluster of each line is the one ``DirectProbe.predict`` gives.
+    """
     dist = np.asarray(distances)
     if dist.ndim != 2 or dist.shape != (len(gold), clustering.n_clusters):
         raise ValueError(
             f"distances must be ({len(gold)}, {clustering.n_clusters}), got {dist.shape}"
         )
     names = [clustering.cluster_name(k) for k in range(clustering.n_clusters)]
-    order = ranking_order(dist)
+    order = ranking_order(dist, tol)
     out = []
     for row, g in enumerate(gold):
         cells = [str(g)]
@@ -401,12 +404,15 @@ def statistics_summary_lines(stats: LabelStatistics) -> list[str]:
     return out
 
 
-def accuracy_from(gold: Sequence[str], distances: np.ndarray, clustering: Clustering) -> float:
+def accuracy_from(
+    gold: Sequence[str], distances: np.ndarray, clustering: Clustering, *, tol: float = 0.0
+) -> float:
     """Nearest-cluster accuracy: the share of rows whose nearest cluster has the gold label.
 
-    Ties go to the lower cluster id, as in ``prediction.txt``.
+    Distances within ``tol`` are ties, which go to the lower cluster id, as in
+    ``prediction.txt``.
     """
-    nearest = ranking_order(distances)[:, 0]
+    nearest = np.argmax(nearest_group(distances, tol), axis=1)
     names = np.array(clustering.label_names, dtype=object)[clustering.cluster_labels[nearest]]
     return float(np.mean(names == np.asarray(gold, dtype=object))) if len(gold) else float("nan")
 
@@ -414,3 +420,94 @@ def accuracy_from(gold: Sequence[str], distances: np.ndarray, clustering: Cluste
 def label_vector(values: Mapping[str, float], names: Sequence[str]) -> np.ndarray:
     """Values of a ``label,d`` mapping in the order of ``names`` (missing labels: 0)."""
     return np.array([float(values.get(n, 0.0)) for n in names])
+
+
+# ------------------------------------------------------------------- ties and repeats
+
+
+@dataclass(frozen=True)
+class PredictionTies:
+    """What ties at the nearest distance allow (see :func:`prediction_ties`).
+
+    ``n_tied``: test points whose nearest group (the clusters within the tie tolerance of
+    the nearest) holds more than one label. ``accuracy`` is the one reported (ties to the
+    lowest cluster id); ``accuracy_low`` counts a tied point as right only when every
+    label of its group is the gold one, ``accuracy_high`` when any is.
+    """
+
+    n_points: int
+    n_tied: int
+    accuracy: float
+    accuracy_low: float
+    accuracy_high: float
+
+
+def prediction_ties(
+    nearest: np.ndarray, cluster_labels: np.ndarray, gold: Sequence[int] | np.ndarray
+) -> PredictionTies:
+    """Ties at the top from the ``(n, K)`` booleans of the nearest group of each test
+    point (:func:`~ftprobe.geometry.distances.nearest_group`), the clusters' label
+    indices and the gold label indices."""
+    top = np.asarray(nearest, dtype=bool)
+    labels = np.asarray(cluster_labels)
+    g = np.asarray(gold)
+    n = len(top)
+    if len(g) != n:
+        raise ValueError(f"{n} test points but {len(g)} gold labels")
+    if n == 0:
+        nan = float("nan")
+        return PredictionTies(0, 0, nan, nan, nan)
+    chosen = labels[np.argmax(top, axis=1)]
+    is_gold = labels[None, :] == g[:, None]
+    tied = (top & (labels[None, :] != chosen[:, None])).any(axis=1)
+    return PredictionTies(
+        n_points=n,
+        n_tied=int(tied.sum()),
+        accuracy=float(np.mean(chosen == g)),
+        accuracy_low=float(np.mean(~(top & ~is_gold).any(axis=1))),
+        accuracy_high=float(np.mean((top & is_gold).any(axis=1))),
+    )
+
+
+def tie_summary_lines(ties: PredictionTies) -> list[str]:
+    """``log.txt`` lines on ties at the nearest distance (none when there are none)."""
+    if ties.n_tied == 0:
+        return []
+    return [
+        f"Test points with a tie across labels at the nearest distance: {ties.n_tied} of "
+        f"{ties.n_points} (ties go to the lowest cluster id); the accuracy they allow: "
+        f"{ties.accuracy_low:.4f} to {ties.accuracy_high:.4f}"
+    ]
+
+
+def repeated_vector_lines(clustering: Clustering) -> list[str]:
+    """``log.txt`` line on vectors that carry several labels (none when there are none):
+    how many such vectors, the points on them, the clusters they force (one per vector
+    and label) and the clusters of the other points."""
+    if not clustering.conflicts:
+        return []
+    return [
+        f"Vectors with more than one label: {clustering.n_conflicting_vectors}, with "
+        f"{clustering.n_conflicting_points} points; they force "
+        f"{clustering.n_forced_clusters} clusters (one per vector and label, never merged), "
+        f"and the other points form {clustering.n_other_clusters} clusters"
+    ]
+
+
+def zero_distance_lines(clustering: Clustering, distances: np.ndarray) -> list[str]:
+    """``log.txt`` line on cluster pairs at hull distance 0 (none when there are none): how
+    many, and how many of them are forced clusters on a shared vector, which is where a
+    zero distance (and a smallest label distance of 0) comes from."""
+    dist = np.asarray(distances)
+    iu = np.triu_indices(len(dist), k=1)
+    zero = np.flatnonzero(dist[iu] == 0)
+    if len(zero) == 0:
+        return []
+    forced = np.zeros(clustering.n_clusters, dtype=bool)
+    forced[clustering.forced_clusters] = True
+    both = int(np.sum(forced[iu[0][zero]] & forced[iu[1][zero]]))
+    return [
+        f"Cluster pairs at distance 0: {len(zero)}, of which {both} are forced clusters on "
+        "a shared vector (the zero distances, and a smallest label distance of 0, come "
+        "from them)"
+    ]

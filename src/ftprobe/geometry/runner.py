@@ -7,39 +7,61 @@ output folder; :func:`run_probe` reads them, clusters (mode ``probing``) or read
 ``prediction.txt`` (when there is a test set), ``vec.txt``, ``outside_min.txt``,
 ``inside_max.txt``, ``inside_mean.txt`` and ``log.txt``.
 
-The output folder must be empty (or absent) unless ``overwrite`` is set; ``resume``
+The output folder must be empty (or absent) unless ``overwrite`` is set, which replaces an
+earlier run: its files (:data:`OUTPUT_FILES` and the state file) are removed before the new
+run writes any, so none of them is left beside the new results; other files stay. ``resume``
 continues an interrupted clustering from the state file this module keeps in the output
-folder while clustering (:data:`STATE_FILE`, removed once the run has finished).
+folder while clustering (:data:`STATE_FILE`, removed once the run has finished). The state
+file's temporary copy, left by a run killed while saving it, is never read: a run removes it
+on failure and at its start.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from ftprobe.data.atomic import with_path
 from ftprobe.data.prepacked import read_config, read_embeddings, read_entities, read_label_set
 from ftprobe.errors import ConfigError, InputError
-from ftprobe.geometry.clustering import Clustering
+from ftprobe.geometry.clustering import Clustering, find_conflicts
 from ftprobe.geometry.directprobe import DirectProbe
 from ftprobe.geometry.outputs import (
+    PredictionTies,
     RunLog,
     cluster_summary_lines,
     read_clustering,
+    repeated_vector_lines,
     statistics_summary_lines,
+    tie_summary_lines,
     write_clusters,
     write_dis,
     write_log,
     write_predictions,
     write_statistics,
+    zero_distance_lines,
 )
 
 STATE_FILE = ".ftprobe-clustering-state.npz"
 """Checkpoint of an unfinished clustering, kept in the output folder."""
+
+OUTPUT_FILES = (
+    "clusters.txt",
+    "dis.txt",
+    "prediction.txt",
+    "vec.txt",
+    "outside_min.txt",
+    "inside_max.txt",
+    "inside_mean.txt",
+    "log.txt",
+)
+"""Every file a run may write into its output folder (``prediction.txt`` only with a test set)."""
 
 Mode = Literal["probing", "prediction"]
 
@@ -70,6 +92,11 @@ class ProbeJob:
             raise ConfigError("give both the test embeddings and the test entities, or neither")
         if self.mode == "prediction" and self.resume:
             raise ConfigError("--resume continues a clustering; prediction mode does not cluster")
+        if self.min_cluster_size < 0:
+            raise ConfigError(
+                f"--min-cluster-size must be 0 or more (0 counts every cluster), "
+                f"not {self.min_cluster_size}"
+            )
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,8 @@ class ProbeResult:
     accuracy: float | None
     out: Path
     seconds: float
+    ties: PredictionTies | None = None
+    """Ties across labels at the nearest distance (with a test set)."""
 
 
 def job_from_config(
@@ -136,12 +165,46 @@ def _check_out(job: ProbeJob) -> None:
     if job.resume:
         if STATE_FILE not in entries:
             raise ConfigError(f"{out}: nothing to resume (no {STATE_FILE} in the output folder)")
+        _check_state(out / STATE_FILE)
         return
     if entries and not job.overwrite:
         raise ConfigError(
             f"{out}: the output folder is not empty (use --overwrite to replace its files, "
             "or --resume to continue an interrupted run)"
         )
+
+
+def _check_state(path: Path) -> None:
+    """A state file to resume from must read back whole (every array, checksums included)."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            for name in saved.files:
+                saved[name]
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise ConfigError(
+            f"{path}: the saved clustering state is damaged ({type(exc).__name__}: {exc}); "
+            "start again with --overwrite instead of --resume"
+        ) from None
+
+
+def _remove_earlier_run(job: ProbeJob) -> None:
+    """Remove what an earlier run wrote into the output folder, except this job's inputs."""
+    inputs = {
+        p.resolve()
+        for p in (
+            job.train_embeddings,
+            job.train_entities,
+            job.labels,
+            job.test_embeddings,
+            job.test_entities,
+            job.clusters,
+        )
+        if p is not None
+    }
+    for name in (*OUTPUT_FILES, STATE_FILE):
+        path = job.out / name
+        if path.resolve() not in inputs:
+            path.unlink(missing_ok=True)
 
 
 def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = None) -> ProbeResult:
@@ -176,6 +239,12 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     out = job.out
     out.mkdir(parents=True, exist_ok=True)
     state = out / STATE_FILE
+    # The clustering saves its state through this name; a copy left by a killed run may be
+    # half-written, so it is swept, never trusted.
+    state_tmp = state.with_name(state.name + ".tmp")
+    state_tmp.unlink(missing_ok=True)
+    if job.overwrite and not job.resume:
+        _remove_earlier_run(job)
     probe = DirectProbe(
         min_cluster_size=job.min_cluster_size,
         device=job.device,
@@ -185,7 +254,15 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     )
     if job.mode == "probing":
         log.info("Clustering" + (" (resumed)" if job.resume else ""))
-        probe.fit(X, y, names, max_steps=max_steps)
+        try:
+            probe.fit(X, y, names, max_steps=max_steps)
+        except OSError as exc:
+            state_tmp.unlink(missing_ok=True)
+            # The state file is the clustering's only file; a full disk names no file.
+            raise with_path(exc, state) from exc
+        except BaseException:
+            state_tmp.unlink(missing_ok=True)
+            raise
         clustering = probe.clusters_
         st = probe.stats_
         log.info(
@@ -196,14 +273,19 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
         for group in clustering.conflicts:
             labels = sorted({names[y[i]] for i in group})
             log.info(
-                "Identical vectors with different labels (kept as singletons): examples "
+                "Identical vectors with different labels (one cluster per label, never "
+                "merged): examples "
                 + ", ".join(str(i + 1) for i in group)
                 + f" ({', '.join(labels)})"
             )
+        log.extend(repeated_vector_lines(clustering))
         write_clusters(out / "clusters.txt", clustering)
     else:
         assert job.clusters is not None
-        clustering = read_clustering(job.clusters, y, names)
+        given = read_clustering(job.clusters, y, names)
+        # the vectors with several labels, for the report on the clusters they force
+        clustering = Clustering(given.assignment, given.cluster_labels, names, find_conflicts(X, y))
+        log.extend(repeated_vector_lines(clustering))
         probe.fit_clusters(X, clustering)
         log.info(f"Loaded the clusters from {job.clusters}")
         if job.clusters.resolve() != (out / "clusters.txt").resolve():
@@ -211,16 +293,20 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     log.extend(cluster_summary_lines(n_clusters=clustering.n_clusters))
 
     accuracy = None
+    ties = None
     if test is not None:
         test_X, test_y = test
         dist = probe.predict_distances(test_X)
         gold = [names[i] for i in test_y]
-        write_predictions(out / "prediction.txt", gold, dist, clustering)
+        write_predictions(out / "prediction.txt", gold, dist, clustering, tol=probe.tie_tolerance_)
         accuracy = probe.score(None, test_y, distances=dist)
+        ties = probe.prediction_ties(None, test_y, distances=dist)
         log.extend(cluster_summary_lines(accuracy=accuracy))
+        log.extend(tie_summary_lines(ties))
     distances = probe.distances()
     write_dis(out / "dis.txt", clustering, distances)
     log.extend(cluster_summary_lines(distances=distances))
+    log.extend(zero_distance_lines(clustering, distances))
     stats = probe.statistics()
     write_statistics(out, stats)
     log.extend(statistics_summary_lines(stats))
@@ -228,4 +314,4 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     log.info(f"Finished in {seconds:.1f} s")
     write_log(out / "log.txt", log)
     state.unlink(missing_ok=True)
-    return ProbeResult(clustering, accuracy, out, seconds)
+    return ProbeResult(clustering, accuracy, out, seconds, ties)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import math
-import os
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ftprobe.analyses import AnalysisResult, StudyContext, run_analyses, study_context
+from ftprobe.data.atomic import atomic_open
 
 MAX_ROWS = 300
 
@@ -241,7 +241,6 @@ def write_report(
     page = render_report(results, title or f"ftprobe study report: {out_dir.resolve().name}", notes)
     path = Path(path) if path is not None else out_dir / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_open(path) as handle:
+        handle.write(page)
     return path

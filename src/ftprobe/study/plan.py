@@ -147,7 +147,9 @@ def _layer_index(value: str, n_layers: int, where: str) -> int:
     return layer
 
 
-def _steps_with_all_layers(spec: tuple[str, ...], steps: list[int]) -> set[int]:
+def _steps_with_all_layers(
+    spec: tuple[str, ...], steps: list[int], where: str, task: str
+) -> set[int]:
     chosen = set()
     for at in spec:
         if at == "first":
@@ -156,6 +158,12 @@ def _steps_with_all_layers(spec: tuple[str, ...], steps: list[int]) -> set[int]:
             chosen.add(steps[-1])
         elif int(at) in steps:
             chosen.add(int(at))
+        else:
+            # A step no checkpoint has would silently drop every layer the user asked for.
+            raise ConfigError(
+                f"{where}: [representations] all_layers_at names step {at}, which fine-tuning "
+                f"on {task} never saves (its checkpoints: {', '.join(map(str, steps))})"
+            )
     return chosen
 
 
@@ -212,7 +220,7 @@ def plan_study(
                     )
                 )
                 probed = [ft_task] + [c.probe for c in study.cross if c.finetune == ft_task]
-                all_layer_steps = _steps_with_all_layers(reps.all_layers_at, steps)
+                all_layer_steps = _steps_with_all_layers(reps.all_layers_at, steps, where, ft_task)
                 for task_name in dict.fromkeys(probed):
                     for step in steps:
                         layers = list(range(n_layers + 1)) if step in all_layer_steps else every

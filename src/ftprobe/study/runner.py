@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
-import os
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +20,8 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ftprobe.errors import FtprobeError
+from ftprobe.data.atomic import atomic_open
+from ftprobe.errors import FtprobeError, InputWarning
 from ftprobe.study.executors import Executor, JobFunction, SequentialExecutor
 from ftprobe.study.jobs_model import Job
 from ftprobe.study.plan import Plan
@@ -34,19 +35,36 @@ def job_dir(out_dir: Path, key: str) -> Path:
 
 
 def read_result(out_dir: Path, key: str) -> dict[str, Any] | None:
-    """The result record of a finished job, or None when it has not finished."""
+    """The result record of a finished job, or None when it has not finished.
+
+    A record that does not parse (a truncated or damaged file: ftprobe writes it
+    atomically, so something else changed it) counts as not finished, with a
+    warning naming the file: the job runs again and rewrites it, and nothing is
+    ever reused from a record that cannot be read.
+    """
     path = job_dir(out_dir, key) / RESULT
     if not path.is_file():
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problem = f"not readable JSON ({exc})"
+    else:
+        if isinstance(record, dict):
+            return record
+        problem = f"a JSON {type(record).__name__}, not a job record"
+    warnings.warn(
+        InputWarning(path, None, f"damaged job result, {problem}; the job will run again"),
+        stacklevel=2,
+    )
+    return None
 
 
 def write_result(folder: Path, record: dict[str, Any]) -> None:
     """Mark a job done by writing its result record atomically (temporary name, then rename)."""
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{RESULT}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, folder / RESULT)
+    with atomic_open(folder / RESULT) as handle:
+        handle.write(json.dumps(record, indent=1, sort_keys=True, default=str))
 
 
 @dataclass

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ftprobe.data.atomic import atomic_open, atomic_path
 from ftprobe.errors import ConfigError, FtprobeError
 from ftprobe.study.executors import Executor
 from ftprobe.study.jobs_model import Job
@@ -72,9 +72,8 @@ class StudySession:
         self.out.mkdir(parents=True, exist_ok=True)
         target = self.out / "study.toml"
         if self.study.path.resolve() != target.resolve():
-            tmp = self.out / f".study.toml.{os.getpid()}.tmp"
-            shutil.copyfile(self.study.path, tmp)
-            os.replace(tmp, target)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(self.study.path, tmp)
         plan = {
             "jobs": {
                 k: {"kind": j.kind, "label": j.describe(), "params": dict(j.params), "deps": j.deps}
@@ -82,9 +81,8 @@ class StudySession:
             },
             "rows": [asdict(r) for r in self.plan.rows],
         }
-        tmp = self.out / f".plan.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(plan, indent=1, default=str), encoding="utf-8")
-        os.replace(tmp, self.out / "plan.json")
+        with atomic_open(self.out / "plan.json") as handle:
+            handle.write(json.dumps(plan, indent=1, default=str))
 
     def run(self, executor: Executor, progress: bool = True) -> RunReport:
         """Run what is missing, then write the tables from every finished job."""

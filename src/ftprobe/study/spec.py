@@ -202,15 +202,58 @@ def _section(raw: Mapping[str, Any], key: str, cls: type, where: str) -> Any:
         if isinstance(default, tuple):
             if not isinstance(value, list):
                 raise ConfigError(f"{where}: [{key}] {name} must be a list")
-            value = tuple(value)
-        elif default is not None and not isinstance(value, type(default)):
-            if not (isinstance(default, float) and isinstance(value, int)):
+            kind = _LIST_ITEMS.get((key, name))
+            if kind is not None and not all(_is(v, kind) for v in value):
+                words = _PLURAL_WORDS[kind]
                 raise ConfigError(
-                    f"{where}: [{key}] {name} must be {type(default).__name__}, got {value!r}"
+                    f"{where}: [{key}] {name} must be a list of {words}, got {value!r}"
                 )
+            value = tuple(float(v) if kind is float else v for v in value)
+        elif default is not None and not _is(value, type(default)):
+            words = _KIND_WORDS.get(type(default), type(default).__name__)
+            raise ConfigError(f"{where}: [{key}] {name} must be {words}, got {value!r}")
+        elif isinstance(default, float):
             value = float(value)
         values[name] = value
     return cls(**values)
+
+
+# What the items of each list setting must be (a step list may mix names and numbers).
+_LIST_ITEMS: dict[tuple[str, str], type] = {
+    ("finetune", "tasks"): str,
+    ("representations", "all_layers_at"): str | int,  # type: ignore[dict-item]
+    ("representations", "every_checkpoint"): str | int,  # type: ignore[dict-item]
+    ("probes", "hidden_sizes"): int,
+    ("probes", "search_sizes"): int,
+    ("probes", "search_l2"): float,
+    ("probes", "fractions"): float,
+}
+_KIND_WORDS: dict[object, str] = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    str | int: "names or numbers",
+}
+
+
+_PLURAL_WORDS: dict[object, str] = {
+    int: "integers",
+    float: "numbers",
+    str: "strings",
+    str | int: "names or numbers",
+}
+
+
+def _is(value: object, kind: object) -> bool:
+    """TOML's type check: a boolean is never a number, an integer may stand for a float."""
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind is float:
+        return isinstance(value, int | float)
+    return isinstance(value, kind)  # type: ignore[arg-type]
 
 
 def _all_defaulted(cls: type) -> bool:
@@ -230,13 +273,32 @@ def _records(raw: Mapping[str, Any], key: str, cls: type, where: str) -> tuple[A
         f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
     }
     out = []
+    types = {f.name: f.type for f in fields(cls)}
     for i, item in enumerate(items, 1):
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{where}: [[{key}]] #{i} must be a table")
         unknown = sorted(set(item) - known)
         if unknown:
             raise ConfigError(f"{where}: [[{key}]] #{i}: unknown key(s): {', '.join(unknown)}")
         missing = sorted(required - set(item))
         if missing:
             raise ConfigError(f"{where}: [[{key}]] #{i}: missing key(s): {', '.join(missing)}")
+        for name, value in item.items():
+            kind = {"str": str, "int": int}.get(str(types[name]))
+            if kind is not None and not _is(value, kind):
+                raise ConfigError(
+                    f"{where}: [[{key}]] #{i}: {name} must be {_KIND_WORDS[kind]}, got {value!r}"
+                )
+            if kind is int and value < 0:
+                raise ConfigError(
+                    f"{where}: [[{key}]] #{i}: {name} must be >= 0 (0 keeps every example), "
+                    f"got {value}"
+                )
+            if name == "options" and not isinstance(value, Mapping):
+                raise ConfigError(
+                    f"{where}: [[{key}]] #{i}: options must be a table, e.g. "
+                    f'options = {{ on_bad_line = "skip" }}, got {value!r}'
+                )
         out.append(cls(**item))
     return tuple(out)
 
@@ -292,6 +354,11 @@ def _check_references(study: Study, where: str) -> None:
         if name not in task_names:
             raise ConfigError(f"{where}: [finetune] tasks names {name!r}, which is no [[task]]")
     for pair in study.cross:
+        if pair.finetune == pair.probe:
+            raise ConfigError(
+                f"{where}: cross-task pair {pair.finetune} -> {pair.probe} names one task twice; "
+                "fine-tuning on a task and probing it is already part of every study"
+            )
         for role, name in (("finetune", pair.finetune), ("probe", pair.probe)):
             if name not in task_names:
                 raise ConfigError(
@@ -325,6 +392,10 @@ def _check_references(study: Study, where: str) -> None:
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: [probes] {exc}") from None
+    if probes.min_cluster_size < 0:
+        raise ConfigError(
+            f"{where}: [probes] min_cluster_size must be >= 0, got {probes.min_cluster_size}"
+        )
     if not 0 < probes.subtrain_fraction < 1:
         raise ConfigError(f"{where}: [probes] subtrain_fraction must lie strictly between 0 and 1")
     if not probes.fractions or not all(0 < f <= 1 for f in probes.fractions):

@@ -83,13 +83,13 @@ folder); :func:`build_tables` joins them to the plan's rows and writes
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ftprobe.data.atomic import atomic_path
 from ftprobe.geometry.similarity import pearson_over_common_pairs
 from ftprobe.probes.controls import CONTROL_TASK
 from ftprobe.probes.settings import SEARCH_COLUMNS, format_sizes
@@ -414,12 +414,11 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     for name, frame in tables.items():
         for suffix in (".parquet", ".csv"):
             path = folder / f"{name}{suffix}"
-            tmp = folder / f".{name}{suffix}.{os.getpid()}.tmp"
-            if suffix == ".parquet":
-                frame.to_parquet(tmp, index=False)
-            else:
-                frame.to_csv(tmp, index=False)
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                if suffix == ".parquet":
+                    frame.to_parquet(tmp, index=False)
+                else:
+                    frame.to_csv(tmp, index=False)
             written.append(path)
     return written
 
