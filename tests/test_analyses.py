@@ -1,4 +1,4 @@
-"""The nine analyses recover the structure built into a synthetic study (synthetic_study.py)."""
+"""The paper's nine analyses recover the structure built into a synthetic study."""
 
 from __future__ import annotations
 
@@ -228,9 +228,11 @@ def test_run_analyses_writes_every_file_atomically(tmp_path: Path, small_tables)
     study_dir = tmp_path
     write_study(study_dir, small_tables)
     results = run_analyses(study_dir)
-    assert [r.number for r in results] == list(range(1, 10))
+    assert [r.number for r in results] == list(range(1, 11))
     folder = study_dir / "analyses"
-    for r in results:
+    # The synthetic study ran no controls: analysis 10 says so and writes an empty table.
+    assert results[9].table.empty and "ran no controls" in results[9].headline
+    for r in results[:9]:
         assert (folder / f"{r.stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert b"<svg" in (folder / f"{r.stem}.svg").read_bytes()[:500]
         assert (folder / f"{r.stem}.png").stat().st_size > 5000

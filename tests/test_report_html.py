@@ -151,13 +151,14 @@ def test_report_is_self_contained_and_escaped(report_dir: Path) -> None:
     assert "Content-Security-Policy" in page
     # Nothing is fetched from elsewhere: every src is an inline data: URI.
     sources = re.findall(r'\bsrc="([^"]*)"', page)
-    assert len(sources) == 9 and all(s.startswith("data:image/png;base64,") for s in sources)
+    # One figure per analysis: the paper's nine and the controls' (a "nothing to show" here).
+    assert len(sources) == 10 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert not re.search(r"<(link|iframe|object|embed)\b", page)
     assert NASTY not in page and "&lt;img src=x onerror=" in page
     assert "a: the dev split served as the training set" in page
-    assert page.count('class="analysis"') == 9
+    assert page.count('class="analysis"') == 10
     # The command also writes the findings beside the paper as Markdown.
-    assert (report_dir / "findings.md").read_text(encoding="utf-8").count("\n## ") == 9
+    assert (report_dir / "findings.md").read_text(encoding="utf-8").count("\n## ") == 10
 
 
 def test_report_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -> None:
@@ -187,7 +188,7 @@ def test_report_renders_in_headless_chromium(report_dir: Path, tmp_path: Path) -
             "Promise.all(Array.from(document.images).map(i => i.decode().then("
             "() => [i.naturalWidth, i.naturalHeight], () => [0, 0])))"
         )
-        assert len(sizes) == 9 and all(w > 100 and h > 50 for w, h in sizes), sizes
+        assert len(sizes) == 10 and all(w > 100 and h > 50 for w, h in sizes), sizes
         assert evaluate("window.pwned === undefined")
         # Clicking a numeric header sorts its table.
         column = evaluate(

@@ -302,7 +302,7 @@ def test_address_that_does_not_answer_like_ray_times_out(tmp_path: Path):
 
 # The smoke study cut to one task, one fine-tuning of one update and the last
 # layer, so that running it twice (on Ray, then locally) fits the test budget;
-# every job kind but DirectProbe (not yet a study job) runs for real.
+# every job kind but DirectProbe runs for real, the controls' and MDL's too.
 SMALL_STUDY = """
 name = "smoke-on-ray"
 seeds = [13]
@@ -331,7 +331,9 @@ every_checkpoint = ["last"]
 [probes]
 directprobe = false
 hidden_sizes = [64, 64]
-fractions = [1.0]
+fractions = [0.5, 1.0]
+controls = ["control-task", "shuffled", "random-init"]
+mdl = true
 """
 
 
@@ -361,6 +363,9 @@ def test_small_study_on_ray_gives_the_local_tables(
     assert local.run_or_raise(SequentialExecutor(), progress=False).reused == [finetune]
     expected, got = read_tables(tmp_path / "local"), read_tables(tmp_path / "ray")
     assert not expected["representations"].empty and not expected["curves"].empty
+    assert {j.kind for j in local.plan.jobs.values()} >= {"control", "mdl", "randominit"}
+    for name in ("controls", "random_init", "mdl"):
+        assert not expected[name].empty, name
     for name, frame in expected.items():
         timing = [c for c in frame.columns if "seconds" in c]
         pd.testing.assert_frame_equal(

@@ -1,4 +1,4 @@
-"""The study's nine analyses: functions from the study's tidy tables to a table, a figure and words.
+"""The study's analyses (the paper's nine, then controls): functions from tables to words.
 
 Each analysis takes the dict of tables (:func:`load_tables`) and a
 :class:`StudyContext` and returns an :class:`AnalysisResult`;

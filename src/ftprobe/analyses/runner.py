@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ftprobe.analyses import plotting as P
+from ftprobe.analyses.controls import controls
 from ftprobe.analyses.labels import centroid_paths, cross_task, label_distances
 from ftprobe.analyses.layers import layer_movement, layer_similarity, movement_direction
 from ftprobe.analyses.memorization import memorization
@@ -51,6 +52,7 @@ ANALYSES: tuple[Analysis, ...] = (
     Analysis(7, "layer_movement", layer_movement),
     Analysis(8, "layer_similarity", layer_similarity),
     Analysis(9, "movement_direction", movement_direction),
+    Analysis(10, "controls", controls),
 )
 
 

@@ -63,7 +63,7 @@ def analyze(
     study: StudyOption = None,
     note: NoteOption = None,
 ) -> None:
-    """Run the nine analyses on a study; write DIR/analyses/<n>_<name>.{csv,png,svg}."""
+    """Run the analyses (the paper's nine, then controls); write DIR/analyses/<n>_<name>.*."""
     # Imported here: the analyses pull in matplotlib and pandas, which other commands skip.
     from ftprobe.analyses import run_analyses, study_context
 

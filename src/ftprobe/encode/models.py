@@ -317,3 +317,45 @@ def max_pieces(tokenizer: Any, model: Any) -> int:
     if isinstance(tok_limit, int) and 0 < tok_limit < 1_000_000:
         limits.append(tok_limit)
     return min(limits) if limits else 512
+
+
+def save_random_init(ref: ModelRef, folder: Path, seed: int) -> ModelRef:
+    """Save an encoder of ``ref``'s architecture with random weights, seeded, into ``folder``.
+
+    The weights come from ``AutoModel.from_config`` on ``ref``'s configuration
+    (the architecture's own initialisation) under ``torch.manual_seed(seed)``,
+    without touching the process-wide random state; the tokenizer is ``ref``'s,
+    so the same words split into the same pieces. The folder is built in a
+    staging folder beside it (:func:`ftprobe.data.atomic.staging_dir`) and
+    renamed into place, so a half-written encoder is never loaded.
+    """
+    import shutil
+
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from ftprobe.data.atomic import staging_dir, sweep_stale
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        sweep_stale(folder.parent, f".{folder.name}.", ".tmp")
+        tmp = staging_dir(folder.parent, prefix=f".{folder.name}.", suffix=".tmp")
+        try:
+            config = AutoConfig.from_pretrained(str(ref.path))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed))
+                model = AutoModel.from_config(config)
+            model.save_pretrained(str(tmp))
+            AutoTokenizer.from_pretrained(str(ref.path)).save_pretrained(str(tmp))
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    local = _local_ref(folder)
+    return ModelRef(
+        path=local.path,
+        name=f"{ref.name}@random-init-{int(seed)}",
+        source="random-init",
+        identity=local.identity,
+    )

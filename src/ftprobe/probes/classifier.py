@@ -454,6 +454,28 @@ class ClassifierProbe:
                 out[start : start + len(chunk)] = net(chunk).argmax(dim=1).cpu().numpy()
         return out
 
+    def log_proba(self, X: np.ndarray) -> np.ndarray:
+        """Natural-log label probabilities (n x labels) of every row of ``X``.
+
+        With several restarts the probability is their mean (a mixture of the
+        networks, still a distribution), so a code built on it is a valid code.
+        """
+        nets = self._fitted()
+        X = _as_matrix(X)
+        if X.shape[1] != nets[0].in_features:
+            raise FtprobeError(
+                f"vectors have {X.shape[1]} dimensions; the probe was trained on "
+                f"{nets[0].in_features}"
+            )
+        out = np.empty((len(X), self.n_labels_), dtype=np.float64)
+        with torch.no_grad():
+            for start in range(0, len(X), _PREDICT_CHUNK):
+                chunk = self._prepare(X[start : start + _PREDICT_CHUNK])
+                logs = torch.stack([torch.log_softmax(net(chunk).double(), dim=1) for net in nets])
+                mixed = torch.logsumexp(logs, dim=0) - math.log(len(nets))
+                out[start : start + len(chunk)] = mixed.cpu().numpy()
+        return out
+
     def evaluate(
         self,
         X: np.ndarray,

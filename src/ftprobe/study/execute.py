@@ -58,6 +58,10 @@ def _needed(out_dir: Path, key: str) -> dict[str, Any]:
 def _encoder(out_dir: Path, params: Mapping[str, Any]) -> tuple[ModelRef, str]:
     """The encoder of an extraction: the base model, or a fine-tuning checkpoint."""
     base = resolve_model(params["model"])
+    if params.get("random_init"):
+        run = _needed(out_dir, params["random_init"])
+        ref = resolve_model(str(out_dir / run["path"]))
+        return ref, f"{_slug(base.name)}--{params['random_init']}"
     if params["finetune"] is None:
         return base, f"{_slug(base.name)}--base"
     run = _needed(out_dir, params["finetune"])
@@ -165,6 +169,97 @@ def run_classifier(job: Job, out_dir: Path) -> dict[str, Any]:
     }
 
 
+def load_types(out_dir: Path, extract_key: str) -> list[str]:
+    """Each unit's type (its text as the store records it; see :mod:`ftprobe.probes.controls`)."""
+    result = _needed(out_dir, extract_key)
+    entry = RepresentationStore(out_dir / STORE).get(EntryKey(*result["store_key"]))
+    return [text for text, _ in entry.entities()]
+
+
+def control_labels(
+    out_dir: Path,
+    params: Mapping[str, Any],
+    control: str,
+    n_labels: int,
+    y: np.ndarray,
+    yt: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    """Training and test labels of a label control, and what to record about them.
+
+    The control task relabels both splits by type (``yt`` None: the training
+    split only); shuffled labels permute the training labels only (the test
+    split keeps its gold labels).
+    """
+    from ftprobe.probes.controls import CONTROL_TASK, SHUFFLED, control_task, shuffled_labels
+
+    if control == SHUFFLED:
+        return shuffled_labels(y, params["seed"]), yt, {}
+    if control != CONTROL_TASK:
+        raise FtprobeError(f"unknown label control {control!r}")
+    test_types = load_types(out_dir, params["test"]) if yt is not None else []
+    task = control_task(
+        load_types(out_dir, params["train"]), y, test_types, n_labels, params["seed"]
+    )
+    record = {"n_train_types": task.n_train_types}
+    if yt is not None:
+        record["n_test_types"] = len(set(test_types))
+        record["n_test_unseen"] = task.n_unseen_test
+    return task.train, (task.test if yt is not None else None), record
+
+
+def run_control(job: Job, out_dir: Path) -> dict[str, Any]:
+    """The classifier probe of the study trained and scored on a label control's labels."""
+    p = job.params
+    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
+    Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
+    y_control, yt_control, record = control_labels(out_dir, p, p["control"], len(names), y, yt)
+    assert yt_control is not None
+    probe = classifier_probe(p)
+    probe.fit(np.asarray(X), y_control, n_labels=len(names))
+    scores = probe.evaluate(np.asarray(Xt), yt_control, names)
+    return {
+        "control": p["control"],
+        "accuracy": scores.accuracy,
+        "accuracy_sd": scores.accuracy_sd,
+        "macro_f1": scores.macro_f1,
+        "restart_accuracies": list(scores.restart_accuracies),
+        "train_accuracy": probe.evaluate(np.asarray(X), y_control, names).accuracy,
+        "n_train": len(y),
+        "n_test": len(yt),
+        "restarts": probe.restarts,
+        **record,
+    }
+
+
+def run_mdl(job: Job, out_dir: Path) -> dict[str, Any]:
+    """Online code length of the training split's labels (or its control task's), in bits.
+
+    Writes the blocks as ``blocks.parquet``; the record holds the totals.
+    """
+    from ftprobe.probes.mdl import online_code_length
+
+    p = job.params
+    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
+    if p["labels"] != "task":
+        y, _, _ = control_labels(out_dir, p, p["labels"], len(names), y, None)
+    code = online_code_length(
+        np.asarray(X), y, len(names), p["fractions"], p["seed"], probe=classifier_probe(p)
+    )
+    folder = job_dir(out_dir, job.key)
+    folder.mkdir(parents=True, exist_ok=True)
+    code.blocks.to_parquet(folder / "blocks.parquet")
+    return {
+        "labels": p["labels"],
+        "code_length_bits": code.code_length_bits,
+        "uniform_bits": code.uniform_bits,
+        "compression": code.compression,
+        "first_block_bits": code.first_block_bits,
+        "n_coded": code.n_coded,
+        "n_blocks": len(code.blocks),
+        "n_labels": code.n_labels,
+    }
+
+
 def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
     """Learning curves of the classifier probe on growing fractions of subtrain.
 
@@ -211,6 +306,21 @@ def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
         "hidden_sizes": list(probe.hidden_sizes),
         "l2": probe.l2,
         **searched,
+    }
+
+
+def run_randominit(job: Job, out_dir: Path) -> dict[str, Any]:
+    """Save the random-init baseline's encoder: the model's architecture, seeded random weights."""
+    from ftprobe.encode.models import save_random_init
+
+    p = job.params
+    folder = job_dir(out_dir, job.key) / "model"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    ref = save_random_init(resolve_model(p["model"]), folder, p["seed"])
+    return {
+        "path": folder.resolve().relative_to(out_dir.resolve()).as_posix(),
+        "identity": ref.identity,
+        "seed": p["seed"],
     }
 
 
@@ -265,6 +375,8 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
     inside_max.txt, inside_mean.txt, log.txt; the test split's nearest-cluster
     accuracy goes into the record, without prediction.txt) and the study's parts:
     per-label statistics with centroids, and the distance vector as label pairs.
+    With a ``control`` parameter ("control-task") both splits carry the control
+    task's labels instead of the task's.
     """
     from ftprobe.geometry import outputs
     from ftprobe.geometry.directprobe import DirectProbe
@@ -274,6 +386,11 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     X, y, names = load_vectors(out_dir, p["train"], p["layer"])
     X = np.asarray(X, dtype=np.float64)
+    test_control = None
+    if p.get("control"):
+        # A control's clustering: both splits relabelled, the same map on each.
+        _, yt_gold, _ = load_vectors(out_dir, p["test"], p["layer"])
+        y, test_control, _ = control_labels(out_dir, p, p["control"], len(names), y, yt_gold)
     log = outputs.RunLog()
     log.info(
         f"DirectProbe on layer {p['layer']} of {p['train']}: {len(y)} points, {X.shape[1]} dims"
@@ -305,6 +422,7 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
         # (prediction.txt, which `ftprobe probe` writes): solving only the clusters that
         # can be nearest is several times faster when there are many clusters.
         Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
+        yt = yt if test_control is None else test_control
         predicted = probe.predict(np.asarray(Xt, dtype=np.float64))
         gold = np.array([names[i] for i in yt], dtype=object)
         record["accuracy"] = float(np.mean(predicted == gold))
@@ -346,6 +464,9 @@ _RUNNERS = {
     "extract": run_extract,
     "classifier": run_classifier,
     "curve": run_curve,
+    "control": run_control,
+    "randominit": run_randominit,
+    "mdl": run_mdl,
 }
 
 

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-JobKind = Literal["finetune", "extract", "directprobe", "classifier", "curve"]
+JobKind = Literal[
+    "finetune", "extract", "directprobe", "classifier", "curve", "control", "mdl", "randominit"
+]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ftprobe.errors import ConfigError
+from ftprobe.probes.controls import CONTROL_TASK, LABEL_CONTROLS, RANDOM_INIT
 from ftprobe.study.jobs_model import Job, Resources
 from ftprobe.study.spec import ProbeSpec, Study
 
@@ -64,6 +65,26 @@ class RepresentationRow:
     directprobe_test: str | None
     classifier: str | None
     curve: str | None
+    controls: dict[str, str] = field(default_factory=dict)
+    mdl: dict[str, str] = field(default_factory=dict)
+    directprobe_control: str | None = None
+
+
+@dataclass(frozen=True)
+class BaselineRow:
+    """The probes of one layer of a randomly initialised encoder (``controls = ["random-init"]``).
+
+    The encoder has the model's architecture and random weights drawn with
+    ``seed``; ``classifier`` is the probe on the task's labels and
+    ``control_task`` (with "control-task" also on) the probe on its control task.
+    """
+
+    seed: int
+    model: str
+    task: str
+    layer: int
+    classifier: str
+    control_task: str | None
 
 
 @dataclass
@@ -72,6 +93,7 @@ class Plan:
 
     jobs: dict[str, Job] = field(default_factory=dict)
     rows: list[RepresentationRow] = field(default_factory=list)
+    baselines: list[BaselineRow] = field(default_factory=list)
 
     def add(self, job: Job) -> str:
         """Add ``job`` unless the same work is planned already; return its key."""
@@ -219,7 +241,121 @@ def plan_study(
                         )
     if not probes.directprobe and not probes.classifier:
         raise ConfigError(f"{where}: [probes] enables neither directprobe nor classifier")
+    if RANDOM_INIT in probes.controls:
+        _plan_random_init(plan, study)
     return plan
+
+
+def _extract_params(
+    study: Study, task_name: str, role: str, layers: list[int]
+) -> dict[str, object]:
+    """An extraction's parameters, less its encoder: one task split, its layers and pooling."""
+    task = study.task(task_name)
+    split, limit = (
+        (task.train_split, task.max_train) if role == "train" else (task.test_split, task.max_test)
+    )
+    return {
+        "task": task_name,
+        "split": split,
+        "max_examples": limit,
+        "options": dict(task.options),
+        "layers": layers,
+        "pooling": study.representations.pooling,
+        "data_dir": str(study.data_dir) if study.data_dir else None,
+    }
+
+
+def _plan_random_init(plan: Plan, study: Study) -> None:
+    """The random-init baseline: every task and layer represented before fine-tuning, again
+    on an encoder of the same architecture with random weights (one per model and seed)."""
+    paths = {m.name: m.path for m in study.models}
+    layers: dict[tuple[int, str, str], set[int]] = {}
+    for row in plan.rows:
+        if row.step == 0 and row.classifier is not None:
+            layers.setdefault((row.seed, row.model, row.task), set()).add(row.layer)
+    for (seed, model, task_name), chosen in layers.items():
+        init = plan.add(
+            Job(
+                "randominit",
+                {"model": paths[model], "seed": seed},
+                label=f"random-init {model} (seed {seed})",
+            )
+        )
+        encoder = {"model": paths[model], "finetune": None, "step": 0, "random_init": init}
+        extract = {
+            role: plan.add(
+                Job(
+                    "extract",
+                    {**encoder, **_extract_params(study, task_name, role, sorted(chosen))},
+                    deps=(init,),
+                    resources=Resources(cpus=2, gpus=1),
+                    label=f"extract {model}@random-init {task_name}/{role}",
+                )
+            )
+            for role in ("train", "test")
+        }
+        for layer in sorted(chosen):
+            where = f"{model}@random-init {task_name} L{layer}"
+            clf = plan.add(_classifier_job(study, extract, layer, seed, where))
+            control = None
+            if CONTROL_TASK in study.probes.controls:
+                control = plan.add(_control_job(study, extract, layer, seed, CONTROL_TASK, where))
+            plan.baselines.append(BaselineRow(seed, model, task_name, layer, clf, control))
+
+
+def _classifier_job(
+    study: Study, extract: Mapping[str, str], layer: int, seed: int, where: str
+) -> Job:
+    return Job(
+        "classifier",
+        {
+            "train": extract["train"],
+            "test": extract["test"],
+            "layer": layer,
+            **classifier_settings(study.probes),
+            "seed": seed,
+        },
+        deps=(extract["train"], extract["test"]),
+        label=f"classifier probe {where}",
+    )
+
+
+def _control_job(
+    study: Study, extract: Mapping[str, str], layer: int, seed: int, control: str, where: str
+) -> Job:
+    """The classifier probe trained on a label control ("control-task" or "shuffled")."""
+    return Job(
+        "control",
+        {
+            "train": extract["train"],
+            "test": extract["test"],
+            "layer": layer,
+            **classifier_settings(study.probes),
+            "seed": seed,
+            "control": control,
+        },
+        deps=(extract["train"], extract["test"]),
+        label=f"classifier probe on {control} {where}",
+    )
+
+
+def _mdl_job(
+    study: Study, extract: Mapping[str, str], layer: int, seed: int, labels: str, where: str
+) -> Job:
+    """Online code length of the training split's labels (or its control task's)."""
+    return Job(
+        "mdl",
+        {
+            "train": extract["train"],
+            "layer": layer,
+            **classifier_settings(study.probes),
+            "seed": seed,
+            "fractions": [float(f) for f in study.probes.fractions],
+            "labels": labels,
+        },
+        deps=(extract["train"],),
+        label=f"MDL code length ({labels}) {where}",
+    )
 
 
 def _plan_representation(
@@ -235,39 +371,27 @@ def _plan_representation(
     task_name: str,
     layers: list[int],
 ) -> None:
-    reps = study.representations
     probes = study.probes
     task = study.task(task_name)
     # Step 0 is the base model itself: share its extraction across runs and seeds.
     encoder = {"model": model_path, "finetune": None if step == 0 else ft_key, "step": step}
     deps = () if step == 0 else (ft_key,)
     extract = {}
-    for role, split, limit in (
-        ("train", task.train_split, task.max_train),
-        ("test", task.test_split, task.max_test),
-    ):
+    for role in ("train", "test"):
+        params = _extract_params(study, task_name, role, layers)
         extract[role] = plan.add(
             Job(
                 "extract",
-                {
-                    **encoder,
-                    "task": task_name,
-                    "split": split,
-                    "max_examples": limit,
-                    "options": dict(task.options),
-                    "layers": layers,
-                    "pooling": reps.pooling,
-                    "data_dir": str(study.data_dir) if study.data_dir else None,
-                },
+                {**encoder, **params},
                 deps=deps,
                 resources=Resources(cpus=2, gpus=1),
-                label=f"extract {model_name}@{step} {task_name}/{split}",
+                label=f"extract {model_name}@{step} {task_name}/{params['split']}",
             )
         )
     both = (extract["train"], extract["test"])
     for layer in layers:
         where = f"{model_name}@{step} {task_name} L{layer}"
-        dp_train = dp_test = clf = curve = None
+        dp_train = dp_test = dp_control = clf = curve = None
         if probes.directprobe:
             dp_train = plan.add(
                 Job(
@@ -297,21 +421,37 @@ def _plan_representation(
                     label=f"DirectProbe {where} (test split's own space)",
                 )
             )
-        if probes.classifier:
-            clf = plan.add(
-                Job(
-                    "classifier",
-                    {
-                        "train": extract["train"],
-                        "test": extract["test"],
-                        "layer": layer,
-                        **classifier_settings(probes),
-                        "seed": seed,
-                    },
-                    deps=both,
-                    label=f"classifier probe {where}",
+            if CONTROL_TASK in probes.controls:
+                # The same clustering of the same training vectors under the control task's
+                # labels: does a type-level random labelling look linear too?
+                dp_control = plan.add(
+                    Job(
+                        "directprobe",
+                        {
+                            "train": extract["train"],
+                            "test": extract["test"],
+                            "layer": layer,
+                            "min_cluster_size": probes.min_cluster_size,
+                            "results": DIRECTPROBE_RESULTS,
+                            "control": CONTROL_TASK,
+                            "seed": seed,
+                        },
+                        deps=both,
+                        label=f"DirectProbe on the control task {where}",
+                    )
                 )
-            )
+        controls: dict[str, str] = {}
+        mdl: dict[str, str] = {}
+        if probes.classifier:
+            clf = plan.add(_classifier_job(study, extract, layer, seed, where))
+            for control in (c for c in LABEL_CONTROLS if c in probes.controls):
+                controls[control] = plan.add(
+                    _control_job(study, extract, layer, seed, control, where)
+                )
+            if probes.mdl:
+                for labels in ("task", CONTROL_TASK):
+                    if labels == "task" or CONTROL_TASK in probes.controls:
+                        mdl[labels] = plan.add(_mdl_job(study, extract, layer, seed, labels, where))
         own_task = task_name == ft_task
         ends = step == 0 or is_last
         if probes.memorization and own_task and ends and layer == max(layers):
@@ -350,5 +490,8 @@ def _plan_representation(
                 directprobe_test=dp_test,
                 classifier=clf,
                 curve=curve,
+                controls=controls,
+                mdl=mdl,
+                directprobe_control=dp_control,
             )
         )

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ftprobe.errors import ConfigError
+from ftprobe.probes.controls import check_controls
 from ftprobe.probes.settings import (
     DEFAULT_HIDDEN_SIZES,
     DEFAULT_L2,
@@ -121,6 +122,13 @@ class ProbeSpec:
     ``search_fraction`` of the training split); ``restarts`` networks are
     trained and the tables report their mean and standard deviation. The
     memorization curves use the same probe.
+
+    ``controls`` (none by default) adds the probe's controls
+    (:mod:`ftprobe.probes.controls`): "control-task" (Hewitt and Liang's
+    type-level random labels, and the selectivity it gives), "shuffled"
+    (permuted training labels) and "random-init" (the same probes on an
+    encoder of the same architecture with random weights). ``mdl`` adds the
+    online code length of Voita and Titov (2020) over ``fractions``.
     """
 
     directprobe: bool = True
@@ -136,6 +144,8 @@ class ProbeSpec:
     memorization: bool = True
     subtrain_fraction: float = 0.8
     fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    controls: tuple[str, ...] = ()
+    mdl: bool = False
 
 
 @dataclass(frozen=True)
@@ -390,6 +400,20 @@ def _check_references(study: Study, where: str) -> None:
         raise ConfigError(f"{where}: [probes] subtrain_fraction must lie strictly between 0 and 1")
     if not probes.fractions or not all(0 < f <= 1 for f in probes.fractions):
         raise ConfigError(f"{where}: [probes] fractions must lie in (0, 1]")
+    try:
+        check_controls(probes.controls)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: [probes] {exc}") from None
+    if (probes.controls or probes.mdl) and not probes.classifier:
+        raise ConfigError(
+            f"{where}: [probes] controls and mdl train the classifier probe; "
+            "they need classifier = true"
+        )
+    if probes.mdl and list(probes.fractions) != sorted(set(probes.fractions)):
+        raise ConfigError(
+            f"{where}: [probes] mdl codes the training vectors in blocks between the fractions, "
+            f"which must then rise strictly, got {list(probes.fractions)}"
+        )
     ft = study.finetune
     if ft.epochs < 1 or ft.batch_size < 1 or ft.save_every < 1 or ft.max_steps < 0:
         raise ConfigError(

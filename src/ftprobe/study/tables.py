@@ -47,6 +47,33 @@ fine-tuning; ``task`` is the task represented and probed, which differs from
     subtrain and ``eval_split`` ("subtrain", "subtest", "test"): ``n_train,
     accuracy, macro_f1, accuracy_sd`` (means and sample standard deviation over
     the probe's restarts).
+``controls``
+    with ``[probes] controls``, one row per representation and label ``control``
+    ("control-task": Hewitt and Liang's type-level random labels on both
+    splits; "shuffled": permuted training labels, gold test labels):
+    ``task_accuracy`` (the classifier probe on the task), ``accuracy``,
+    ``accuracy_sd`` and ``train_accuracy`` of the same probe on the control,
+    ``selectivity`` (task accuracy minus control accuracy; NaN with a
+    ``selectivity_reason`` when either is missing), and for the control task
+    ``n_train_types``, ``n_test_types`` and ``n_test_unseen`` (test units whose
+    type never occurs in training). With DirectProbe on, the control task's row
+    also has DirectProbe's view of it on the training split: ``n_clusters``
+    against ``n_labels_present`` (as many clusters as labels: the control task
+    is linear too), ``dp_accuracy`` (nearest cluster, on the control's test
+    labels) and ``task_n_clusters`` (the task's own clusters, for comparison).
+``random_init``
+    with "random-init" among the controls, one row per ``seed, model, task,
+    layer`` of an encoder with the model's architecture and random weights
+    (seeded by ``seed``), at the layers represented before fine-tuning:
+    ``accuracy``, ``accuracy_sd``, ``control_accuracy`` and ``selectivity``
+    (NaN without "control-task").
+``mdl``
+    with ``mdl = true``, one row per representation and ``labels`` ("task";
+    "control-task" too when it is on): the online code length of the training
+    split's labels over the study's fractions (Voita and Titov, 2020),
+    ``code_length_bits``, ``uniform_bits`` (the same labels at log2(K) bits
+    each), ``compression`` (their ratio), ``first_block_bits``, ``n_coded`` and
+    ``n_blocks``.
 
 Each job writes its own small parts (``result.json`` and Parquet files in its
 folder); :func:`build_tables` joins them to the plan's rows and writes
@@ -55,6 +82,7 @@ folder); :func:`build_tables` joins them to the plan's rows and writes
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -63,6 +91,7 @@ import pandas as pd
 
 from ftprobe.data.atomic import atomic_path
 from ftprobe.geometry.similarity import pearson_over_common_pairs
+from ftprobe.probes.controls import CONTROL_TASK
 from ftprobe.probes.settings import SEARCH_COLUMNS, format_sizes
 from ftprobe.study.plan import Plan, RepresentationRow
 from ftprobe.study.runner import job_dir, read_result
@@ -76,6 +105,45 @@ TABLES = (
     "classifier_search",
     "curves",
     "cka",
+    "controls",
+    "random_init",
+    "mdl",
+)
+CONTROL_COLUMNS = (
+    "control",
+    "task_accuracy",
+    "accuracy",
+    "accuracy_sd",
+    "train_accuracy",
+    "selectivity",
+    "selectivity_reason",
+    "n_train_types",
+    "n_test_types",
+    "n_test_unseen",
+    "task_n_clusters",
+    "n_clusters",
+    "n_labels_present",
+    "dp_accuracy",
+)
+RANDOM_INIT_COLUMNS = (
+    "seed",
+    "model",
+    "task",
+    "layer",
+    "accuracy",
+    "accuracy_sd",
+    "control_accuracy",
+    "selectivity",
+    "selectivity_reason",
+)
+MDL_COLUMNS = (
+    "labels",
+    "code_length_bits",
+    "uniform_bits",
+    "compression",
+    "first_block_bits",
+    "n_coded",
+    "n_blocks",
 )
 
 
@@ -184,6 +252,9 @@ def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
         if frame is not None:
             parts["curves"].append(frame.assign(**keys))
     parts["cka"] = [_cka_table(plan, out_dir)]
+    parts["controls"] = [_controls_table(plan, out_dir)]
+    parts["random_init"] = [_random_init_table(plan, out_dir)]
+    parts["mdl"] = [_mdl_table(plan, out_dir)]
     representations = pd.DataFrame(reps)
     # The classifier's columns exist on "train" rows only: nullable dtypes keep the others
     # missing (not NaN in a column of integers or booleans) through Parquet and back.
@@ -202,6 +273,107 @@ def collect_tables(plan: Plan, out_dir: Path) -> dict[str, pd.DataFrame]:
             lead = [c for c in KEYS + ["split"] if c in frame.columns]
             tables[name] = frame[lead + [c for c in frame.columns if c not in lead]]
     return tables
+
+
+def _accuracy(result: dict[str, object] | None) -> float | None:
+    value = None if result is None else result.get("accuracy")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _selectivity(task: float | None, control: float | None) -> dict[str, object]:
+    from ftprobe.probes.controls import selectivity
+
+    reason = ""
+    if task is None:
+        reason = "no classifier probe result on the task"
+    elif control is None:
+        reason = "no classifier probe result on the control"
+    return {"selectivity": selectivity(task, control), "selectivity_reason": reason}
+
+
+def _controls_table(plan: Plan, out_dir: Path) -> pd.DataFrame:
+    rows = []
+    for row in plan.rows:
+        if not row.controls:
+            continue
+        task = _accuracy(read_result(out_dir, row.classifier) if row.classifier else None)
+        task_dp = read_result(out_dir, row.directprobe_train) if row.directprobe_train else None
+        control_dp = (
+            read_result(out_dir, row.directprobe_control) if row.directprobe_control else None
+        )
+        for control, key in row.controls.items():
+            result = read_result(out_dir, key)
+            if result is None:
+                continue
+            rows.append(
+                {
+                    **_keys(row),
+                    "control": control,
+                    "task_accuracy": task if task is not None else float("nan"),
+                    "accuracy": _number(result.get("accuracy")),
+                    "accuracy_sd": _number(result.get("accuracy_sd")),
+                    "train_accuracy": _number(result.get("train_accuracy")),
+                    **_selectivity(task, _accuracy(result)),
+                    # Type counts belong to the control task; NaN for shuffled labels.
+                    **{
+                        col: _number(result.get(col))
+                        for col in ("n_train_types", "n_test_types", "n_test_unseen")
+                    },
+                    **_control_directprobe(
+                        task_dp, control_dp if control == CONTROL_TASK else None
+                    ),
+                }
+            )
+    return pd.DataFrame(rows, columns=[*KEYS, *CONTROL_COLUMNS])
+
+
+def _control_directprobe(
+    task: dict[str, object] | None, control: dict[str, object] | None
+) -> dict[str, float]:
+    """DirectProbe's clusters on the control task beside the task's (NaN where not run)."""
+    out = {"task_n_clusters": _number(task.get("n_clusters")) if control and task else math.nan}
+    for col in ("n_clusters", "n_labels_present"):
+        out[col] = _number(control.get(col)) if control else math.nan
+    out["dp_accuracy"] = _number(control.get("accuracy")) if control else math.nan
+    return out
+
+
+def _random_init_table(plan: Plan, out_dir: Path) -> pd.DataFrame:
+    rows = []
+    for base in plan.baselines:
+        result = read_result(out_dir, base.classifier)
+        if result is None:
+            continue
+        control = read_result(out_dir, base.control_task) if base.control_task else None
+        task = _accuracy(result)
+        selectivity = _selectivity(task, _accuracy(control))
+        if base.control_task is None:
+            selectivity["selectivity_reason"] = "no control task in the study's controls"
+        rows.append(
+            {
+                "seed": base.seed,
+                "model": base.model,
+                "task": base.task,
+                "layer": base.layer,
+                "accuracy": _number(task),
+                "accuracy_sd": _number(result.get("accuracy_sd")),
+                "control_accuracy": _number(_accuracy(control)),
+                **selectivity,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(RANDOM_INIT_COLUMNS))
+
+
+def _mdl_table(plan: Plan, out_dir: Path) -> pd.DataFrame:
+    rows = []
+    for row in plan.rows:
+        for labels, key in row.mdl.items():
+            result = read_result(out_dir, key)
+            if result is not None:
+                rows.append(
+                    {**_keys(row), "labels": labels, **{c: result.get(c) for c in MDL_COLUMNS[1:]}}
+                )
+    return pd.DataFrame(rows, columns=[*KEYS, *MDL_COLUMNS])
 
 
 def _cka_table(plan: Plan, out_dir: Path) -> pd.DataFrame:
