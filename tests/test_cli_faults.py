@@ -448,3 +448,25 @@ def test_a_full_disk_while_saving_the_clustering_state_names_it_and_leaves_no_tm
         run_probe(job, progress=False, max_steps=20)  # an interruption saves the state
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(out / STATE_FILE)
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_pool_worker_shows_warnings_as_one_line_like_the_command(capfd) -> None:
+    import warnings
+
+    from ftprobe.errors import show_warning_line
+    from ftprobe.study.executors import ProcessPoolExecutor
+
+    before = warnings.showwarning
+    warnings.showwarning = show_warning_line
+    try:
+        pool = ProcessPoolExecutor(workers=1)
+    finally:
+        warnings.showwarning = before
+    try:
+        # A spawned worker starts with Python's default format (file:line: UserWarning: ...).
+        pool._pool.submit(warnings.warn, UserWarning("x.label, line 3: skipped")).result()
+    finally:
+        pool.shutdown()
+    err = capfd.readouterr().err
+    assert "warning: x.label, line 3: skipped" in err.splitlines()
+    assert "UserWarning" not in err

@@ -69,3 +69,24 @@ def os_error_message(exc: OSError) -> str:
     if exc.filename2 is not None:
         where = f"{where} -> {exc.filename2}"
     return f"{where}: {advice}"
+
+
+def show_warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    """A :func:`warnings.showwarning` that prints ``warning: WHERE: WHAT`` as one line.
+
+    A warning reads like an error: one line saying where and what, not the
+    Python source line that issued it (which is ftprobe's, not the user's).
+    """
+    import sys
+
+    text = " ".join(str(message).split())
+    if not issubclass(category, UserWarning):
+        text = f"{text} ({category.__name__})"
+    print(f"warning: {text}", file=sys.stderr)

@@ -21,7 +21,7 @@ from ftprobe import __version__
 from ftprobe.cli import data as data_cli
 from ftprobe.cli import probe as probe_cli
 from ftprobe.cli.console import command_group, console
-from ftprobe.errors import FtprobeError, os_error_message
+from ftprobe.errors import FtprobeError, os_error_message, show_warning_line
 
 app = command_group(
     name="ftprobe",
@@ -52,23 +52,7 @@ def _root(
     global _debug
     _debug = debug
     if not debug:
-        warnings.showwarning = _show_warning
-
-
-def _show_warning(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: object = None,
-    line: str | None = None,
-) -> None:
-    # A warning reads like an error: one line saying where and what, not the
-    # Python source line that issued it (which is ftprobe's, not the user's).
-    text = " ".join(str(message).split())
-    if not issubclass(category, UserWarning):
-        text = f"{text} ({category.__name__})"
-    print(f"warning: {text}", file=sys.stderr)
+        warnings.showwarning = show_warning_line
 
 
 from ftprobe.cli import analyze as _analyze  # noqa: E402

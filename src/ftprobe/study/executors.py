@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -57,8 +58,12 @@ MAX_THREADS_VARIABLE = "FTPROBE_MAX_THREADS"
 """Environment variable with the most threads a job may use in this process."""
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, show_warning: Callable[..., None]) -> None:
     import torch
+
+    # A spawned worker starts with Python's default warning format; it shows them
+    # as the command that started it does (one line each, unless --debug).
+    warnings.showwarning = show_warning
 
     torch.set_num_threads(threads)
     # A job asks for its own thread count (fine-tuning: 2); in a pool that would put
@@ -81,7 +86,7 @@ class ProcessPoolExecutor:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(threads,),
+            initargs=(threads, warnings.showwarning),
         )
 
     def submit(self, fn: JobFunction, job: Job, out_dir: Path) -> cf.Future[dict[str, Any]]:
