@@ -219,3 +219,53 @@ def test_probe_settings_are_in_the_probe_jobs_keys(tmp_path: Path) -> None:
     assert _probe_keys(tmp_path, "search_l2 = [1e-3]") == base
     searched = _probe_keys(tmp_path, "search = true")
     assert _probe_keys(tmp_path, "search = true\nsearch_l2 = [1e-3]")[0].isdisjoint(searched[0])
+
+
+def _session_keys(study_file: Path, out: Path, data: Path) -> tuple[dict[str, set[str]], object]:
+    import os
+
+    from ftprobe.study.session import StudySession
+
+    old = os.environ.get("FTPROBE_DATA")
+    os.environ["FTPROBE_DATA"] = str(data)
+    try:
+        session = StudySession.open(study_file, out)
+    finally:
+        if old is None:
+            os.environ.pop("FTPROBE_DATA", None)
+        else:
+            os.environ["FTPROBE_DATA"] = old
+    keys: dict[str, set[str]] = {}
+    for key, job in session.plan.jobs.items():
+        if job.kind in ("finetune", "extract"):
+            keys.setdefault(str(job.params["task"]), set()).add(key)
+    return keys, session
+
+
+def test_job_keys_cover_the_corpus_content_not_its_place(tmp_path: Path, shared_data: Path) -> None:
+    import json
+    import shutil
+
+    study_file = _write(tmp_path, BASE)
+    original, session = _session_keys(study_file, tmp_path / "out", shared_data)
+    # The same files in another folder are the same data: every job is reused.
+    moved = tmp_path / "moved"
+    shutil.copytree(shared_data, moved)
+    assert _session_keys(study_file, tmp_path / "out", moved)[0] == original
+    # One changed byte in STREUSLE's test split: both tasks read it, so none of their
+    # fine-tuning or extraction jobs may be reused.
+    test_file = moved / "streusle" / "streusle.ud_test.conllulex"
+    text = test_file.read_text(encoding="utf-8")
+    test_file.write_text(text.replace("\n# text = ", "\n# text =  ", 1), encoding="utf-8")
+    edited = _session_keys(study_file, tmp_path / "out", moved)[0]
+    assert all(edited[task].isdisjoint(original[task]) for task in original)
+    # The study folder records the data folder and every file's SHA-256.
+    session.record_inputs()
+    inputs = json.loads((tmp_path / "out" / "inputs.json").read_text(encoding="utf-8"))
+    assert inputs["data_dir"] == str(shared_data.resolve())
+    files = inputs["tasks"]["ps-role"]["files"]
+    assert {Path(p).name for p in files} == {
+        "streusle.ud_dev.conllulex",
+        "streusle.ud_test.conllulex",
+    }
+    assert all(len(sha) == 64 for sha in files.values())

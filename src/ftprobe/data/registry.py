@@ -45,7 +45,7 @@ from ftprobe.data.trec import COARSE_LABELS, FINE_LABELS, trec_examples
 from ftprobe.data.userfile import user_examples
 from ftprobe.errors import ConfigError, InputError
 
-__all__ = ["TASK_NAMES", "USER_PREFIXES", "load_splits", "load_task", "task_splits"]
+__all__ = ["TASK_NAMES", "USER_PREFIXES", "load_splits", "load_task", "task_files", "task_splits"]
 
 PathLike = str | os.PathLike[str]
 USER_PREFIXES = ("jsonl", "tsv", "prepacked")
@@ -175,6 +175,33 @@ def task_splits(name: str, data_dir: PathLike | None = None) -> list[str]:
     if kind not in _BUILTINS:
         raise _unknown_task(name)
     return present_splits(_BUILTINS[kind].corpus, data_dir)
+
+
+def task_files(name: str, data_dir: PathLike | None = None) -> list[Path]:
+    """The files a task's examples and label set are read from, sorted.
+
+    For a built-in task, every present split of its corpus (a label set that is
+    the union over splits depends on all of them); for ``jsonl:``/``tsv:`` the
+    split files and a ``labels.txt`` beside them; for ``prepacked:`` every file
+    of the folder (or the ``config.ini`` and the folder it names). A study keys
+    its jobs on the content of these files, so other data is never reused.
+    """
+    kind, arg = _split_name(name)
+    if kind == "prepacked" and arg is not None:
+        source = Path(arg)
+        folder = source.parent if source.is_file() else source
+        return sorted(p for p in folder.rglob("*") if p.is_file())
+    if arg is not None:
+        files = list(_user_files(kind, Path(arg)).values())
+        folder = Path(arg) if Path(arg).is_dir() else Path(arg).parent
+        labels = folder / "labels.txt"
+        return sorted(files + ([labels] if labels.is_file() else []))
+    if kind not in _BUILTINS:
+        raise _unknown_task(name)
+    corpus = _BUILTINS[kind].corpus
+    return sorted(
+        corpus_file(corpus, split, data_dir) for split in present_splits(corpus, data_dir)
+    )
 
 
 def load_splits(name: str, data_dir: PathLike | None = None, **options: Any) -> dict[str, Task]:

@@ -213,7 +213,7 @@ def plan_study(
                             "max_steps": ft.max_steps,
                             "subtrain_fraction": probes.subtrain_fraction,
                             "pooling": reps.pooling,
-                            "data_dir": str(study.data_dir) if study.data_dir else None,
+                            **_data_params(study, ft_task),
                         },
                         resources=Resources(cpus=2, gpus=1),
                         label=f"fine-tune {model.name} on {ft_task} (seed {seed})",
@@ -246,6 +246,15 @@ def plan_study(
     return plan
 
 
+def _data_params(study: Study, task_name: str) -> dict[str, str | None]:
+    """Where a job reads its task's data, and a digest of that data's content (the key's part
+    that keeps one corpus's results from being reused for another)."""
+    return {
+        "data_dir": str(study.data_dir) if study.data_dir else None,
+        "corpus": study.corpus.get(task_name),
+    }
+
+
 def _extract_params(
     study: Study, task_name: str, role: str, layers: list[int]
 ) -> dict[str, object]:
@@ -261,7 +270,7 @@ def _extract_params(
         "options": dict(task.options),
         "layers": layers,
         "pooling": study.representations.pooling,
-        "data_dir": str(study.data_dir) if study.data_dir else None,
+        **_data_params(study, task_name),
     }
 
 
@@ -470,7 +479,7 @@ def _plan_representation(
                         "split": task.train_split,
                         "max_examples": task.max_train,
                         "options": dict(task.options),
-                        "data_dir": str(study.data_dir) if study.data_dir else None,
+                        **_data_params(study, task_name),
                     },
                     deps=both,
                     label=f"memorization curve {where}",

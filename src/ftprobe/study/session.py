@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ftprobe.data.atomic import atomic_open, atomic_path
@@ -49,6 +50,29 @@ def inspect_study(study: Study) -> tuple[dict[str, int], dict[str, int]]:
     return sizes, layers
 
 
+def corpus_files(study: Study) -> dict[str, dict[str, str]]:
+    """For each task of ``study``, the SHA-256 of every file its data is read from."""
+    from ftprobe.data.fetch import sha256_of
+    from ftprobe.data.registry import task_files
+
+    hashes: dict[Path, str] = {}
+    files: dict[str, dict[str, str]] = {}
+    for task in study.tasks:
+        paths = task_files(task.name, data_dir=study.data_dir)
+        for path in paths:
+            if path not in hashes:
+                hashes[path] = sha256_of(path)
+        files[task.name] = {str(path): hashes[path] for path in paths}
+    return files
+
+
+def corpus_digest(files: dict[str, str]) -> str:
+    """One digest of a task's files: their names and contents, not where they lie, so a
+    moved data folder is still the same data and an edited file never is."""
+    lines = sorted(f"{Path(path).name}\t{sha}" for path, sha in files.items())
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
 @dataclass
 class StudySession:
     """A validated study, its plan, and the folder its results go to."""
@@ -56,19 +80,26 @@ class StudySession:
     study: Study
     out: Path
     plan: Plan
+    inputs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def open(cls, study_file: Path, out: Path) -> StudySession:
         """Load, inspect and plan a study for the output folder ``out``."""
         study = load_study(study_file)
         sizes, layers = inspect_study(study)
-        return cls(study=study, out=Path(out), plan=plan_study(study, sizes, layers))
+        files = corpus_files(study)
+        study = replace(study, corpus={task: corpus_digest(f) for task, f in files.items()})
+        session = cls(study=study, out=Path(out), plan=plan_study(study, sizes, layers))
+        session.inputs = files
+        return session
 
     def pending(self) -> list[Job]:
         """Planned jobs that have not finished, in plan order."""
         return [j for k, j in self.plan.jobs.items() if read_result(self.out, k) is None]
 
-    def _record_inputs(self) -> None:
+    def record_inputs(self) -> None:
+        """Write the study file, the plan and inputs.json (data folder, SHA-256 of every
+        corpus file the jobs read) into the output folder."""
         self.out.mkdir(parents=True, exist_ok=True)
         target = self.out / "study.toml"
         if self.study.path.resolve() != target.resolve():
@@ -83,12 +114,23 @@ class StudySession:
         }
         with atomic_open(self.out / "plan.json") as handle:
             handle.write(json.dumps(plan, indent=1, default=str))
+        from ftprobe.data.paths import data_dir
+
+        record = {
+            "data_dir": str(data_dir(self.study.data_dir).resolve()),
+            "tasks": {
+                task: {"digest": self.study.corpus.get(task), "files": files}
+                for task, files in self.inputs.items()
+            },
+        }
+        with atomic_open(self.out / "inputs.json") as handle:
+            handle.write(json.dumps(record, indent=1))
 
     def run(self, executor: Executor, progress: bool = True) -> RunReport:
         """Run what is missing, then write the tables from every finished job."""
         from ftprobe.study.execute import execute_job
 
-        self._record_inputs()
+        self.record_inputs()
         report = run_plan(self.plan, self.out, execute_job, executor, progress=progress)
         write_tables(collect_tables(self.plan, self.out), self.out)
         return report
@@ -105,4 +147,4 @@ class StudySession:
         return report
 
 
-__all__ = ["FtprobeError", "StudySession", "inspect_study"]
+__all__ = ["FtprobeError", "StudySession", "corpus_digest", "corpus_files", "inspect_study"]

@@ -170,6 +170,9 @@ class Study:
     probes: ProbeSpec = field(default_factory=ProbeSpec)
     cross: tuple[CrossSpec, ...] = ()
     data_dir: Path | None = None
+    # Filled in when the study is inspected (ftprobe.study.session): a digest of the
+    # content of each task's files, so that job keys change when the data does.
+    corpus: Mapping[str, str] = field(default_factory=dict)
 
     def task(self, name: str) -> TaskSpec:
         """The task called ``name``."""
