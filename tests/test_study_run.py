@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,3 +129,21 @@ def test_a_damaged_job_result_is_run_again_not_reused(
     assert report.ran == [key] and report.failed == {}
     assert session.pending() == []
     shutil.rmtree(out)
+
+
+def test_status_works_from_the_study_folder_alone(smoke_run: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ftprobe.cli.main import app
+
+    # The corpora are gone from where the run found them: the folder still knows its jobs.
+    shown = CliRunner().invoke(
+        app, ["status", str(smoke_run)], env={"FTPROBE_DATA": str(tmp_path / "gone")}
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "to do:" not in shown.output
+    jobs = json.loads((smoke_run / "plan.json").read_text("utf-8"))["jobs"].values()
+    n_directprobe = sum(job["kind"] == "directprobe" for job in jobs)
+    rows = [line for line in shown.output.splitlines() if "directprobe" in line]
+    # kind, done, to do: every DirectProbe job of the plan done, none left.
+    assert len(rows) == 1 and re.findall(r"\d+", rows[0]) == [str(n_directprobe), "0"], rows

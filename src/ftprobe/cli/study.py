@@ -56,23 +56,48 @@ def run(
 
 def status(out: Path = typer.Argument(..., help="A study's output folder.")) -> None:
     """Show which jobs of a study are done and which remain."""
-    from ftprobe.study.session import StudySession
+    import json
+
+    from ftprobe.study.runner import read_result
 
     if not (out / "study.toml").is_file():
         raise ConfigError(f"{out}: not a study output folder (no study.toml)")
-    session = StudySession.open(out / "study.toml", out)
-    table = Table(title=f"{session.study.name} in {out}")
+    plan_file = out / "plan.json"
+    if plan_file.is_file():
+        # The folder alone says it: the last run's plan and which of its jobs finished,
+        # without the corpora or the models (which may be elsewhere by now).
+        try:
+            recorded = json.loads(plan_file.read_text(encoding="utf-8"))["jobs"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"{plan_file}: damaged ({exc}); run the study again to rewrite it"
+            ) from None
+        jobs = [(key, str(job["kind"]), str(job["label"])) for key, job in recorded.items()]
+        name = str(out.name)
+        try:
+            from ftprobe.study.spec import load_study
+
+            name = load_study(out / "study.toml").name
+        except ConfigError:
+            pass
+    else:
+        from ftprobe.study.session import StudySession
+
+        session = StudySession.open(out / "study.toml", out)
+        name = session.study.name
+        jobs = [(key, job.kind, job.describe()) for key, job in session.plan.jobs.items()]
+    left = [(key, kind, label) for key, kind, label in jobs if read_result(out, key) is None]
+    pending = {key for key, _, _ in left}
+    table = Table(title=f"{name} in {out}")
     for col in ("kind", "done", "to do"):
         table.add_column(col, justify="right" if col != "kind" else "left")
-    pending = {job.key for job in session.pending()}
     kinds: dict[str, list[int]] = {}
-    for key, job in session.plan.jobs.items():
-        kinds.setdefault(job.kind, [0, 0])[key in pending] += 1
+    for key, kind, _ in jobs:
+        kinds.setdefault(kind, [0, 0])[key in pending] += 1
     for kind, (done, todo) in kinds.items():
         table.add_row(kind, str(done), str(todo))
     console.print(table)
-    left = session.pending()
-    for job in left[:20]:
-        console.print(f"  to do: {job.describe()}")
+    for _, _, label in left[:20]:
+        console.print(f"  to do: {label}")
     if len(left) > 20:
         console.print(f"  ... and {len(left) - 20} more")
