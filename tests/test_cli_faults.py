@@ -318,8 +318,13 @@ def test_overwrite_leaves_nothing_of_the_earlier_run(
     assert (out / "prediction.txt").is_file()
     (out / "notes.md").write_text("mine")
     # a state file and its half-written copy, as a run killed while saving leaves them
+    import socket
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    half = f".{STATE_FILE}.@{socket.gethostname()}@{dead.pid}@0123abcd.tmp"
     (out / STATE_FILE).write_bytes(b"old state")
-    (out / f"{STATE_FILE}.tmp").write_bytes(b"half")
+    (out / half).write_bytes(b"half")
     flags = _flags(data, out)
     drop = {i + k for i, a in enumerate(flags) if a.startswith("--test-") for k in (0, 1)}
     without_test = [a for i, a in enumerate(flags) if i not in drop]
@@ -327,7 +332,7 @@ def test_overwrite_leaves_nothing_of_the_earlier_run(
     assert code == 0, err
     names = {p.name for p in out.iterdir()}
     assert "prediction.txt" not in names  # the old run's predictions would look like the new
-    assert STATE_FILE not in names and f"{STATE_FILE}.tmp" not in names
+    assert STATE_FILE not in names and half not in names
     assert "notes.md" in names and (out / "notes.md").read_text() == "mine"
     assert "Acc=" not in (out / "log.txt").read_text()
 

@@ -20,6 +20,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from ftprobe.data.atomic import atomic_open
 from ftprobe.errors import FtprobeError
 from ftprobe.geometry.separability import (
     SEPARATION_TOL,
@@ -1389,12 +1390,10 @@ class SupervisedClustering:
             "cert_w": np.array([self.pair_cert[k][0] for k in seps]).reshape(-1, d),
             "cert_b": np.array([self.pair_cert[k][1] for k in seps], dtype=np.float64),
         }
-        path = self.state_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
+        # Written atomically: a run killed while saving leaves the last whole state, and its
+        # temporary is swept by the next save (a full disk names the state file).
+        with atomic_open(self.state_path, "wb") as fh:
             np.savez(fh, **arrays)
-        os.replace(tmp, path)
 
     def _load_state(self) -> list[tuple[int, int, int]]:
         if self.state_path is None or not self.state_path.exists():

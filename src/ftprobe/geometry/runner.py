@@ -27,7 +27,6 @@ from typing import Literal
 
 import numpy as np
 
-from ftprobe.data.atomic import with_path
 from ftprobe.data.prepacked import read_config, read_embeddings, read_entities, read_label_set
 from ftprobe.errors import ConfigError, InputError
 from ftprobe.geometry.clustering import Clustering, find_conflicts
@@ -244,10 +243,6 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     out = job.out
     out.mkdir(parents=True, exist_ok=True)
     state = out / STATE_FILE
-    # The clustering saves its state through this name; a copy left by a killed run may be
-    # half-written, so it is swept, never trusted.
-    state_tmp = state.with_name(state.name + ".tmp")
-    state_tmp.unlink(missing_ok=True)
     if job.overwrite and not job.resume:
         _remove_earlier_run(job)
     probe = DirectProbe(
@@ -260,15 +255,7 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     )
     if job.mode == "probing":
         log.info("Clustering" + (" (resumed)" if job.resume else ""))
-        try:
-            probe.fit(X, y, names, max_steps=max_steps)
-        except OSError as exc:
-            state_tmp.unlink(missing_ok=True)
-            # The state file is the clustering's only file; a full disk names no file.
-            raise with_path(exc, state) from exc
-        except BaseException:
-            state_tmp.unlink(missing_ok=True)
-            raise
+        probe.fit(X, y, names, max_steps=max_steps)
         clustering = probe.clusters_
         st = probe.stats_
         log.info(
