@@ -226,6 +226,16 @@ def _no_task(model: str, task: str, setting: _Setting, ours: str) -> Finding:
     )
 
 
+def _judged(
+    model: str, task: str, setting: _Setting, paper: str, ours: str, verdict: str, why: str
+) -> Finding:
+    """One (model, task) finding whose reason is ``why`` and how the two settings differ; a
+    task the paper never ran is not comparable, whatever the verdict would have been."""
+    if _unknown_task(task):
+        return _no_task(model, task, setting, ours)
+    return Finding(_scope(model, task), paper, ours, verdict, why + setting.note(model, task))
+
+
 def _direction_verdict(ours_agrees: bool | None) -> str:
     if ours_agrees is None:
         return NOT_COMPARABLE
@@ -235,12 +245,7 @@ def _direction_verdict(ours_agrees: bool | None) -> str:
 # --- one comparison per analysis ---------------------------------------------------------
 
 
-def _performance(result: AnalysisResult, setting: _Setting) -> PaperComparison:
-    claim = (
-        "fine-tuning almost always raises the last layer's classifier accuracy (one drop in 25: "
-        "BERT-small on PS-fxn), and the training and test sets' spatial similarity falls (the "
-        "two sets diverge)."
-    )
+def _performance(result: AnalysisResult, setting: _Setting) -> list[Finding]:
     findings = []
     for r in result.table.itertuples(index=False):
         model, task = str(r.model), str(r.task)
@@ -274,7 +279,7 @@ def _performance(result: AnalysisResult, setting: _Setting) -> PaperComparison:
             )
         )
         findings.append(_similarity_finding(r, paper, who, sim_text, note, setting))
-    return PaperComparison(1, claim, tuple(findings), paper_data()["citation"])
+    return findings
 
 
 def _similarity_finding(
@@ -338,40 +343,27 @@ def _similarity_finding(
     )
 
 
-def _memorization(result: AnalysisResult, setting: _Setting) -> PaperComparison:
-    claim = (
-        "before fine-tuning, probes score alike on subtest and test; after, subtest behaves like "
-        "subtrain (the fine-tuned space memorised the training set), so the subtest − test gap "
-        "grows. Published as figures only."
-    )
+def _memorization(result: AnalysisResult, setting: _Setting) -> list[Finding]:
     findings = []
     summary = result.summary if result.summary is not None else pd.DataFrame()
     for r in summary.itertuples(index=False):
         before, after = r.subtest_minus_test_before_mean, r.subtest_minus_test_after_mean
-        ours = f"subtest − test {before:+.3f} → {after:+.3f}"
-        if _unknown_task(str(r.task)):
-            findings.append(_no_task(str(r.model), str(r.task), setting, ours))
-            continue
         ok = _finite(before, after)
         findings.append(
-            Finding(
-                _scope(r.model, r.task),
+            _judged(
+                str(r.model),
+                str(r.task),
+                setting,
                 "gap near 0 before, positive after (figure)",
-                ours,
+                f"subtest − test {before:+.3f} → {after:+.3f}",
                 _direction_verdict(bool(after > before and after > 0) if ok else None),
-                ("direction compared; " if ok else "no curve at both ends in ours; ")
-                + setting.note(str(r.model), str(r.task)),
+                "direction compared; " if ok else "no curve at both ends in ours; ",
             )
         )
-    return PaperComparison(2, claim, tuple(findings), paper_data()["citation"])
+    return findings
 
 
-def _linearity(result: AnalysisResult, setting: _Setting) -> PaperComparison:
-    claim = (
-        "small models are not linear on most tasks (BERT-tiny POS 3,936 clusters for 17 labels) "
-        "and fine-tuning cuts the clusters to about the labels; larger models are linear before "
-        "and after, except TREC-50 (51–52 clusters for 50 labels even after)."
-    )
+def _linearity(result: AnalysisResult, setting: _Setting) -> list[Finding]:
     findings = []
     table = result.table
     train = table[table["split"] == "train"] if "split" in table.columns else table
@@ -425,7 +417,7 @@ def _linearity(result: AnalysisResult, setting: _Setting) -> PaperComparison:
                 f"the paper's pattern here: {expected}; {note}",
             )
         )
-    return PaperComparison(3, claim, tuple(findings), paper_data()["citation"])
+    return findings
 
 
 def _paper_self_pushes(task: str) -> str:
@@ -451,11 +443,7 @@ def _paper_self_pushes(task: str) -> str:
     return "; ".join(parts) or "labels pushed apart (figure)"
 
 
-def _label_distances(result: AnalysisResult, setting: _Setting) -> PaperComparison:
-    claim = (
-        "fine-tuning pushes labels apart: most labels' smallest distance to another label grows, "
-        "not monotonically along training."
-    )
+def _label_distances(result: AnalysisResult, setting: _Setting) -> list[Finding]:
     findings = []
     summary = result.summary if result.summary is not None else pd.DataFrame()
     for r in summary.itertuples(index=False):
@@ -467,62 +455,46 @@ def _label_distances(result: AnalysisResult, setting: _Setting) -> PaperComparis
         )
         if int(r.n_left_out):
             ours += f"; {int(r.n_left_out)} label(s) left out (undefined at an end)"
-        if _unknown_task(task):
-            findings.append(_no_task(model, task, setting, ours))
-            continue
         findings.append(
-            Finding(
-                _scope(model, task),
+            _judged(
+                model,
+                task,
+                setting,
                 _paper_self_pushes(task),
                 ours,
                 _direction_verdict(r.n_grew > r.n_shrank if counted else None),
-                (
-                    "direction compared (most labels grew?); "
-                    if counted
-                    else "no label defined at both ends; "
-                )
-                + setting.note(model, task),
+                "direction compared (most labels grew?); "
+                if counted
+                else "no label defined at both ends; ",
             )
         )
-    return PaperComparison(4, claim, tuple(findings), paper_data()["citation"])
+    return findings
 
 
-def _centroid_paths(result: AnalysisResult, setting: _Setting) -> PaperComparison:
-    claim = (
-        "the closest labels' centroids move apart during fine-tuning in the last layer and "
-        "barely in the first. Published as figures only."
-    )
+def _centroid_paths(result: AnalysisResult, setting: _Setting) -> list[Finding]:
     findings = []
     summary = result.summary if result.summary is not None else pd.DataFrame()
     if "layer_role" in summary.columns:
         summary = summary[summary["layer_role"] == "last"]
     for r in summary.itertuples(index=False):
         model, task = str(r.model), str(r.task)
-        ours = f"last layer: pairwise distance {r.pairwise_before:.3f} → {r.pairwise_after:.3f}"
-        if _unknown_task(task):
-            findings.append(_no_task(model, task, setting, ours))
-            continue
         ok = _finite(r.pairwise_before, r.pairwise_after)
         findings.append(
-            Finding(
-                _scope(model, task),
+            _judged(
+                model,
+                task,
+                setting,
                 "the three closest labels move apart (figure)",
-                ours,
+                f"last layer: pairwise distance {r.pairwise_before:.3f} → {r.pairwise_after:.3f}",
                 _direction_verdict(bool(r.pairwise_after > r.pairwise_before) if ok else None),
-                ("direction compared; " if ok else "no centroids at both ends; ")
-                + setting.note(model, task),
+                "direction compared; " if ok else "no centroids at both ends; ",
             )
         )
-    return PaperComparison(5, claim, tuple(findings), paper_data()["citation"])
+    return findings
 
 
-def _cross_task(result: AnalysisResult, setting: _Setting) -> PaperComparison:
+def _cross_task(result: AnalysisResult, setting: _Setting) -> list[Finding]:
     table_b = paper_data()["table_b"]
-    claim = (
-        "fine-tuning on a similar task (PS-role) still pushes PS-fxn's labels apart (27 grew, "
-        "13 shrank), a contradicting one (POS) pulls them together (0 grew, 40 shrank) and lowers "
-        "the accuracy (83.24 vs 87.75 before, 89.58 after fine-tuning on PS-fxn itself; BERT-base)."
-    )
     rows = {r["finetune"]: r for r in table_b["rows"]}
     findings = []
     table = result.table
@@ -569,7 +541,7 @@ def _cross_task(result: AnalysisResult, setting: _Setting) -> PaperComparison:
             verdict = _direction_verdict(bool(r.n_shrank > r.n_grew) and lower)
             why = "a contradicting task: do most labels shrink and the accuracy fall?; "
         findings.append(Finding(scope, paper_text, ours, verdict, why + note))
-    return PaperComparison(6, claim, tuple(findings), paper_data()["citation"])
+    return findings
 
 
 def _per_layer(summary: pd.DataFrame, value: str) -> Iterable[tuple[str, str, pd.DataFrame]]:
@@ -581,11 +553,7 @@ def _per_layer(summary: pd.DataFrame, value: str) -> Iterable[tuple[str, str, pd
     ]
 
 
-def _layer_movement(result: AnalysisResult, setting: _Setting) -> PaperComparison:
-    claim = (
-        "higher layers move more: each label's centroid shifts further from its pre-trained "
-        "place the higher the layer (BERT-base; published as figures)."
-    )
+def _layer_movement(result: AnalysisResult, setting: _Setting) -> list[Finding]:
     findings = []
     for model, task, part in _per_layer(result.summary, "movement_mean"):
         part = part.dropna(subset=["movement_mean"])
@@ -597,20 +565,18 @@ def _layer_movement(result: AnalysisResult, setting: _Setting) -> PaperCompariso
             if len(part)
             else "no shifts"
         )
-        if _unknown_task(task):
-            findings.append(_no_task(model, task, setting, ours))
-            continue
         findings.append(
-            Finding(
-                _scope(model, task),
+            _judged(
+                model,
+                task,
+                setting,
                 "shift grows with the layer (figure)",
                 ours,
                 _direction_verdict(bool(rho > 0) if math.isfinite(rho) else None),
-                ("direction compared; " if math.isfinite(rho) else "fewer than 3 layers; ")
-                + setting.note(model, task),
+                "direction compared; " if math.isfinite(rho) else "fewer than 3 layers; ",
             )
         )
-    return PaperComparison(7, claim, tuple(findings), paper_data()["citation"])
+    return findings
 
 
 def _paper_similarity_at(depth: float) -> dict[str, Any]:
@@ -620,12 +586,7 @@ def _paper_similarity_at(depth: float) -> dict[str, Any]:
     return min(at_end, key=lambda r: abs(r["layer"] / top - depth))
 
 
-def _layer_similarity(result: AnalysisResult, setting: _Setting) -> PaperComparison:
-    claim = (
-        "at the end of fine-tuning every layer's distance vector still correlates with the "
-        "pre-trained one above 0.5, less the higher the layer (BERT-base: layer 2 ≈ 1.0, layer 12 "
-        "0.52–0.69): fine-tuning does not change the space arbitrarily."
-    )
+def _layer_similarity(result: AnalysisResult, setting: _Setting) -> list[Finding]:
     findings = []
     for model, task, part in _per_layer(result.summary, "pearson_mean"):
         defined = part.dropna(subset=["pearson_mean"])
@@ -651,42 +612,27 @@ def _layer_similarity(result: AnalysisResult, setting: _Setting) -> PaperCompari
             if len(defined)
             else "undefined in every layer"
         )
-        if _unknown_task(task):
-            findings.append(_no_task(model, task, setting, ours))
-            continue
         undefined = len(part) - len(defined)
-        note = setting.note(model, task)
-        if undefined:
-            note = f"{undefined} layer(s) undefined in ours (see pearson_reason); " + note
         if not len(defined):
             verdict = NOT_COMPARABLE
         else:
             above = bool((defined["pearson_mean"] > 0.5).all())
             falling = rho < 0 if math.isfinite(rho) else True
             verdict = _direction_verdict(above and falling)
-        findings.append(
-            Finding(
-                _scope(model, task),
-                paper_text,
-                ours,
-                verdict,
-                "compared: above 0.5 in every layer, and falling with the layer; " + note,
-            )
+        why = "compared: above 0.5 in every layer, and falling with the layer; " + (
+            f"{undefined} layer(s) undefined in ours (see pearson_reason); " if undefined else ""
         )
-    return PaperComparison(8, claim, tuple(findings), paper_data()["citation"])
+        findings.append(_judged(model, task, setting, paper_text, ours, verdict, why))
+    return findings
 
 
-def _movement_direction(result: AnalysisResult, setting: _Setting) -> PaperComparison:
+def _movement_direction(result: AnalysisResult, setting: _Setting) -> list[Finding]:
     ranges = {r["layer"]: r for r in paper_data()["movement_ranges"]["layers"]}
     low, high = ranges[min(ranges)], ranges[max(ranges)]
 
     def span(r: dict[str, Any]) -> float:
         return float(r["pc1"][1] - r["pc1"][0])
 
-    claim = (
-        "lower layers move in fewer directions and over smaller ranges (BERT-base PC1 range: "
-        f"layer {low['layer']} {span(low):.0f}, layer {high['layer']} {span(high):.0f})."
-    )
     findings = []
     for model, task, part in _per_layer(result.summary, "range_pc1_mean"):
         part = part.dropna(subset=["range_pc1_mean"])
@@ -696,13 +642,12 @@ def _movement_direction(result: AnalysisResult, setting: _Setting) -> PaperCompa
             if len(part) >= 2
             else "fewer than two layers"
         )
-        if _unknown_task(task):
-            findings.append(_no_task(model, task, setting, ours))
-            continue
         ok = len(part) >= 2
         findings.append(
-            Finding(
-                _scope(model, task),
+            _judged(
+                model,
+                task,
+                setting,
                 f"BERT-base PC1 range layer {low['layer']} {span(low):.0f} → layer "
                 f"{high['layer']} {span(high):.0f}",
                 ours,
@@ -711,11 +656,10 @@ def _movement_direction(result: AnalysisResult, setting: _Setting) -> PaperCompa
                     if ok
                     else None
                 ),
-                ("direction compared (ranges are in each space's own units); " if ok else "")
-                + setting.note(model, task),
+                "direction compared (ranges are in each space's own units); " if ok else "",
             )
         )
-    return PaperComparison(9, claim, tuple(findings), paper_data()["citation"])
+    return findings
 
 
 _COMPARE = {
@@ -743,21 +687,11 @@ def compare(
     function = _COMPARE.get(result.number)
     if function is None:
         return None
-    # Empty results carry no table columns to compare; the paper's claim still shows.
-    if result.table.empty and (result.summary is None or result.summary.empty):
-        empty = AnalysisResult(
-            result.number, result.name, result.title, "", "", pd.DataFrame(), result.figure
-        )
-        claim = function(_with_columns(empty), _Setting(tables, context)).claim
-        return PaperComparison(result.number, claim, (), paper_data()["citation"])
-    return function(result, _Setting(tables, context))
-
-
-def _with_columns(result: AnalysisResult) -> AnalysisResult:
-    # An empty frame with no rows: each comparison loops over nothing and returns its claim.
-    result.summary = pd.DataFrame(columns=["model", "task", "layer", "layer_role"])
-    result.table = pd.DataFrame(columns=["model", "task", "split", "relation"])
-    return result
+    # An analysis with nothing to show has nothing to compare; the paper's claim still shows.
+    empty = result.table.empty and (result.summary is None or result.summary.empty)
+    findings = () if empty else tuple(function(result, _Setting(tables, context)))
+    claim = paper_data()["claims"][str(result.number)]
+    return PaperComparison(result.number, claim, findings, paper_data()["citation"])
 
 
 def verdict_counts(comparisons: Iterable[PaperComparison | None]) -> dict[str, int]:
