@@ -312,18 +312,25 @@ def _plan_random_init(plan: Plan, study: Study) -> None:
             plan.baselines.append(BaselineRow(seed, model, task_name, layer, clf, control))
 
 
+def _probe_params(
+    study: Study, extract: Mapping[str, str], layer: int, seed: int
+) -> dict[str, object]:
+    """What a classifier probe trained on train and scored on test is keyed on."""
+    return {
+        "train": extract["train"],
+        "test": extract["test"],
+        "layer": layer,
+        **classifier_settings(study.probes),
+        "seed": seed,
+    }
+
+
 def _classifier_job(
     study: Study, extract: Mapping[str, str], layer: int, seed: int, where: str
 ) -> Job:
     return Job(
         "classifier",
-        {
-            "train": extract["train"],
-            "test": extract["test"],
-            "layer": layer,
-            **classifier_settings(study.probes),
-            "seed": seed,
-        },
+        _probe_params(study, extract, layer, seed),
         deps=(extract["train"], extract["test"]),
         label=f"classifier probe {where}",
     )
@@ -335,14 +342,7 @@ def _control_job(
     """The classifier probe trained on a label control ("control-task" or "shuffled")."""
     return Job(
         "control",
-        {
-            "train": extract["train"],
-            "test": extract["test"],
-            "layer": layer,
-            **classifier_settings(study.probes),
-            "seed": seed,
-            "control": control,
-        },
+        {**_probe_params(study, extract, layer, seed), "control": control},
         deps=(extract["train"], extract["test"]),
         label=f"classifier probe on {control} {where}",
     )
@@ -468,11 +468,7 @@ def _plan_representation(
                 Job(
                     "curve",
                     {
-                        "train": extract["train"],
-                        "test": extract["test"],
-                        "layer": layer,
-                        **classifier_settings(probes),
-                        "seed": seed,
+                        **_probe_params(study, extract, layer, seed),
                         "subtrain_fraction": probes.subtrain_fraction,
                         "fractions": list(probes.fractions),
                         "task": task_name,
