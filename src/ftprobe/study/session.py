@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ftprobe.data.atomic import atomic_open, atomic_path
+from ftprobe.data.paths import data_dir
 from ftprobe.errors import ConfigError, FtprobeError
 from ftprobe.study.executors import Executor
 from ftprobe.study.jobs_model import Job
@@ -75,7 +76,11 @@ def corpus_digest(files: dict[str, str]) -> str:
 
 @dataclass
 class StudySession:
-    """A validated study, its plan, and the folder its results go to."""
+    """A validated study, its plan, and the folder its results go to.
+
+    ``inputs`` maps each task to the SHA-256 of every corpus file it reads
+    (:func:`corpus_files`); :meth:`record_inputs` writes it to ``inputs.json``.
+    """
 
     study: Study
     out: Path
@@ -89,9 +94,8 @@ class StudySession:
         sizes, layers = inspect_study(study)
         files = corpus_files(study)
         study = replace(study, corpus={task: corpus_digest(f) for task, f in files.items()})
-        session = cls(study=study, out=Path(out), plan=plan_study(study, sizes, layers))
-        session.inputs = files
-        return session
+        plan = plan_study(study, sizes, layers)
+        return cls(study=study, out=Path(out), plan=plan, inputs=files)
 
     def pending(self) -> list[Job]:
         """Planned jobs that have not finished, in plan order."""
@@ -114,8 +118,6 @@ class StudySession:
         }
         with atomic_open(self.out / "plan.json") as handle:
             handle.write(json.dumps(plan, indent=1, default=str))
-        from ftprobe.data.paths import data_dir
-
         record = {
             "data_dir": str(data_dir(self.study.data_dir).resolve()),
             "tasks": {
