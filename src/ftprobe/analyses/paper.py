@@ -4,8 +4,9 @@ The paper's numbers ship as data (``paper_findings.json``, with their citation):
 Zhou & Srikumar, "A Closer Look at How Fine-tuning Changes BERT" (ACL 2022)
 and DirectProbe (NAACL 2021). :func:`compare` turns one
 :class:`~ftprobe.analyses.result.AnalysisResult` into a :class:`PaperComparison`:
-one :class:`Finding` per (model, task) (or per study where the paper's claim is
-about the whole study), each with a verdict.
+the paper's claim (``paper_findings.json`` holds it beside the numbers) and one
+:class:`Finding` per (model, task) (per cross-task pair in analysis 6, per
+number compared in analysis 1), each with a verdict.
 
 Verdicts compare *directions* (does accuracy rise, does the similarity fall,
 are labels pushed apart, do higher layers move more), never raw magnitudes: a
@@ -129,9 +130,10 @@ def _study_shapes(tables: Mapping[str, pd.DataFrame]) -> dict[str, _Shape]:
     for model, rows in labels.groupby("model"):
         widths = []
         for task, part in rows.groupby("task"):
-            lengths = [len(c) for c in part["centroid"] if c is not None and len(c)]
-            if lengths:
-                widths.append(lengths[0] // (2 if task in _PAIR_TASKS else 1))
+            # Every centroid of a task has the representation's width: the first one says it.
+            width = next((len(c) for c in part["centroid"] if c is not None and len(c)), None)
+            if width is not None:
+                widths.append(width // (2 if task in _PAIR_TASKS else 1))
         layers = reps.loc[reps["model"] == model, "layer"]
         if widths and len(layers):
             shapes[str(model)] = _Shape(int(layers.max()), min(widths))
