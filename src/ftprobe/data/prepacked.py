@@ -154,31 +154,19 @@ def read_embeddings(
 
 
 def _parse_fast(data: bytes, dtype: np.typing.DTypeLike) -> np.ndarray | None:
-    """Parse with pandas' C reader; ``None`` when it fails (the checked pass explains why).
+    """Parse with numpy's C reader; ``None`` when it fails (the checked pass explains why).
 
-    Single spaces are the published separator; a trailing space on every line is
-    tolerated here. Anything else (tabs, runs of spaces, bad values) falls back
-    to the checked pass, which accepts any whitespace.
+    Any whitespace separates values, as in the checked pass. numpy's reader is as fast as
+    pandas' on these files and needs no pandas import, which cost ``ftprobe probe`` more
+    than a third of a second before any work.
     """
-    # Imported here: pandas alone costs `ftprobe data show` more than its whole answer.
-    import pandas as pd
-
     try:
-        frame = pd.read_csv(
-            io.BytesIO(data),
-            sep=" ",
-            header=None,
-            engine="c",
-            skip_blank_lines=False,
-            encoding="utf-8",
-        )
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
+        array = np.loadtxt(io.BytesIO(data), dtype=np.float64, comments=None, ndmin=2)
+    except ValueError:
         return None
-    if frame.shape[1] > 1 and frame.iloc[:, -1].isna().all():
-        frame = frame.iloc[:, :-1]
-    if frame.shape[1] == 0 or not all(kind in "fi" for kind in (t.kind for t in frame.dtypes)):
+    if array.shape[1] == 0:
         return None
-    return frame.to_numpy(dtype=dtype)
+    return array.astype(dtype, copy=False)
 
 
 def _parse_checked(path: PathLike, data: bytes, dtype: np.typing.DTypeLike) -> np.ndarray:
