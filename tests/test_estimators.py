@@ -10,18 +10,18 @@ the same toy data.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 
 from ftprobe.errors import ConfigError, FtprobeError
 from ftprobe.geometry.clustering import ClusteringInterrupted
 from ftprobe.geometry.directprobe import Checkpoints, DirectProbe
 from ftprobe.probes import ClassifierProbe
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 NAMES = ("noun", "verb", "adj", "adv")  # "adv" never occurs: the label set is wider than y
 
@@ -40,14 +40,6 @@ OLD_CP_PREDICTIONS = [
     1, 1, 1, 2, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 2,
     1, 1, 2, 1, 1, 1, 1, 1, 1, 2, 1, 2, 2, 1, 2,
 ]  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
