@@ -286,8 +286,8 @@ class ClassifierProbe(ClassifierMixin, BaseEstimator):
         self.standardize = standardize
         self.device = device
 
-    def _check_params(self) -> None:
-        """Raise :class:`ConfigError` naming the first parameter out of range."""
+    def _check_params(self) -> torch.device:
+        """The torch device to train on; :class:`ConfigError` names the first bad parameter."""
         if isinstance(self.hidden_sizes, int):
             raise ConfigError(
                 f"hidden_sizes is a list of layer widths, "
@@ -311,7 +311,7 @@ class ClassifierProbe(ClassifierMixin, BaseEstimator):
         if self.learning_rate <= 0:
             raise ConfigError("learning_rate must be positive")
         try:
-            self._device = torch.device(self.device)
+            return torch.device(self.device)
         except (RuntimeError, TypeError) as exc:
             raise ConfigError(
                 f"device must be a torch device such as 'cpu' or 'cuda', not {self.device!r}"
@@ -329,7 +329,7 @@ class ClassifierProbe(ClassifierMixin, BaseEstimator):
         these vectors (see the module docstring); then ``restarts`` networks are
         trained on all of them.
         """
-        self._check_params()
+        self._device = self._check_params()
         X, y, classes = _checked(X, y, self.labels)
         k = len(classes)
         hidden, l2 = tuple(int(h) for h in self.hidden_sizes), float(self.l2)
@@ -356,7 +356,7 @@ class ClassifierProbe(ClassifierMixin, BaseEstimator):
         ``search_results_``); use it to choose settings once and train probes with
         them on other vectors, e.g. every fraction of a learning curve.
         """
-        self._check_params()
+        self._device = self._check_params()
         X, y, classes = _checked(X, y, self.labels)
         return self._search(X, y, len(classes))
 
@@ -385,7 +385,7 @@ class ClassifierProbe(ClassifierMixin, BaseEstimator):
                 rows.append((sizes, l2, acc))
                 if best is None or acc > best[0]:
                     best = (acc, sizes, l2)
-        assert best is not None  # the grid is never empty (checked in __init__)
+        assert best is not None  # the grid is never empty (checked by _check_params)
         self.search_results_ = _search_table(rows, chosen=(best[1], best[2]))
         return best[1], best[2]
 
