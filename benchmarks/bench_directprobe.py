@@ -144,7 +144,7 @@ def reference(root: Path, threads: int, repeat: int, limit: float) -> None:
         print(f"    -> {out[0]} clusters; {_stats_line(out[1])}")
 
     def whole() -> tuple[int, float]:
-        probe = DirectProbe(device="cpu").fit(x, y, names)
+        probe = DirectProbe(labels=names, device="cpu").fit(x, y)
         probe.distances()
         acc = probe.score(xt, yt)
         return probe.clusters_.n_clusters, acc

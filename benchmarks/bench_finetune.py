@@ -154,10 +154,10 @@ def _probe(args: argparse.Namespace) -> None:
     fits, probe = [], None
     for r in range(args.repeats):
         t0 = time.perf_counter()
-        probe = ClassifierProbe(seed=r).fit(X, y, n_labels=len(names))
+        probe = ClassifierProbe(labels=names, seed=r).fit(X, y)
         fits.append((time.perf_counter() - t0, probe.epochs_))
     assert probe is not None
-    scores = probe.evaluate(Xt, yt, names)
+    scores = probe.report(Xt, yt)
     times = [t for t, _ in fits]
     print(
         f"[probe] POS {X.shape[0]} x {X.shape[1]} -> test {Xt.shape[0]}: fit "
@@ -166,7 +166,9 @@ def _probe(args: argparse.Namespace) -> None:
         f"test accuracy {scores.accuracy:.4f}, macro-F1 {scores.macro_f1:.4f}"
     )
     t0 = time.perf_counter()
-    curve = learning_curve(X, y, {"test": (Xt, yt)}, seed=0, n_labels=len(names))
+    curve = learning_curve(
+        X, y, {"test": (Xt, yt)}, seed=0, probe=ClassifierProbe(labels=names, seed=0)
+    )
     print(
         f"[probe] learning curve 10%..100% (10 fits), evaluated on test: "
         f"{time.perf_counter() - t0:.1f} s; accuracy "

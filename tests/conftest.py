@@ -9,6 +9,7 @@ where CI and developer machines have them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,15 @@ def shared_data() -> Path:
 def shared_reference() -> Path:
     """The folder with the published DirectProbe's reference run."""
     return _setting("FTPROBE_REFERENCE", REPO.parent / "shared" / "reference")
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread for the test: the same sums in the same order on any machine, so
+    that trained networks and hull distances can be compared to fixed expected values."""
+    import torch  # here, so that collecting the tests that need no torch does not load it
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -40,7 +40,7 @@ def _blobs(n: int, k: int, dim: int, seed: int, spread: float = 0.5):
 def test_learns_a_separable_problem() -> None:
     X, y = _blobs(600, 4, 16, seed=1)
     Xt, yt = _blobs(400, 4, 16, seed=2)
-    scores = ClassifierProbe((32, 32), seed=0).fit(X, y).evaluate(Xt, yt)
+    scores = ClassifierProbe((32, 32), seed=0).fit(X, y).report(Xt, yt)
     assert scores.accuracy >= 0.99
     assert scores.macro_f1 >= 0.99
     assert scores.n == 400
@@ -53,7 +53,7 @@ def test_is_at_chance_on_random_labels() -> None:
     Xt = rng.normal(size=(2000, 16)).astype(np.float32)
     yt = rng.integers(0, 4, size=2000)
     probe = ClassifierProbe((32, 32), seed=0).fit(X, y)
-    assert abs(probe.evaluate(Xt, yt).accuracy - 0.25) < 0.05
+    assert abs(probe.report(Xt, yt).accuracy - 0.25) < 0.05
 
 
 def test_same_seed_same_probe_other_seed_other_probe() -> None:
@@ -85,11 +85,11 @@ def test_per_label_accuracy_with_a_label_absent_from_the_eval_split() -> None:
 
 def test_labels_missing_from_training_keep_their_index() -> None:
     X, y = _blobs(200, 3, 8, seed=7)
-    probe = ClassifierProbe((16, 16), seed=0).fit(X, y, n_labels=5)
-    assert set(np.unique(probe.predict(X))) <= {0, 1, 2}
+    probe = ClassifierProbe((16, 16), labels=["a", "b", "c", "d", "e"], seed=0).fit(X, y)
+    assert set(np.unique(probe.predict(X))) <= {"a", "b", "c"}
     yt = y.copy()
     yt[:3] = 4  # a label the probe never saw: always wrong, still reported
-    scores = probe.evaluate(X, yt, ["a", "b", "c", "d", "e"])
+    scores = probe.report(X, yt)
     assert scores.per_label.set_index("label").loc["e", "accuracy"] == 0.0
     assert scores.per_label.set_index("label").loc["e", "n"] == 3
 
@@ -167,17 +167,15 @@ def test_restarts_report_mean_and_sample_sd_and_one_restart_has_no_sd() -> None:
     X, y = _blobs(400, 4, 8, seed=12, spread=4.0)
     Xt, yt = _blobs(400, 4, 8, seed=13, spread=4.0)
     probe = ClassifierProbe((16, 16), restarts=3, seed=2).fit(X, y)
-    scores = probe.evaluate(Xt, yt)
-    each = [
-        ClassifierProbe((16, 16), seed=s).fit(X, y).evaluate(Xt, yt).accuracy for s in (2, 3, 4)
-    ]
+    scores = probe.report(Xt, yt)
+    each = [ClassifierProbe((16, 16), seed=s).fit(X, y).report(Xt, yt).accuracy for s in (2, 3, 4)]
     assert scores.restarts == 3 and len(probe.epochs_) == 3
     assert scores.restart_accuracies == pytest.approx(each)  # restart i trains with seed + i
     assert scores.accuracy == pytest.approx(np.mean(each))
     assert scores.accuracy_sd == pytest.approx(np.std(each, ddof=1))
     assert scores.accuracy_sd > 0  # noisy blobs: the seeds disagree
     assert scores.per_label["accuracy_sd"].notna().all()
-    single = ClassifierProbe((16, 16), seed=2).fit(X, y).evaluate(Xt, yt)
+    single = ClassifierProbe((16, 16), seed=2).fit(X, y).report(Xt, yt)
     assert single.accuracy == pytest.approx(each[0])
     assert math.isnan(single.accuracy_sd) and math.isnan(single.macro_f1_sd)
     assert single.per_label["accuracy_sd"].isna().all()
@@ -195,7 +193,7 @@ def test_search_chooses_on_held_out_training_vectors_never_on_test() -> None:
     # on test, the crushed setting would win with 100%.
     crushed = ClassifierProbe((8, 8), l2=30.0, seed=0).fit(X, y)
     yt = crushed.predict(Xt)
-    assert crushed.evaluate(Xt, yt).accuracy == 1.0
+    assert crushed.report(Xt, yt).accuracy == 1.0
 
     probe = ClassifierProbe(search=True, search_sizes=(8,), search_l2=(0.0, 30.0), seed=0)
     probe.fit(X, y)
@@ -205,7 +203,7 @@ def test_search_chooses_on_held_out_training_vectors_never_on_test() -> None:
     assert table.loc[30.0, "heldout_accuracy"] < 0.5
     assert table.loc[0.0, "selected"] and not table.loc[30.0, "selected"]
     assert probe.l2_ == 0.0 and probe.hidden_sizes_ == (8, 8)
-    assert probe.evaluate(Xt, yt).accuracy < 0.7
+    assert probe.report(Xt, yt).accuracy < 0.7
 
 
 def test_search_covers_the_papers_sixteen_size_pairs_and_refits_the_choice() -> None:
@@ -245,6 +243,7 @@ def test_search_on_too_few_vectors_is_a_clear_error() -> None:
         ({"restarts": 0}, "restarts must be a positive integer"),
     ],
 )
-def test_bad_probe_settings_are_clear_errors(options: dict, message: str) -> None:
+def test_bad_probe_settings_are_clear_errors_at_fit(options: dict, message: str) -> None:
+    probe = ClassifierProbe(**options)  # stored as given, as scikit-learn's estimators do
     with pytest.raises(ConfigError, match=message):
-        ClassifierProbe(**options)
+        probe.fit(np.eye(3), [0, 1, 2])

@@ -1,66 +1,72 @@
-"""DirectProbe as a scikit-learn-style estimator.
+"""DirectProbe as a scikit-learn estimator.
 
->>> probe = DirectProbe().fit(X_train, y_train)          # doctest: +SKIP
+>>> probe = DirectProbe(labels=label_names).fit(X_train, y_train)  # doctest: +SKIP
 >>> probe.clusters_.n_clusters                           # doctest: +SKIP
 >>> probe.distances()            # (K, K) hull-to-hull distances between clusters
 >>> probe.predict(X_test)        # label of the nearest cluster hull
 >>> probe.score(X_test, y_test)  # nearest-cluster accuracy
+
+Labels follow :mod:`ftprobe.estimators` (names or indices, ``classes_``), as for the
+classifier probe. Checkpointing is not a hyperparameter: it is given to :meth:`fit`
+as a :class:`Checkpoints`, so that :func:`sklearn.base.clone` copies the method and
+not a run's state file.
 """
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
-from ftprobe.errors import FtprobeError
+from ftprobe.errors import ConfigError, FtprobeError
+from ftprobe.estimators import Labels, check_labels, class_names, label_indices, learn_classes
 from ftprobe.geometry.clustering import Clustering, ClusteringStats, SupervisedClustering
 from ftprobe.geometry.distances import (
     cluster_distance_matrix,
     nearest_group,
     nearest_hulls,
     point_hull_distances,
+    resolve_device,
     tie_tolerance,
 )
 from ftprobe.geometry.outputs import PredictionTies, prediction_ties
 from ftprobe.geometry.statistics import LabelStatistics, label_statistics
 
 
-def encode_labels(
-    y: Sequence[str] | Sequence[int] | np.ndarray, label_names: Sequence[str] | None = None
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Label indices and label names for ``y`` (strings or integer indices).
+@dataclass(frozen=True)
+class Checkpoints:
+    """Where a clustering saves its state, how often, and whether it resumes from it.
 
-    String labels are looked up in ``label_names`` (default: their sorted set, the
-    published order); integer labels index ``label_names`` (default: ``"0"``, ``"1"``...).
+    See :class:`~ftprobe.geometry.clustering.SupervisedClustering`: the state is
+    saved every ``every_seconds`` (0: after every merge decision); with ``resume``
+    the clustering continues from ``path`` to the same result as an uninterrupted
+    run.
     """
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise FtprobeError(f"labels must be a 1-d sequence, got shape {arr.shape}")
-    if arr.dtype.kind in "iu":
-        names = (
-            tuple(label_names)
-            if label_names is not None
-            else tuple(str(i) for i in range(int(arr.max()) + 1 if len(arr) else 0))
-        )
-        if len(arr) and (arr.min() < 0 or arr.max() >= len(names)):
-            raise FtprobeError("integer labels must index label_names")
-        return arr.astype(np.int64), names
-    strs = [str(v) for v in arr.tolist()]
-    names = tuple(label_names) if label_names is not None else tuple(sorted(set(strs)))
-    pos = {name: i for i, name in enumerate(names)}
-    missing = sorted(set(strs) - pos.keys())
-    if missing:
-        raise FtprobeError(f"labels not in the label set: {', '.join(map(repr, missing[:5]))}")
-    return np.array([pos[s] for s in strs], dtype=np.int64), names
+
+    path: str | os.PathLike[str]
+    resume: bool = False
+    every_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not self.every_seconds >= 0:
+            raise ConfigError(
+                f"checkpoints are saved every 0 or more seconds, not {self.every_seconds}"
+            )
 
 
-class DirectProbe:
+class DirectProbe(ClassifierMixin, BaseEstimator):
     """DirectProbe (Zhou & Srikumar 2021): supervised clustering and hull geometry.
 
     Parameters
     ----------
+    labels:
+        The whole label set, in order (it may hold labels absent from the training
+        points); by default learnt from ``y`` (see :mod:`ftprobe.estimators`).
     min_cluster_size:
         Clusters with at most this many points are ignored by the label statistics
         (:meth:`statistics`), as in the ACL 2022 extension; 0 keeps all.
@@ -68,81 +74,104 @@ class DirectProbe:
         ``"auto"`` uses a CUDA GPU through torch when one is present for the dense parts
         (hull distances, point-to-hull distances), the CPU otherwise; ``"cpu"`` or
         ``"cuda"`` force one.
-    state_path, resume, checkpoint_seconds:
-        Checkpoint the clustering to ``state_path`` and resume from it (see
-        :class:`~ftprobe.geometry.clustering.SupervisedClustering`).
     progress:
         Show progress bars.
+
+    The parameters are checked by :meth:`fit` (a :class:`~ftprobe.errors.ConfigError`).
+    Fitted: ``clusters_`` (a :class:`Clustering`), ``classes_``, ``n_features_in_``,
+    ``X_``, ``tie_tolerance_`` and, after :meth:`fit`, ``stats_``.
     """
 
     def __init__(
         self,
         *,
+        labels: Sequence[str] | None = None,
         min_cluster_size: int = 5,
         device: str = "auto",
-        state_path: str | os.PathLike[str] | None = None,
-        resume: bool = False,
-        checkpoint_seconds: float = 30.0,
         progress: bool = False,
     ) -> None:
-        if min_cluster_size < 0:
-            raise ValueError("min_cluster_size must be >= 0")
+        self.labels = labels
         self.min_cluster_size = min_cluster_size
         self.device = device
-        self.state_path = state_path
-        self.resume = resume
-        self.checkpoint_seconds = checkpoint_seconds
         self.progress = progress
+
+    def _check_params(self) -> None:
+        check_labels(self.labels)
+        size = self.min_cluster_size
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 0:
+            raise ConfigError(
+                f"min_cluster_size must be 0 or more (0 counts every cluster), not {size!r}"
+            )
+        try:
+            resolve_device(self.device)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"device must be 'auto', 'cpu' or 'cuda', not {self.device!r}"
+            ) from exc
 
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
         X: np.ndarray,
-        y: Sequence[str] | Sequence[int] | np.ndarray,
-        label_names: Sequence[str] | None = None,
+        y: Labels,
         *,
+        checkpoints: Checkpoints | None = None,
         max_steps: int | None = None,
-    ) -> DirectProbe:
-        """Cluster the training points ``X`` (n, d) with labels ``y`` (strings or indices).
+    ) -> Self:
+        """Cluster the training points ``X`` (n, d) with labels ``y`` (names or indices).
 
-        ``label_names`` is the whole label set (it may hold labels absent from ``y``); by
-        default the sorted set of ``y``. Sets ``clusters_`` (a :class:`Clustering`),
-        ``classes_`` (the label names) and ``stats_`` (what the clustering did).
+        ``checkpoints`` saves the clustering's state as it goes and resumes from it;
+        ``max_steps`` stops after that many merge decisions (to test resuming). Sets
+        ``clusters_``, ``classes_`` and ``stats_`` (what the clustering did).
         """
+        self._check_params()
         X = np.asarray(X)
-        yy, names = encode_labels(y, label_names)
+        classes, yy = learn_classes(y, self.labels)
+        saving = (
+            {}
+            if checkpoints is None
+            else {
+                "state_path": checkpoints.path,
+                "resume": checkpoints.resume,
+                "checkpoint_seconds": checkpoints.every_seconds,
+            }
+        )
         engine = SupervisedClustering(
-            X,
-            yy,
-            names,
-            state_path=self.state_path,
-            resume=self.resume,
-            checkpoint_seconds=self.checkpoint_seconds,
-            max_steps=max_steps,
-            progress=self.progress,
+            X, yy, class_names(classes), max_steps=max_steps, progress=self.progress, **saving
         )
         clustering = engine.run()
-        self._set(engine.X, clustering)
+        self._set(engine.X, clustering, classes)
         self.stats_: ClusteringStats = engine.stats
         return self
 
-    def fit_clusters(self, X: np.ndarray, clustering: Clustering) -> DirectProbe:
-        """Use a partition computed before (e.g. read from ``clusters.txt``) for ``X``."""
+    def fit_clusters(self, X: np.ndarray, clustering: Clustering) -> Self:
+        """Use a partition computed before (e.g. read from ``clusters.txt``) for ``X``.
+
+        ``classes_`` are the clustering's label names (which must be ``labels``, when
+        given).
+        """
+        self._check_params()
+        if self.labels is not None and tuple(self.labels) != clustering.label_names:
+            raise FtprobeError(
+                f"the clustering's labels {clustering.label_names!r} are not the probe's "
+                f"labels {tuple(self.labels)!r}"
+            )
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) != clustering.n_points:
             raise FtprobeError(f"{len(X)} vectors for a clustering of {clustering.n_points} points")
         if not np.isfinite(X).all():
             row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
             raise FtprobeError(f"vector {row + 1} has a NaN or infinite value")
-        self._set(X, clustering)
+        self._set(X, clustering, np.array(clustering.label_names, dtype=object))
         return self
 
-    def _set(self, X: np.ndarray, clustering: Clustering) -> None:
+    def _set(self, X: np.ndarray, clustering: Clustering, classes: np.ndarray) -> None:
         self.X_ = np.asarray(X, dtype=np.float64)
+        self.n_features_in_ = self.X_.shape[1]
         # distances to its hulls within this of each other are ties (lowest id first)
         self.tie_tolerance_ = tie_tolerance(self.X_)
         self.clusters_ = clustering
-        self.classes_ = clustering.label_names
+        self.classes_ = classes
         self._distances: np.ndarray | None = None
         self._statistics: LabelStatistics | None = None
 
@@ -235,7 +264,7 @@ class DirectProbe:
     def prediction_ties(
         self,
         X: np.ndarray | None,
-        y: Sequence[str] | Sequence[int] | np.ndarray,
+        y: Labels,
         *,
         distances: np.ndarray | None = None,
     ) -> PredictionTies:
@@ -244,7 +273,7 @@ class DirectProbe:
         """
         clustering = self._fitted()
         top = self._nearest_group(X, distances)
-        gold, _ = encode_labels(y, clustering.label_names)
+        gold = label_indices(y, self.classes_)
         if len(gold) != len(top):
             raise FtprobeError(f"{len(top)} test vectors but {len(gold)} test labels")
         return prediction_ties(top, clustering.cluster_labels, gold)
@@ -252,29 +281,24 @@ class DirectProbe:
     def predict(
         self, X: np.ndarray | None = None, *, distances: np.ndarray | None = None
     ) -> np.ndarray:
-        """Label (name) of the nearest cluster hull of each test point."""
+        """The label (an element of ``classes_``) of the nearest cluster hull of each point."""
         clustering = self._fitted()
         nearest = self.predict_clusters(X, distances=distances)
-        names = np.array(clustering.label_names, dtype=object)
-        return names[clustering.cluster_labels[nearest]]
+        return self.classes_[clustering.cluster_labels[nearest]]
 
     def score(
         self,
         X: np.ndarray | None,
-        y: Sequence[str] | Sequence[int] | np.ndarray,
+        y: Labels,
         *,
         distances: np.ndarray | None = None,
     ) -> float:
         """Nearest-cluster accuracy on test points ``X`` with labels ``y`` (names or indices)."""
         clustering = self._fitted()
-        pred = self.predict(X, distances=distances)
-        arr = np.asarray(y)
-        if len(arr) != len(pred):
-            raise FtprobeError(f"{len(pred)} test vectors but {len(arr)} test labels")
-        if len(arr) == 0:
+        nearest = self.predict_clusters(X, distances=distances)
+        gold = label_indices(y, self.classes_)
+        if len(gold) != len(nearest):
+            raise FtprobeError(f"{len(nearest)} test vectors but {len(gold)} test labels")
+        if len(gold) == 0:
             raise FtprobeError("no test points to score")
-        if arr.dtype.kind in "iu":
-            gold = np.array(clustering.label_names, dtype=object)[arr]
-        else:
-            gold = arr.astype(object)
-        return float(np.mean(pred == gold))
+        return float(np.mean(clustering.cluster_labels[nearest] == gold))

@@ -30,7 +30,7 @@ import numpy as np
 from ftprobe.data.prepacked import read_config, read_embeddings, read_entities, read_label_set
 from ftprobe.errors import ConfigError, InputError
 from ftprobe.geometry.clustering import Clustering, find_conflicts
-from ftprobe.geometry.directprobe import DirectProbe
+from ftprobe.geometry.directprobe import Checkpoints, DirectProbe
 from ftprobe.geometry.outputs import (
     PredictionTies,
     RunLog,
@@ -246,16 +246,12 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     if job.overwrite and not job.resume:
         _remove_earlier_run(job)
     probe = DirectProbe(
-        min_cluster_size=job.min_cluster_size,
-        device=job.device,
-        state_path=state,
-        resume=job.resume,
-        checkpoint_seconds=job.save_every,
-        progress=progress,
+        labels=names, min_cluster_size=job.min_cluster_size, device=job.device, progress=progress
     )
     if job.mode == "probing":
         log.info("Clustering" + (" (resumed)" if job.resume else ""))
-        probe.fit(X, y, names, max_steps=max_steps)
+        checkpoints = Checkpoints(state, resume=job.resume, every_seconds=job.save_every)
+        probe.fit(X, y, checkpoints=checkpoints, max_steps=max_steps)
         clustering = probe.clusters_
         st = probe.stats_
         log.info(

@@ -16,6 +16,7 @@ _HOMES = {
     "combine_restarts": "classifier",
     "learning_curve": "classifier",
     "nested_subsets": "classifier",
+    "probe_with_labels": "classifier",
     "sample_sd": "classifier",
     "score_predictions": "classifier",
     "OnlineCode": "mdl",

@@ -27,6 +27,9 @@ Training recipe (all of it is a constructor option):
   and the batch order all derive from it (the process-wide torch RNG is left
   untouched), so the same data and seed give the same probe.
 
+Labels follow :mod:`ftprobe.estimators`, as for DirectProbe: ``y`` holds label
+names or indices, and ``labels`` fixes the label set and its order.
+
 The paper's protocol is two options away:
 
 - ``search=True`` chooses the hidden sizes and the L2 weight as the paper did:
@@ -40,7 +43,7 @@ The paper's protocol is two options away:
   (80 by default).
 - ``restarts=n`` trains ``n`` networks with the chosen setting and seeds
   ``seed, seed + 1, ...`` (initialisation, batch order and early-stopping
-  hold-out differ); :meth:`ClassifierProbe.evaluate` reports the mean over
+  hold-out differ); :meth:`ClassifierProbe.report` reports the mean over
   restarts and the sample standard deviation (NaN with one restart: a spread
   of one number is undefined, not 0). The paper used 5.
 """
@@ -56,9 +59,11 @@ from typing import Self
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from torch import nn
 
 from ftprobe.errors import ConfigError, FtprobeError
+from ftprobe.estimators import Labels, check_labels, class_names, label_indices, learn_classes
 from ftprobe.probes.settings import (
     DEFAULT_HIDDEN_SIZES,
     DEFAULT_L2,
@@ -225,14 +230,17 @@ class _Trained:
     early_stopped: bool
 
 
-class ClassifierProbe:
+class ClassifierProbe(ClassifierMixin, BaseEstimator):
     """A two-hidden-layer classifier on frozen vectors (see the module docstring).
 
-    >>> probe = ClassifierProbe((256, 256), seed=0).fit(X_train, y_train)
-    >>> scores = probe.evaluate(X_test, y_test, label_names)
+    >>> probe = ClassifierProbe((256, 256), labels=label_names, seed=0).fit(X_train, y_train)
+    >>> probe.score(X_test, y_test)          # accuracy (the mean over restarts)
+    >>> scores = probe.report(X_test, y_test)  # accuracy, macro-F1, per label
 
     The paper's protocol: ``ClassifierProbe(search=True, restarts=5, seed=0)``.
-    After :meth:`fit`, ``hidden_sizes_`` and ``l2_`` are the settings used (the
+    The parameters are stored as given and checked by :meth:`fit` (a
+    :class:`~ftprobe.errors.ConfigError`). After :meth:`fit`, ``classes_`` is
+    the label set, ``hidden_sizes_`` and ``l2_`` are the settings used (the
     search's choice, or the fixed ones), ``search_results_`` is the search's
     table (one row per setting: ``hidden_sizes``, ``l2``, ``heldout_accuracy``,
     ``selected``; empty without a search), and ``epochs_``/``early_stopped_``
@@ -243,6 +251,7 @@ class ClassifierProbe:
         self,
         hidden_sizes: Sequence[int] = DEFAULT_HIDDEN_SIZES,
         *,
+        labels: Sequence[str] | None = None,
         l2: float = DEFAULT_L2,
         search: bool = False,
         search_sizes: Sequence[int] = PAPER_SEARCH_SIZES,
@@ -259,31 +268,14 @@ class ClassifierProbe:
         standardize: bool = True,
         device: str = "cpu",
     ) -> None:
-        if isinstance(hidden_sizes, int):
-            raise ConfigError(
-                f"hidden_sizes is a list of layer widths, e.g. [{hidden_sizes}, {hidden_sizes}]"
-            )
-        check_probe_settings(
-            hidden_sizes=hidden_sizes,
-            l2=l2,
-            search_sizes=search_sizes,
-            search_l2=search_l2,
-            search_fraction=search_fraction,
-            restarts=restarts,
-        )
-        if max_epochs < 1 or batch_size < 1 or patience < 1:
-            raise ConfigError("max_epochs, batch_size and patience must be positive")
-        if not 0.0 <= validation_fraction < 1.0:
-            raise ConfigError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-        if learning_rate <= 0:
-            raise ConfigError("learning_rate must be positive")
-        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
-        self.l2 = float(l2)
-        self.search = bool(search)
-        self.search_sizes = tuple(int(h) for h in search_sizes)
-        self.search_l2 = tuple(float(w) for w in search_l2)
-        self.search_fraction = float(search_fraction)
-        self.restarts = int(restarts)
+        self.hidden_sizes = hidden_sizes
+        self.labels = labels
+        self.l2 = l2
+        self.search = search
+        self.search_sizes = search_sizes
+        self.search_l2 = search_l2
+        self.search_fraction = search_fraction
+        self.restarts = restarts
         self.seed = seed
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -292,55 +284,81 @@ class ClassifierProbe:
         self.patience = patience
         self.min_validation = min_validation
         self.standardize = standardize
-        self.device = torch.device(device)
-        self._nets: list[_MLP] = []
-        self.n_labels_: int = 0
-        self.hidden_sizes_: tuple[int, ...] = self.hidden_sizes
-        self.l2_: float = self.l2
-        self.search_results_: pd.DataFrame = _search_table([])
-        self.epochs_: tuple[int, ...] = ()
-        self.early_stopped_: tuple[bool, ...] = ()
+        self.device = device
+
+    def _check_params(self) -> torch.device:
+        """The torch device to train on; :class:`ConfigError` names the first bad parameter."""
+        if isinstance(self.hidden_sizes, int):
+            raise ConfigError(
+                f"hidden_sizes is a list of layer widths, "
+                f"e.g. [{self.hidden_sizes}, {self.hidden_sizes}]"
+            )
+        check_labels(self.labels)
+        check_probe_settings(
+            hidden_sizes=self.hidden_sizes,
+            l2=self.l2,
+            search_sizes=self.search_sizes,
+            search_l2=self.search_l2,
+            search_fraction=self.search_fraction,
+            restarts=self.restarts,
+        )
+        if self.max_epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise ConfigError("max_epochs, batch_size and patience must be positive")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction}"
+            )
+        if self.learning_rate <= 0:
+            raise ConfigError("learning_rate must be positive")
+        try:
+            return torch.device(self.device)
+        except (RuntimeError, TypeError) as exc:
+            raise ConfigError(
+                f"device must be a torch device such as 'cpu' or 'cuda', not {self.device!r}"
+            ) from exc
 
     # -- training -----------------------------------------------------------
 
-    def fit(
-        self, X: np.ndarray, y: Sequence[int] | np.ndarray, n_labels: int | None = None
-    ) -> Self:
-        """Train on vectors ``X`` (n x d) with label indices ``y``; returns ``self``.
+    def fit(self, X: np.ndarray, y: Labels) -> Self:
+        """Train on vectors ``X`` (n x d) with labels ``y`` (names or indices); returns ``self``.
 
-        ``n_labels`` is the size of the label space (default: the largest index
-        in ``y`` plus one); give it so that predictions and scores use the
-        task's full label set even when the training vectors miss some labels.
+        The label space is ``labels`` when given (give it so that predictions and
+        scores use the task's full label set even when the training vectors miss
+        some labels), else learnt from ``y`` (see :mod:`ftprobe.estimators`).
         With ``search`` the settings are first chosen on a held-out part of
         these vectors (see the module docstring); then ``restarts`` networks are
         trained on all of them.
         """
-        X, y, k = _checked(X, y, n_labels)
-        hidden, l2 = self.hidden_sizes, self.l2
+        self._device = self._check_params()
+        X, y, classes = _checked(X, y, self.labels)
+        k = len(classes)
+        hidden, l2 = tuple(int(h) for h in self.hidden_sizes), float(self.l2)
         self.search_results_ = _search_table([])
         if self.search:
             hidden, l2 = self._search(X, y, k)
         self._set_scaling(X)
-        xs, ys = self._prepare(X), torch.as_tensor(y, device=self.device)
-        runs = [self._train(xs, ys, k, hidden, l2, self.seed + i) for i in range(self.restarts)]
+        xs, ys = self._prepare(X), torch.as_tensor(y, device=self._device)
+        runs = [
+            self._train(xs, ys, k, hidden, l2, self.seed + i) for i in range(int(self.restarts))
+        ]
         self._nets = [r.net for r in runs]
-        self.n_labels_ = k
+        self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
         self.hidden_sizes_, self.l2_ = tuple(hidden), float(l2)
         self.epochs_ = tuple(r.epochs for r in runs)
         self.early_stopped_ = tuple(r.early_stopped for r in runs)
         return self
 
-    def select_settings(
-        self, X: np.ndarray, y: Sequence[int] | np.ndarray, n_labels: int | None = None
-    ) -> tuple[tuple[int, ...], float]:
+    def select_settings(self, X: np.ndarray, y: Labels) -> tuple[tuple[int, ...], float]:
         """Run the search alone: the (hidden sizes, L2 weight) it chooses on these vectors.
 
         The search is the one :meth:`fit` runs with ``search=True`` (it also fills
         ``search_results_``); use it to choose settings once and train probes with
         them on other vectors, e.g. every fraction of a learning curve.
         """
-        X, y, k = _checked(X, y, n_labels)
-        return self._search(X, y, k)
+        self._device = self._check_params()
+        X, y, classes = _checked(X, y, self.labels)
+        return self._search(X, y, len(classes))
 
     def _search(self, X: np.ndarray, y: np.ndarray, k: int) -> tuple[tuple[int, ...], float]:
         """The grid point with the best accuracy on a held-out part of the training vectors."""
@@ -355,19 +373,19 @@ class ClassifierProbe:
             )
         # Scaled with the statistics of the part it trains on, as the final fit will be.
         self._set_scaling(X[fit_idx])
-        xs, ys = self._prepare(X[fit_idx]), torch.as_tensor(y[fit_idx], device=self.device)
-        x_sel, y_sel = self._prepare(X[sel_idx]), torch.as_tensor(y[sel_idx], device=self.device)
+        xs, ys = self._prepare(X[fit_idx]), torch.as_tensor(y[fit_idx], device=self._device)
+        x_sel, y_sel = self._prepare(X[sel_idx]), torch.as_tensor(y[sel_idx], device=self._device)
         rows = []
         best: tuple[float, tuple[int, ...], float] | None = None
-        for sizes in itertools.product(self.search_sizes, repeat=2):
-            for l2 in self.search_l2:
+        for sizes in itertools.product((int(h) for h in self.search_sizes), repeat=2):
+            for l2 in (float(w) for w in self.search_l2):
                 net = self._train(xs, ys, k, sizes, l2, self.seed).net
                 with torch.no_grad():
                     acc = float((net(x_sel).argmax(dim=1) == y_sel).float().mean())
                 rows.append((sizes, l2, acc))
                 if best is None or acc > best[0]:
                     best = (acc, sizes, l2)
-        assert best is not None  # the grid is never empty (checked in __init__)
+        assert best is not None  # the grid is never empty (checked by _check_params)
         self.search_results_ = _search_table(rows, chosen=(best[1], best[2]))
         return best[1], best[2]
 
@@ -390,7 +408,7 @@ class ClassifierProbe:
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            net = _MLP(xs.shape[1], hidden, k).to(self.device)
+            net = _MLP(xs.shape[1], hidden, k).to(self._device)
         optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate, weight_decay=l2)
         order_gen = torch.Generator().manual_seed(seed)
         loss_fn = nn.CrossEntropyLoss()
@@ -399,7 +417,7 @@ class ClassifierProbe:
         for epoch in range(1, self.max_epochs + 1):
             epochs_run = epoch
             net.train()
-            order = torch.randperm(len(y_tr), generator=order_gen).to(self.device)
+            order = torch.randperm(len(y_tr), generator=order_gen).to(self._device)
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
                 optimizer.zero_grad(set_to_none=True)
@@ -431,13 +449,20 @@ class ClassifierProbe:
         else:
             mean = np.zeros(X.shape[1])
             std = np.ones(X.shape[1])
-        self._mean = torch.as_tensor(mean, dtype=torch.float32, device=self.device)
-        self._scale = torch.as_tensor(1.0 / std, dtype=torch.float32, device=self.device)
+        self._mean = torch.as_tensor(mean, dtype=torch.float32, device=self._device)
+        self._scale = torch.as_tensor(1.0 / std, dtype=torch.float32, device=self._device)
 
     # -- use ----------------------------------------------------------------
 
-    def predict(self, X: np.ndarray, restart: int = 0) -> np.ndarray:
-        """The predicted label index of every row of ``X`` by restart number ``restart``."""
+    def predict(self, X: np.ndarray, *, restart: int = 0) -> np.ndarray:
+        """The predicted label (an element of ``classes_``) of every row of ``X``.
+
+        With several restarts, restart number ``restart`` predicts.
+        """
+        indices = self._predict_indices(X, restart)
+        return self.classes_[indices]
+
+    def _predict_indices(self, X: np.ndarray, restart: int) -> np.ndarray:
         nets = self._fitted()
         if not 0 <= restart < len(nets):
             raise FtprobeError(f"restart {restart} does not exist: the probe has {len(nets)}")
@@ -454,8 +479,8 @@ class ClassifierProbe:
                 out[start : start + len(chunk)] = net(chunk).argmax(dim=1).cpu().numpy()
         return out
 
-    def log_proba(self, X: np.ndarray) -> np.ndarray:
-        """Natural-log label probabilities (n x labels) of every row of ``X``.
+    def predict_log_proba(self, X: np.ndarray) -> np.ndarray:
+        """Natural-log label probabilities (n x labels, columns in ``classes_`` order).
 
         With several restarts the probability is their mean (a mixture of the
         networks, still a distribution), so a code built on it is a valid code.
@@ -467,7 +492,7 @@ class ClassifierProbe:
                 f"vectors have {X.shape[1]} dimensions; the probe was trained on "
                 f"{nets[0].in_features}"
             )
-        out = np.empty((len(X), self.n_labels_), dtype=np.float64)
+        out = np.empty((len(X), len(self.classes_)), dtype=np.float64)
         with torch.no_grad():
             for start in range(0, len(X), _PREDICT_CHUNK):
                 chunk = self._prepare(X[start : start + _PREDICT_CHUNK])
@@ -476,41 +501,36 @@ class ClassifierProbe:
                 out[start : start + len(chunk)] = mixed.cpu().numpy()
         return out
 
-    def evaluate(
-        self,
-        X: np.ndarray,
-        y: Sequence[int] | np.ndarray,
-        label_names: Sequence[str] | None = None,
-    ) -> ProbeScores:
+    def report(self, X: np.ndarray, y: Labels) -> ProbeScores:
         """Accuracy, macro-F1 and per-label accuracy on vectors ``X`` with gold ``y``.
 
-        ``label_names`` (in label-index order) name the per-label rows; by
-        default the rows are named by index and cover the probe's label space.
-        With several restarts the figures are their means and sample standard
-        deviations (:func:`combine_restarts`).
+        ``y`` holds label names or indices; the per-label rows are the probe's
+        ``classes_``. With several restarts the figures are their means and
+        sample standard deviations (:func:`combine_restarts`).
         """
-        y = np.asarray(y, dtype=np.int64)
+        nets = self._fitted()
+        y = label_indices(y, self.classes_)
         if len(y) != len(X):
             raise FtprobeError(f"{len(X)} vectors but {len(y)} labels: they must pair up")
-        names = (
-            list(label_names)
-            if label_names is not None
-            else [str(i) for i in range(self.n_labels_)]
-        )
+        names = list(class_names(self.classes_))
         return combine_restarts(
-            [score_predictions(y, self.predict(X, i), names) for i in range(len(self._fitted()))]
+            [score_predictions(y, self._predict_indices(X, i), names) for i in range(len(nets))]
         )
+
+    def score(self, X: np.ndarray, y: Labels) -> float:
+        """Accuracy on vectors ``X`` with gold ``y``: the mean over restarts, as :meth:`report`."""
+        return self.report(X, y).accuracy
 
     def _prepare(self, X: np.ndarray) -> torch.Tensor:
         # Vectors often come straight from the store's read-only memory maps, which torch
         # cannot wrap without a copy (and warns about): copy those once here.
         if not X.flags.writeable:
             X = np.array(X, dtype=np.float32)
-        x = torch.as_tensor(X, dtype=torch.float32, device=self.device)
+        x = torch.as_tensor(X, dtype=torch.float32, device=self._device)
         return (x - self._mean) * self._scale
 
     def _fitted(self) -> list[_MLP]:
-        if not self._nets:
+        if not getattr(self, "_nets", None):
             raise FtprobeError("the probe has not been trained: call fit() first")
         return self._nets
 
@@ -531,21 +551,16 @@ def _search_table(
 
 
 def _checked(
-    X: np.ndarray, y: Sequence[int] | np.ndarray, n_labels: int | None
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Training vectors, label indices and the label-space size, checked to pair up."""
+    X: np.ndarray, y: Labels, labels: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training vectors, label indices and the classes, checked to pair up."""
     X = _as_matrix(X)
-    y = np.asarray(y, dtype=np.int64)
-    if y.ndim != 1 or len(y) != len(X):
+    classes, y = learn_classes(y, labels)
+    if len(y) != len(X):
         raise FtprobeError(f"{len(X)} vectors but {len(y)} labels: they must pair up")
     if len(y) == 0:
         raise FtprobeError("cannot train a probe on zero vectors")
-    if y.min() < 0:
-        raise FtprobeError("label indices must be non-negative")
-    k = int(y.max()) + 1 if n_labels is None else int(n_labels)
-    if k <= int(y.max()):
-        raise FtprobeError(f"label index {int(y.max())} is outside n_labels={k}")
-    return X, y, k
+    return X, y, classes
 
 
 def _as_matrix(X: np.ndarray) -> np.ndarray:
@@ -591,48 +606,61 @@ def nested_subsets(n: int, fractions: Sequence[float], seed: int) -> list[np.nda
     return [np.sort(perm[: max(1, int(round(f * n)))]) for f in fractions]
 
 
+def probe_with_labels(
+    probe: ClassifierProbe | None, seed: int, labels: Sequence[str]
+) -> ClassifierProbe:
+    """A fresh copy of ``probe`` (default ``ClassifierProbe(seed=seed)``) to refit on subsets.
+
+    It keeps the probe's own ``labels``, else takes ``labels``: every subset is then
+    trained and scored in the same label space, even one that misses a label.
+    """
+    probe = clone(probe) if probe is not None else ClassifierProbe(seed=seed)
+    if probe.labels is None:
+        probe.set_params(labels=tuple(labels))
+    return probe
+
+
 def learning_curve(
     X_train: np.ndarray,
-    y_train: Sequence[int] | np.ndarray,
-    eval_sets: Mapping[str, tuple[np.ndarray, Sequence[int] | np.ndarray]],
+    y_train: Labels,
+    eval_sets: Mapping[str, tuple[np.ndarray, Labels]],
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     seed: int = 0,
     *,
     probe: ClassifierProbe | None = None,
-    n_labels: int | None = None,
 ) -> pd.DataFrame:
     """Train a probe on growing, nested, seeded fractions of the training vectors.
 
     For every fraction (see :func:`nested_subsets`, drawn with ``seed``) a probe
     is trained on that subset and evaluated on every named split of
-    ``eval_sets`` (name -> (vectors, label indices)). ``probe`` carries the
-    probe's settings (default ``ClassifierProbe(seed=seed)``); it is refitted
+    ``eval_sets`` (name -> (vectors, labels)). ``probe`` carries the probe's
+    settings (default ``ClassifierProbe(seed=seed)``); a copy of it is refitted
     for each fraction (with a search, each fraction runs its own search on its
-    own training vectors). Returns one row per (fraction, split) with columns
-    ``fraction, n_train, split, accuracy, macro_f1, accuracy_sd`` (the mean and
-    sample standard deviation over the probe's restarts; NaN with one).
+    own training vectors). The label space is the probe's ``labels``, else the
+    one learnt from the training and evaluation labels together. Returns one
+    row per (fraction, split) with columns ``fraction, n_train, split,
+    accuracy, macro_f1, accuracy_sd`` (the mean and sample standard deviation
+    over the probe's restarts; NaN with one).
     """
     X_train = _as_matrix(X_train)
-    y_train = np.asarray(y_train, dtype=np.int64)
+    y_train = np.asarray(y_train)
     if len(y_train) != len(X_train):
         raise FtprobeError(
             f"{len(X_train)} training vectors but {len(y_train)} labels: they must pair up"
         )
     if not eval_sets:
         raise ConfigError("a learning curve needs at least one evaluation split")
-    evals = {
-        name: (_as_matrix(X), np.asarray(y, dtype=np.int64)) for name, (X, y) in eval_sets.items()
-    }
-    if n_labels is None:
-        n_labels = 1 + int(max([y_train.max(), *(y.max() for _, y in evals.values() if len(y))]))
-    probe = probe if probe is not None else ClassifierProbe(seed=seed)
+    evals = {name: (_as_matrix(X), np.asarray(y)) for name, (X, y) in eval_sets.items()}
+    every = [y for y in (y_train, *(y for _, y in evals.values())) if len(y)]
+    classes, _ = learn_classes(np.concatenate(every))
+    probe = probe_with_labels(probe, seed, class_names(classes))
     rows = []
     for fraction, subset in zip(
         fractions, nested_subsets(len(y_train), fractions, seed), strict=True
     ):
-        probe.fit(X_train[subset], y_train[subset], n_labels=n_labels)
+        probe.fit(X_train[subset], y_train[subset])
         for name, (X, y) in evals.items():
-            scores = probe.evaluate(X, y)
+            scores = probe.report(X, y)
             rows.append(
                 {
                     "fraction": float(fraction),

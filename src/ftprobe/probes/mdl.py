@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ftprobe.errors import FtprobeError
-from ftprobe.probes.classifier import ClassifierProbe, nested_subsets
+from ftprobe.estimators import Labels, label_indices
+from ftprobe.probes.classifier import ClassifierProbe, nested_subsets, probe_with_labels
 
 BLOCK_COLUMNS = ("block", "n_train", "n_coded", "bits")
 
@@ -52,27 +53,30 @@ class OnlineCode:
 
 def online_code_length(
     X: np.ndarray,
-    y: Sequence[int] | np.ndarray,
+    y: Labels,
     n_labels: int,
     fractions: Sequence[float],
     seed: int,
     probe: ClassifierProbe | None = None,
 ) -> OnlineCode:
-    """The online code length, in bits, of labels ``y`` given vectors ``X``.
+    """The online code length, in bits, of labels ``y`` (names or indices) given vectors ``X``.
 
-    ``fractions`` (rising) fix the blocks; ``probe`` carries the classifier's
-    settings (default ``ClassifierProbe(seed=seed)``) and is refitted on each
-    prefix.
+    ``n_labels`` is the size of the label set the code spells (the probe's ``labels``,
+    when it has them; else the indices ``0 .. n_labels - 1``). ``fractions`` (rising)
+    fix the blocks; ``probe`` carries the classifier's settings (default
+    ``ClassifierProbe(seed=seed)``) and a copy of it is refitted on each prefix.
     """
-    y = np.asarray(y, dtype=np.int64)
-    if len(y) != len(X):
-        raise FtprobeError(f"{len(X)} vectors but {len(y)} labels: they must pair up")
     if n_labels < 2:
         raise FtprobeError(f"an online code needs at least 2 labels, got {n_labels}")
+    probe = probe_with_labels(probe, seed, [str(i) for i in range(n_labels)])
+    if len(probe.labels) != n_labels:
+        raise FtprobeError(f"the probe has {len(probe.labels)} labels, the code {n_labels}")
+    y = label_indices(y, probe.labels)
+    if len(y) != len(X):
+        raise FtprobeError(f"{len(X)} vectors but {len(y)} labels: they must pair up")
     if list(fractions) != sorted(set(fractions)):
         raise FtprobeError(f"the fractions of an online code must rise, got {list(fractions)}")
     X = np.asarray(X)
-    probe = probe if probe is not None else ClassifierProbe(seed=seed)
     subsets = nested_subsets(len(y), fractions, seed)
     per_label = math.log2(n_labels)
     first = subsets[0]
@@ -82,8 +86,8 @@ def online_code_length(
         block = np.setdiff1d(subset, previous, assume_unique=True)
         if len(block) == 0:
             continue  # the fraction rounds to the previous one's size
-        probe.fit(X[previous], y[previous], n_labels=n_labels)
-        logp = probe.log_proba(X[block])[np.arange(len(block)), y[block]]
+        probe.fit(X[previous], y[previous])
+        logp = probe.predict_log_proba(X[block])[np.arange(len(block)), y[block]]
         rows.append((len(rows), len(previous), len(block), float(-logp.sum() / math.log(2))))
         previous = subset
     blocks = pd.DataFrame(rows, columns=list(BLOCK_COLUMNS))

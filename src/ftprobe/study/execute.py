@@ -107,11 +107,15 @@ def load_vectors(
     return entry.load(layer), entry.labels(), entry.label_names
 
 
-def classifier_probe(params: Mapping[str, Any], **overrides: Any) -> ClassifierProbe:
-    """The study's classifier probe from a job's parameters (see ``plan.classifier_settings``)."""
+def classifier_probe(
+    params: Mapping[str, Any], labels: list[str], **overrides: Any
+) -> ClassifierProbe:
+    """The study's classifier probe over the task's ``labels`` from a job's parameters (see
+    ``plan.classifier_settings``)."""
     from ftprobe.probes.classifier import ClassifierProbe
 
     settings: dict[str, Any] = {
+        "labels": tuple(labels),
         "hidden_sizes": tuple(params["hidden_sizes"]),
         "l2": params["l2"],
         "search": params["search"],
@@ -141,10 +145,9 @@ def run_classifier(job: Job, out_dir: Path) -> dict[str, Any]:
     p = job.params
     X, y, names = load_vectors(out_dir, p["train"], p["layer"])
     Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
-    probe = classifier_probe(p)
-    probe.fit(np.asarray(X), y, n_labels=len(names))
-    train_scores = probe.evaluate(np.asarray(X), y, names)
-    scores = probe.evaluate(np.asarray(Xt), yt, names)
+    probe = classifier_probe(p, names).fit(np.asarray(X), y)
+    train_scores = probe.report(np.asarray(X), y)
+    scores = probe.report(np.asarray(Xt), yt)
     folder = job_dir(out_dir, job.key)
     folder.mkdir(parents=True, exist_ok=True)
     per_label = scores.per_label.rename(columns={"n": "support"})
@@ -214,16 +217,15 @@ def run_control(job: Job, out_dir: Path) -> dict[str, Any]:
     Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
     y_control, yt_control, record = control_labels(out_dir, p, p["control"], len(names), y, yt)
     assert yt_control is not None
-    probe = classifier_probe(p)
-    probe.fit(np.asarray(X), y_control, n_labels=len(names))
-    scores = probe.evaluate(np.asarray(Xt), yt_control, names)
+    probe = classifier_probe(p, names).fit(np.asarray(X), y_control)
+    scores = probe.report(np.asarray(Xt), yt_control)
     return {
         "control": p["control"],
         "accuracy": scores.accuracy,
         "accuracy_sd": scores.accuracy_sd,
         "macro_f1": scores.macro_f1,
         "restart_accuracies": list(scores.restart_accuracies),
-        "train_accuracy": probe.evaluate(np.asarray(X), y_control, names).accuracy,
+        "train_accuracy": probe.score(np.asarray(X), y_control),
         "n_train": len(y),
         "n_test": len(yt),
         "restarts": probe.restarts,
@@ -243,7 +245,7 @@ def run_mdl(job: Job, out_dir: Path) -> dict[str, Any]:
     if p["labels"] != "task":
         y, _, _ = control_labels(out_dir, p, p["labels"], len(names), y, None)
     code = online_code_length(
-        np.asarray(X), y, len(names), p["fractions"], p["seed"], probe=classifier_probe(p)
+        np.asarray(X), y, len(names), p["fractions"], p["seed"], probe=classifier_probe(p, names)
     )
     folder = job_dir(out_dir, job.key)
     folder.mkdir(parents=True, exist_ok=True)
@@ -282,12 +284,12 @@ def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
     sub, held = np.asarray(split.subtrain), np.asarray(split.subtest)
     folder = job_dir(out_dir, job.key)
     folder.mkdir(parents=True, exist_ok=True)
-    probe = classifier_probe(p)
+    probe = classifier_probe(p, names)
     searched: dict[str, Any] = {}
     if probe.search:
-        hidden, l2 = probe.select_settings(X[sub], y[sub], n_labels=len(names))
+        hidden, l2 = probe.select_settings(X[sub], y[sub])
         searched = _search_part(folder, probe)
-        probe = classifier_probe(p, hidden_sizes=hidden, l2=l2, search=False)
+        probe = classifier_probe(p, names, hidden_sizes=hidden, l2=l2, search=False)
     curve = learning_curve(
         X[sub],
         y[sub],
@@ -295,7 +297,6 @@ def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
         fractions=p["fractions"],
         seed=p["seed"],
         probe=probe,
-        n_labels=len(names),
     )
     curve.rename(columns={"split": "eval_split"}).to_parquet(folder / "curve.parquet")
     return {
@@ -379,7 +380,7 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
     task's labels instead of the task's.
     """
     from ftprobe.geometry import outputs
-    from ftprobe.geometry.directprobe import DirectProbe
+    from ftprobe.geometry.directprobe import Checkpoints, DirectProbe
 
     p = job.params
     folder = job_dir(out_dir, job.key)
@@ -396,9 +397,9 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
         f"DirectProbe on layer {p['layer']} of {p['train']}: {len(y)} points, {X.shape[1]} dims"
     )
     state = folder / "clustering-state"
-    probe = DirectProbe(
-        min_cluster_size=p["min_cluster_size"], state_path=state, resume=state.exists()
-    ).fit(X, y, names)
+    probe = DirectProbe(labels=names, min_cluster_size=p["min_cluster_size"]).fit(
+        X, y, checkpoints=Checkpoints(state, resume=state.exists())
+    )
     clustering = probe.clusters_
     dist = probe.distances()
     stats = probe.statistics()
@@ -423,9 +424,7 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
         # can be nearest is several times faster when there are many clusters.
         Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
         yt = yt if test_control is None else test_control
-        predicted = probe.predict(np.asarray(Xt, dtype=np.float64))
-        gold = np.array([names[i] for i in yt], dtype=object)
-        record["accuracy"] = float(np.mean(predicted == gold))
+        record["accuracy"] = probe.score(np.asarray(Xt, dtype=np.float64), yt)
     log.extend(outputs.cluster_summary_lines(clustering.n_clusters, record["accuracy"], dist))
     log.extend(outputs.statistics_summary_lines(stats))
     outputs.write_log(folder / "log.txt", log)
