@@ -49,11 +49,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import qr, qr_delete, qr_insert
+from scipy import linalg
 from scipy.linalg.lapack import dtrtrs
-from scipy.optimize import linprog, nnls
 
 from ftprobe.errors import FtprobeError
+
+# SciPy wraps its linear algebra in a decorator that broadcasts over stacks of matrices;
+# the exact method calls these on one small matrix hundreds of thousands of times, and the
+# decorator's argument checks cost as much as the update itself (a third of the solver's
+# time at layer 0 of POS). The functions it wraps are the same ones, without the checks.
+qr = getattr(linalg.qr, "__wrapped__", linalg.qr)
+qr_delete = getattr(linalg.qr_delete, "__wrapped__", linalg.qr_delete)
+qr_insert = getattr(linalg.qr_insert, "__wrapped__", linalg.qr_insert)
 
 SEPARATION_TOL = 1e-9
 """A separating hyperplane must clear every point by this much, relative to the scale."""
@@ -617,6 +624,10 @@ def _single_column_nnls(P: np.ndarray, Q: np.ndarray, weights: bool = False) -> 
     the residual: they are the hulls' nearest points even when the dual calls them
     separable by less than the tolerance (hulls that touch).
     """
+    # Imported here, as in _highs_lp: scipy.optimize is only needed when the exact method
+    # fails, and importing it costs every `ftprobe probe` a quarter of a second.
+    from scipy.optimize import nnls
+
     M, r = _dual_matrix(P, Q)
     d = P.shape[1]
     try:
@@ -630,6 +641,8 @@ def _single_column_nnls(P: np.ndarray, Q: np.ndarray, weights: bool = False) -> 
 
 def _highs_lp(P: np.ndarray, Q: np.ndarray) -> tuple | None:
     """Maximise t subject to w.p + b >= t, w.q + b <= -t, |w_i| <= 1 (always feasible)."""
+    from scipy.optimize import linprog
+
     d = P.shape[1]
     na, nb = len(P), len(Q)
     A = np.zeros((na + nb, d + 2))
