@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ftprobe.data.atomic import atomic_open
+from ftprobe.data.atomic import write_json
 from ftprobe.errors import FtprobeError, InputWarning
 from ftprobe.study.executors import Executor, JobFunction, SequentialExecutor
 from ftprobe.study.jobs_model import Job
@@ -63,8 +63,7 @@ def read_result(out_dir: Path, key: str) -> dict[str, Any] | None:
 def write_result(folder: Path, record: dict[str, Any]) -> None:
     """Mark a job done by writing its result record atomically (temporary name, then rename)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_open(folder / RESULT) as handle:
-        handle.write(json.dumps(record, indent=1, sort_keys=True, default=str))
+    write_json(folder / RESULT, record, indent=1, sort_keys=True, default=str)
 
 
 @dataclass
