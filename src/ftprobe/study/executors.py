@@ -1,9 +1,8 @@
-"""Executors: where a study's jobs run.
+"""Executors: where a study's jobs run (the interface is :mod:`ftprobe.study.executor_base`).
 
-The runner decides *what* runs and *when* (a job is submitted once every job it
-needs has finished); an executor only runs one job somewhere and hands back a
-:class:`concurrent.futures.Future` of its result. That small interface is what a
-distributed engine implements too.
+Here are the local ones, in this process or in a pool of worker processes, and
+:func:`make_executor`, which also makes Ray's
+(:mod:`ftprobe.study.ray_executor`, imported only when asked for).
 """
 
 from __future__ import annotations
@@ -14,25 +13,10 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from ftprobe.study.executor_base import Executor, JobFunction
 from ftprobe.study.jobs_model import Job
-
-JobFunction = Callable[[Job, str], dict[str, Any]]
-
-
-class Executor(Protocol):
-    """Runs one job and returns a future of its result record."""
-
-    name: str
-
-    def submit(self, fn: JobFunction, job: Job, out_dir: Path) -> cf.Future[dict[str, Any]]:
-        """Start ``fn(job, out_dir)`` and return a future of what it returns."""
-        ...
-
-    def shutdown(self) -> None:
-        """Release workers; jobs still running are waited for."""
-        ...
 
 
 class SequentialExecutor:

@@ -22,7 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ftprobe.data.atomic import write_json
 from ftprobe.errors import FtprobeError, InputWarning
-from ftprobe.study.executors import Executor, JobFunction, SequentialExecutor
+from ftprobe.study.executor_base import Executor, JobFunction
+from ftprobe.study.executors import SequentialExecutor
 from ftprobe.study.jobs_model import Job
 from ftprobe.study.plan import Plan
 

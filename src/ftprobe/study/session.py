@@ -10,7 +10,7 @@ from pathlib import Path
 from ftprobe.data.atomic import atomic_path, sha256_file, write_json
 from ftprobe.data.paths import data_dir
 from ftprobe.errors import ConfigError, FtprobeError
-from ftprobe.study.executors import Executor
+from ftprobe.study.executor_base import Executor
 from ftprobe.study.jobs_model import Job
 from ftprobe.study.plan import Plan, plan_study
 from ftprobe.study.runner import RunReport, StudyFailed, read_result, run_plan
