@@ -88,3 +88,19 @@ def test_load_encoder_gives_a_fast_tokenizer_and_an_eval_model() -> None:
     assert max_pieces(tokenizer, model) == 512
     with pytest.raises(ConfigError):
         load_encoder(resolve_model(None), "tpu")
+
+
+def test_one_device_check_for_every_stage() -> None:
+    import torch
+
+    from ftprobe.encode.device import resolve_device
+    from ftprobe.errors import ConfigError
+
+    assert resolve_device(" CPU ") == "cpu"
+    assert resolve_device(torch.device("cpu")) == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU is available"):
+            resolve_device("cuda:0")

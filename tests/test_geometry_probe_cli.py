@@ -206,3 +206,17 @@ def test_interrupted_run_resumes_to_the_same_files(tmp_path: Path) -> None:
     assert not (tmp_path / "cut" / STATE_FILE).exists()
     for name in ("clusters.txt", "dis.txt", "vec.txt"):
         assert (tmp_path / "cut" / name).read_text() == (tmp_path / "whole" / name).read_text()
+
+
+@pytest.mark.parametrize("device", ["tpu", "gpu"])
+def test_an_unknown_device_fails_before_any_work(tmp_path: Path, device: str) -> None:
+    # The same check as fine-tuning and embedding (ftprobe.encode.device): the
+    # value is named, and no output folder is made.
+    data = _write_task(tmp_path)
+    out = tmp_path / "out"
+    flags = _flags(data, out)
+    flags[-1] = device
+    res = CliRunner().invoke(app, flags)
+    assert isinstance(res.exception, ConfigError)
+    assert f"unknown device {device!r}" in str(res.exception)
+    assert not out.exists()

@@ -5,7 +5,6 @@ Each analysis takes the dict of tables (:func:`load_tables`) and a
 :func:`run_analyses` runs them on a study folder and writes their files.
 """
 
-from ftprobe.analyses.cka import linear_cka
 from ftprobe.analyses.labels import centroid_paths, cross_task, label_distances
 from ftprobe.analyses.layers import layer_movement, layer_similarity, movement_direction
 from ftprobe.analyses.memorization import memorization
@@ -21,6 +20,10 @@ from ftprobe.analyses.runner import (
     study_context,
     write_result,
 )
+
+# CKA is geometry (beside spatial similarity); the analyses read the table of it
+# that the study writes, and offer the function to their users as before.
+from ftprobe.geometry.cka import linear_cka
 
 __all__ = [
     "ANALYSES",

@@ -9,7 +9,6 @@ the comparison with the paper), each atomically.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from ftprobe.analyses.memorization import memorization
 from ftprobe.analyses.paper import compare
 from ftprobe.analyses.probing import linearity, performance
 from ftprobe.analyses.result import AnalysisResult, StudyContext, context_from_study
-from ftprobe.data.atomic import atomic_path
+from ftprobe.data.atomic import atomic_path, write_json
 from ftprobe.errors import ConfigError
 from ftprobe.study.spec import load_study
 from ftprobe.study.tables import read_tables
@@ -119,8 +118,7 @@ def write_result(result: AnalysisResult, folder: Path) -> list[Path]:
         "paper": result.comparison.to_dict() if result.comparison is not None else None,
         "files": [p.name for p in written],
     }
-    text = json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8")
-    written.append(P.write_atomic(base.with_suffix(".json"), text))
+    written.append(write_json(base.with_suffix(".json"), meta, indent=1, ensure_ascii=False))
     return written
 
 

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from ftprobe.cli.console import command_group, console
+from ftprobe.cli.options import OnBadLineOption, ReaderOptionList, reader_options
 from ftprobe.data.paths import ENV_VAR, data_dir
 from ftprobe.data.registry import TASK_NAMES, load_splits, load_task
 from ftprobe.data.task import Task
@@ -83,16 +84,6 @@ def fetch(
     )
 
 
-def _parse_options(pairs: list[str]) -> dict[str, str]:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE")
-        options[key.strip().replace("-", "_")] = value.strip()
-    return options
-
-
 @app.command("show")
 def show(
     task: Annotated[
@@ -108,26 +99,11 @@ def show(
         ),
     ] = None,
     split: Annotated[str | None, typer.Option("--split", help="Only this split.")] = None,
-    on_bad_line: Annotated[
-        str | None,
-        typer.Option(
-            "--on-bad-line",
-            help="TREC: 'error' (default) stops at a malformed line; 'skip' leaves it out.",
-        ),
-    ] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--option",
-            "-o",
-            help="A reader option KEY=VALUE, e.g. include_root=true for dep; repeatable.",
-        ),
-    ] = None,
+    on_bad_line: OnBadLineOption = None,
+    option: ReaderOptionList = None,
 ) -> None:
     """Print a task's number of examples per split and per label."""
-    options = _parse_options(option or [])
-    if on_bad_line is not None:
-        options["on_bad_line"] = on_bad_line
+    options = reader_options(option, on_bad_line)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedLineWarning)
         if split is not None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ftprobe.cli.options import OnBadLineOption, ReaderOptionList, reader_options
 from ftprobe.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -93,21 +94,8 @@ def embed(
     test_split: Annotated[
         str, typer.Option("--test-split", help="Store split that is the pre-packed 'test' set.")
     ] = "test",
-    on_bad_line: Annotated[
-        str | None,
-        typer.Option(
-            "--on-bad-line",
-            help="TREC: 'error' (default) stops at a malformed line; 'skip' leaves it out.",
-        ),
-    ] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--option",
-            "-o",
-            help="A task reader option KEY=VALUE, e.g. include_root=true for dep; repeatable.",
-        ),
-    ] = None,
+    on_bad_line: OnBadLineOption = None,
+    option: ReaderOptionList = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
     ] = True,
@@ -141,9 +129,7 @@ def embed(
             layers,
         )
         return
-    options = _reader_options(option or [])
-    if on_bad_line is not None:
-        options["on_bad_line"] = on_bad_line
+    options = reader_options(option, on_bad_line)
     _extract(
         store,
         task,
@@ -294,16 +280,6 @@ def _import(
 
 # Reader options that change how a file is read, not which examples a task has.
 _READING_ONLY_OPTIONS = frozenset({"on_bad_line", "encoding"})
-
-
-def _reader_options(items: list[str]) -> dict[str, str]:
-    options: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--option takes KEY=VALUE, got {item!r}")
-        options[key.strip()] = value.strip()
-    return options
 
 
 def _store_model_name(model: str) -> str:

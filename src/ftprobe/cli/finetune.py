@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from ftprobe.cli.console import console as new_console
+from ftprobe.cli.options import OnBadLineOption, ReaderOptionList, reader_options
 from ftprobe.errors import ConfigError
 
 
@@ -95,14 +96,8 @@ def finetune(
         Path | None,
         typer.Option("--data-dir", help="Data folder (default: $FTPROBE_DATA, else the cache)."),
     ] = None,
-    on_bad_line: Annotated[
-        str | None,
-        typer.Option("--on-bad-line", help="TREC: 'error' (default) or 'skip' malformed lines."),
-    ] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option("--option", "-o", help="A reader option KEY=VALUE; repeatable."),
-    ] = None,
+    on_bad_line: OnBadLineOption = None,
+    option: ReaderOptionList = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")
@@ -125,9 +120,7 @@ def finetune(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    options = _parse_options(option or [])
-    if on_bad_line is not None:
-        options["on_bad_line"] = on_bad_line
+    options = reader_options(option, on_bad_line)
     if split is None:
         present = task_splits(task, data_dir)
         split = "train" if "train" in present else "dev" if "dev" in present else None
@@ -184,13 +177,3 @@ def finetune(
     console.print(table)
     if run.split_file is not None:
         console.print(f"subtrain/subtest split: {run.split_file}")
-
-
-def _parse_options(pairs: list[str]) -> dict[str, str]:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE")
-        options[key.strip().replace("-", "_")] = value.strip()
-    return options

@@ -1,4 +1,17 @@
-"""Atomic file writes: a reader never sees a half-written file.
+"""File plumbing every stage shares: atomic writes, JSON files, file hashes, timestamps.
+
+Each rule lives here once, so that every stage writes, reads, hashes and dates
+its files the same way:
+
+- atomic writes of a file (:func:`atomic_open`, :func:`atomic_path`) and of a
+  folder (:func:`atomic_dir`), with :func:`staging_dir` and :func:`sweep_stale`
+  for outputs that need more;
+- JSON files (:func:`write_json`, written atomically; :func:`read_json`, whose
+  error names the file and what it should have held);
+- the SHA-256 of a file's bytes (:func:`sha256_file`);
+- timestamps in UTC (:func:`utc_now`, and :func:`utc_timestamp` for records).
+
+Atomic writes: a reader never sees a half-written file.
 
 Everything is written to a temporary name in the target's own folder (same
 file system, so the final ``os.replace`` is atomic) and renamed into place only
@@ -22,15 +35,20 @@ a file first sweeps what a killed writer of that same file left.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+from ftprobe.errors import FtprobeError
 
 
 def _umask() -> int:
@@ -162,3 +180,92 @@ def atomic_open(
         ) as handle,
     ):
         yield handle
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``path``; it replaces ``path`` on success.
+
+    Whatever ``path`` held before (a stale copy from an interrupted run) is
+    removed only once the new folder is complete, just before the rename; on any
+    error the staging folder is removed and ``path`` is left as it was. What a
+    killed builder of the same folder left behind is swept first.
+    """
+    target = Path(path)
+    prefix, suffix = f".{target.name}.", ".tmp"
+    sweep_stale(target.parent, prefix, suffix)
+    tmp = staging_dir(target.parent, prefix=prefix, suffix=suffix)
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# -- JSON files ----------------------------------------------------------------
+
+
+def write_json(
+    path: str | os.PathLike[str],
+    data: Any,
+    *,
+    indent: int | None = None,
+    sort_keys: bool = False,
+    ensure_ascii: bool = True,
+    default: Callable[[Any], Any] | None = None,
+    newline: bool = False,
+) -> Path:
+    """Write ``data`` as JSON to ``path`` atomically; returns the path.
+
+    The keywords are :func:`json.dumps`'s; ``newline`` ends the file with a line
+    break. Each kind of file keeps the layout it always had, so files written
+    before and after read the same.
+    """
+    text = json.dumps(
+        data, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=default
+    )
+    with atomic_open(path) as handle:
+        handle.write(text + "\n" if newline else text)
+    return Path(path)
+
+
+def read_json(
+    path: str | os.PathLike[str],
+    what: str,
+    error: Callable[[str], Exception] = FtprobeError,
+) -> Any:
+    """The JSON value in ``path``.
+
+    A file that cannot be read, is not UTF-8 or is not JSON (a damaged or
+    truncated file) raises ``error`` with a message that names the file and
+    ``what`` it should have held: ``FILE: unreadable WHAT (why)``.
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path}: unreadable {what} ({exc})") from None
+
+
+# -- hashes and timestamps -------------------------------------------------------
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes, as hex; read in blocks, so any size fits in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def utc_now() -> datetime:
+    """The current time in UTC (time zone attached), the one clock records are dated by."""
+    return datetime.now(UTC)
+
+
+def utc_timestamp() -> str:
+    """The current UTC time as ISO 8601 to the second (``2026-01-31T12:00:00+00:00``)."""
+    return utc_now().isoformat(timespec="seconds")

@@ -32,7 +32,6 @@ when it matches.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -47,7 +46,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ftprobe import __version__
-from ftprobe.data.atomic import atomic_open
+from ftprobe.data.atomic import atomic_open, sha256_file
 from ftprobe.data.paths import CorpusFile, corpus_files
 from ftprobe.errors import FtprobeError
 
@@ -58,7 +57,6 @@ __all__ = [
     "fetch_corpora",
     "fetch_file",
     "select_files",
-    "sha256_of",
 ]
 
 SUMS_FILE = "SHA256SUMS"
@@ -85,15 +83,6 @@ class FetchResult:
     status: str
     sha256: str
     note: str = ""
-
-
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a file, hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def select_files(only: Iterable[str] | None = None, with_train: bool = False) -> list[CorpusFile]:
@@ -261,7 +250,7 @@ def fetch_file(
     recorded = _read_sums(root).get(entry.path)
     expected = entry.sha256 or recorded
     if target.is_file():
-        digest = sha256_of(target)
+        digest = sha256_file(target)
         if expected is None:
             _record_sum(root, entry.path, digest)
             return FetchResult(target, "present", digest, "no pinned checksum: recorded")
@@ -287,13 +276,13 @@ def fetch_file(
     else:
         resumed = _download_complete(url, part, timeout, retries, progress, entry.path, retry_wait)
         how = "downloaded"
-    digest = sha256_of(part)
+    digest = sha256_file(part)
     if expected is not None and digest not in (entry.sha256, recorded) and resumed:
         # the kept bytes may have been corrupt: one fresh download settles it
         echo(f"{entry.path}: checksum mismatch after resuming; downloading it again from the start")
         part.unlink()
         _download_complete(url, part, timeout, retries, progress, entry.path, retry_wait)
-        digest = sha256_of(part)
+        digest = sha256_file(part)
 
     status, note = how, ""
     if expected is None:

@@ -42,14 +42,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +56,15 @@ import torch
 import torch.nn.functional as F
 
 from ftprobe import __version__
-from ftprobe.data.atomic import atomic_open, atomic_path, staging_dir, sweep_stale
+from ftprobe.data.atomic import (
+    atomic_dir,
+    atomic_open,
+    atomic_path,
+    read_json,
+    sweep_stale,
+    utc_timestamp,
+    write_json,
+)
 from ftprobe.data.task import Task
 from ftprobe.encode.alignment import (
     CLS,
@@ -352,7 +358,7 @@ def finetune(
                 "seed": settings.seed,
                 "settings": asdict(settings),
                 "base_model": ref.describe(),
-                "saved": _now(),
+                "saved": utc_timestamp(),
             }
             _save_checkpoint(record.path, encoder, tokenizer, head, details)
             records.append(record)
@@ -360,7 +366,7 @@ def finetune(
             manifest["checkpoints"] = [r.to_json(root) for r in records]
             manifest["complete"] = done
             if done:
-                manifest["finished"] = _now()
+                manifest["finished"] = utc_timestamp()
             _write_log(root / LOG_FILE, log)
             # The manifest goes before the resume state: a state never points past it.
             _write_json(root / RUN_FILE, manifest)
@@ -372,12 +378,12 @@ def finetune(
                 on_checkpoint(record)
 
         if state is None:
-            manifest["started"] = _now()
+            manifest["started"] = utc_timestamp()
             encoder.eval()
             head.eval()
             save(0)
         else:
-            manifest["started"] = (existing or {}).get("started", _now())
+            manifest["started"] = (existing or {}).get("started", utc_timestamp())
             manifest["resumed"] = [*(existing or {}).get("resumed", []), start]
         encoder.train()
         head.train()
@@ -446,10 +452,7 @@ def load_checkpoint(
     tokenizer, encoder = load_encoder(resolve_model(path), device)
     head = load_head(path, str(next(encoder.parameters()).device))
     head.eval()
-    try:
-        record = json.loads((path / CHECKPOINT_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FtprobeError(f"{path}: unreadable checkpoint record ({exc})") from None
+    record = read_json(path / CHECKPOINT_FILE, "checkpoint record")
     return tokenizer, encoder, head, record
 
 
@@ -593,19 +596,13 @@ def _step_name(step: int) -> str:
 def _save_checkpoint(
     final: Path, encoder: Any, tokenizer: Any, head: UnitHead, record: dict[str, Any]
 ) -> None:
-    tmp = staging_dir(final.parent, prefix=f".{final.name}.", suffix=".tmp")
-    try:
+    # A stale copy from an interrupted run is replaced by the same step.
+    with atomic_dir(final) as tmp:
         with _quiet_transformers():
             encoder.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
         save_head(head, tmp)
         _write_json(tmp / CHECKPOINT_FILE, record)
-        if final.exists():  # a stale copy from an interrupted run: replaced by the same step
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _write_state(
@@ -643,19 +640,15 @@ def _write_log(path: Path, log: list[list[float]]) -> None:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    with atomic_open(path) as fh:
-        json.dump(data, fh, indent=1)
-        fh.write("\n")
+    # A run's records keep their layout: one-space indents and a final newline.
+    write_json(path, data, indent=1, newline=True)
 
 
 def _read_manifest(root: Path) -> dict[str, Any] | None:
     path = root / RUN_FILE
     if not path.is_file():
         return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FtprobeError(f"{path}: unreadable run manifest ({exc})") from None
+    manifest = read_json(path, "run manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
         raise FtprobeError(f"{path}: not an ftprobe fine-tuning run manifest")
     return manifest
@@ -685,10 +678,7 @@ def _run_from_manifest(root: Path, manifest: dict[str, Any], reused: bool = Fals
 
 def _read_record(root: Path, step: int) -> CheckpointRecord:
     path = root / _step_name(step)
-    try:
-        record = json.loads((path / CHECKPOINT_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FtprobeError(f"{path}: unreadable checkpoint record ({exc})") from None
+    record = read_json(path / CHECKPOINT_FILE, "checkpoint record")
     return CheckpointRecord(
         step=int(record["step"]),
         epoch=float(record["epoch"]),
@@ -749,10 +739,6 @@ def _versions() -> dict[str, str]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _cuda_devices(device: str) -> list[int]:

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ftprobe.data.atomic import atomic_open, atomic_path
+from ftprobe.data.atomic import atomic_path, write_json
 from ftprobe.data.task import UnitKind
 from ftprobe.encode.alignment import check_pooling
 from ftprobe.errors import InputError
@@ -77,9 +77,7 @@ def save_head(head: UnitHead, folder: str | os.PathLike[str]) -> None:
         save_file(tensors, str(tmp))
     record = {"format": _FORMAT, "version": 1, **asdict(head.spec)}
     record["labels"] = list(head.spec.labels)
-    with atomic_open(target / HEAD_CONFIG) as fh:
-        json.dump(record, fh, indent=1)
-        fh.write("\n")
+    write_json(target / HEAD_CONFIG, record, indent=1, newline=True)
 
 
 def load_head(folder: str | os.PathLike[str], device: str = "cpu") -> UnitHead:

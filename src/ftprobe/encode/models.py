@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -32,6 +31,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ftprobe.data.atomic import atomic_dir, read_json, sha256_file
+from ftprobe.encode.device import resolve_device
 from ftprobe.errors import ConfigError, FtprobeError
 
 DEFAULT_MODEL = "minilm-l6"
@@ -157,10 +158,10 @@ def _checkpoint_step(path: Path) -> int | None:
     meta = path / CHECKPOINT_FILE
     if not meta.is_file():
         return None
-    try:
-        step = json.loads(meta.read_text(encoding="utf-8")).get("step")
-    except (OSError, json.JSONDecodeError, AttributeError) as exc:
-        raise ConfigError(f"{meta}: unreadable checkpoint description ({exc})") from None
+    record = read_json(meta, "checkpoint description", ConfigError)
+    if not isinstance(record, dict):
+        raise ConfigError(f"{meta}: unreadable checkpoint description (not a JSON object)")
+    step = record.get("step")
     if step is None:
         return None
     if not isinstance(step, int) or step < 0:
@@ -250,25 +251,8 @@ def file_sha256(path: Path) -> str:
 
 @lru_cache(maxsize=256)
 def _file_sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def pick_device(device: str = "auto") -> str:
-    """``auto`` means the GPU when there is one, else the CPU; anything else is checked."""
-    import torch
-
-    choice = device.strip().lower()
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if choice.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but no CUDA GPU is available")
-    if choice != "cpu" and not choice.startswith(("cuda", "mps")):
-        raise ConfigError(f"unknown device {device!r}: use auto, cpu or cuda")
-    return choice
+    # size and mtime are only the cache key: an edited file is hashed again.
+    return sha256_file(path)
 
 
 def load_encoder(ref: ModelRef, device: str = "auto") -> tuple[Any, Any]:
@@ -282,7 +266,7 @@ def load_encoder(ref: ModelRef, device: str = "auto") -> tuple[Any, Any]:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    target = pick_device(device)
+    target = resolve_device(device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(ref.path))
         if getattr(tokenizer, "add_prefix_space", None) is False:
@@ -326,32 +310,21 @@ def save_random_init(ref: ModelRef, folder: Path, seed: int) -> ModelRef:
     (the architecture's own initialisation) under ``torch.manual_seed(seed)``,
     without touching the process-wide random state; the tokenizer is ``ref``'s,
     so the same words split into the same pieces. The folder is built in a
-    staging folder beside it (:func:`ftprobe.data.atomic.staging_dir`) and
+    staging folder beside it (:func:`ftprobe.data.atomic.atomic_dir`) and
     renamed into place, so a half-written encoder is never loaded.
     """
-    import shutil
-
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    from ftprobe.data.atomic import staging_dir, sweep_stale
-
     folder = Path(folder)
     if not (folder / "config.json").is_file():
-        sweep_stale(folder.parent, f".{folder.name}.", ".tmp")
-        tmp = staging_dir(folder.parent, prefix=f".{folder.name}.", suffix=".tmp")
-        try:
+        with atomic_dir(folder) as tmp:
             config = AutoConfig.from_pretrained(str(ref.path))
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(seed))
                 model = AutoModel.from_config(config)
             model.save_pretrained(str(tmp))
             AutoTokenizer.from_pretrained(str(ref.path)).save_pretrained(str(tmp))
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     local = _local_ref(folder)
     return ModelRef(
         path=local.path,

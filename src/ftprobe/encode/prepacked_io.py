@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ftprobe.data.atomic import staging_dir
+from ftprobe.data.atomic import atomic_dir
 from ftprobe.data.prepacked import (
     layer_embedding_paths,
     load_prepacked_task,
@@ -96,8 +95,8 @@ def export_prepacked(
     target = Path(out_dir)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ConfigError(f"{target} exists and is not an empty folder: choose another")
-    tmp = staging_dir(target.parent, prefix=f".{target.name}.")
-    try:
+    # The folder was checked to be empty or absent, so nothing of the user's is replaced.
+    with atomic_dir(target) as tmp:
         write_label_set(tmp / "labels" / "tags.txt", train.label_names)
         for name, entry in (("train", train), ("test", test)):
             write_entities(tmp / "entities" / f"{name}.txt", entry.entities())
@@ -106,12 +105,6 @@ def export_prepacked(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_embeddings(path, entry.load(layer, verify=True), decimals=decimals)
         _write_config(tmp / "config.ini", target.resolve(), task, max(chosen))
-        if target.exists():
-            target.rmdir()
-        os.rename(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return ExportResult(target, chosen, train.n_examples, test.n_examples)
 
 

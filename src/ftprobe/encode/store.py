@@ -31,17 +31,24 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ftprobe import __version__
-from ftprobe.data.atomic import owned_name, staging_dir, sweep_stale
+from ftprobe.data.atomic import (
+    atomic_path,
+    read_json,
+    sha256_file,
+    staging_dir,
+    sweep_stale,
+    utc_timestamp,
+    write_json,
+)
 from ftprobe.data.task import Task
 from ftprobe.encode.alignment import Pooling, check_pooling
 from ftprobe.encode.extract import ExtractionReport, extract, parse_layers
@@ -115,11 +122,7 @@ def task_fingerprint(task: Task) -> str:
 
 def file_checksum(path: Path) -> str:
     """``sha256:<hex>`` of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return f"sha256:{digest.hexdigest()}"
+    return f"sha256:{sha256_file(path)}"
 
 
 def _layer_file(layer: int) -> str:
@@ -249,10 +252,7 @@ class RepresentationStore:
             if path.exists():
                 raise StoreCorruptError(f"{path}: store entry without {MANIFEST}")
             return None
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise StoreCorruptError(f"{manifest_path}: unreadable manifest ({exc})") from None
+        manifest = read_json(manifest_path, "manifest", StoreCorruptError)
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise StoreCorruptError(f"{manifest_path}: not a {FORMAT} manifest")
         if manifest.get("format_version", 0) > FORMAT_VERSION:
@@ -504,10 +504,17 @@ class RepresentationStore:
     ) -> StoreEntry:
         tokenizer, network = encoder or load_encoder(model, device)
         n, dim = entry.n_examples, entry.dim
-        temps = {
-            layer: entry.path / owned_name(f".{_layer_file(layer)}.", ".tmp") for layer in layers
-        }
-        try:
+        manifest = dict(entry.manifest)
+        manifest["layers"] = dict(manifest["layers"])
+        # Every layer is written to its own temporary (atomic_path) and all are
+        # renamed into place together when the stack closes, only once every one
+        # is complete; the manifest is replaced after that, so until then the new
+        # layers do not exist. An error removes every temporary.
+        with ExitStack() as stack:
+            temps = {
+                layer: stack.enter_context(atomic_path(entry.path / _layer_file(layer)))
+                for layer in layers
+            }
             out = {layer: _layer_memmap(path, n, dim) for layer, path in temps.items()}
             extract(
                 task,
@@ -523,19 +530,13 @@ class RepresentationStore:
             for arr in out.values():
                 arr.flush()
             out.clear()
-            manifest = dict(entry.manifest)
-            manifest["layers"] = dict(manifest["layers"])
             for layer, tmp_path in temps.items():
-                final = entry.path / _layer_file(layer)
-                checksum = file_checksum(tmp_path)
-                os.replace(tmp_path, final)
-                manifest["layers"][str(layer)] = {"file": final.name, "sha256": checksum}
-            manifest["updated"] = _now()
-            # The manifest is replaced last: until then the new layers do not exist.
-            _write_json(entry.path / MANIFEST, manifest)
-        finally:
-            for path in temps.values():
-                path.unlink(missing_ok=True)
+                manifest["layers"][str(layer)] = {
+                    "file": _layer_file(layer),
+                    "sha256": file_checksum(tmp_path),
+                }
+        manifest["updated"] = utc_timestamp()
+        _write_json(entry.path / MANIFEST, manifest)
         return StoreEntry(entry.key, entry.path, manifest)
 
     def _base_manifest(
@@ -563,7 +564,7 @@ class RepresentationStore:
             "n_examples": n,
             "dim": dim,
             "tool_version": __version__,
-            "created": _now(),
+            "created": utc_timestamp(),
         }
 
     @staticmethod
@@ -605,7 +606,7 @@ class RepresentationStore:
             other = self.entry(key)
             if other is None:
                 raise
-            mine = json.loads((tmp / MANIFEST).read_text(encoding="utf-8"))
+            mine = read_json(tmp / MANIFEST, "manifest", StoreCorruptError)
             _check_provenance(other, mine["provenance"])
             return other
         entry = self.entry(key)
@@ -679,10 +680,7 @@ def _check_provenance(entry: StoreEntry, provenance: dict[str, Any]) -> None:
 def model_shape(model: ModelRef) -> tuple[int, int]:
     """(number of hidden-state layers, hidden size) from the model's config, without weights."""
     config_path = model.path / "config.json"
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FtprobeError(f"{config_path}: unreadable model configuration ({exc})") from None
+    config = read_json(config_path, "model configuration")
     # Some configurations (e.g. DistilBERT) name these differently.
     layers = config.get("num_hidden_layers", config.get("n_layers"))
     hidden = config.get("hidden_size", config.get("dim"))
@@ -696,13 +694,5 @@ def _one_line(text: str) -> str:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    # A manifest's layout: two-space indents, words as they are, a final newline.
+    write_json(path, data, indent=2, ensure_ascii=False, newline=True)

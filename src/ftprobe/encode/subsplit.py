@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ftprobe.data.atomic import atomic_open
+from ftprobe.data.atomic import write_json
 from ftprobe.data.task import Task
 from ftprobe.encode.store import task_fingerprint
 from ftprobe.errors import ConfigError, InputError
@@ -114,10 +114,7 @@ def save_split(split: SubSplit, path: str | os.PathLike[str]) -> Path:
         SUBTRAIN: list(split.subtrain),
         SUBTEST: list(split.subtest),
     }
-    with atomic_open(target) as fh:
-        json.dump(record, fh)
-        fh.write("\n")
-    return target
+    return write_json(target, record, newline=True)
 
 
 def load_split(path: str | os.PathLike[str]) -> SubSplit:

@@ -1,1 +1,2 @@
-"""DirectProbe: separability, supervised clustering, hull distances, statistics, files."""
+"""DirectProbe: separability, supervised clustering, hull distances, statistics, files;
+and how alike two representations are (spatial similarity, linear CKA)."""

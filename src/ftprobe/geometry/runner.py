@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from ftprobe.data.prepacked import read_config, read_embeddings, read_entities, read_label_set
+from ftprobe.encode.device import resolve_device
 from ftprobe.errors import ConfigError, InputError
 from ftprobe.geometry.clustering import Clustering, find_conflicts
 from ftprobe.geometry.directprobe import Checkpoints, DirectProbe
@@ -99,6 +100,8 @@ class ProbeJob:
             )
         if not self.save_every >= 0:
             raise ConfigError(f"--save-every must be 0 or more seconds, not {self.save_every}")
+        # Checked here, before any file is read: a typo or a missing GPU fails at once.
+        resolve_device(self.device)
 
 
 @dataclass(frozen=True)

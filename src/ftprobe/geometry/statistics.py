@@ -27,11 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ftprobe.geometry.distances import (
-    ClusteringLike,
-    cluster_distance_matrix,
-    resolve_device,
-)
+from ftprobe.encode.device import resolve_device
+from ftprobe.geometry.distances import ClusteringLike, cluster_distance_matrix
 
 __all__ = ["LabelStatistics", "label_statistics", "within_cluster_distances"]
 
@@ -109,7 +106,7 @@ def within_cluster_distances(
     n = len(members)
     if n < 2:
         return 0.0, 0.0
-    dev = resolve_device(device)
+    dev = torch.device(resolve_device(device))
     pts = torch.from_numpy(np.asarray(x[members], dtype=np.float64)).to(dev)
     pts = pts - pts.mean(dim=0)
     total = 0.0

@@ -9,7 +9,6 @@ from the study (labels, task names, captions) is HTML-escaped.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import math
 from collections.abc import Sequence
 from html import escape
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ftprobe.analyses import AnalysisResult, StudyContext, run_analyses, study_context
-from ftprobe.data.atomic import atomic_open
+from ftprobe.data.atomic import atomic_open, utc_now
 
 MAX_ROWS = 300
 
@@ -195,7 +194,7 @@ def _finding_item(result: AnalysisResult) -> str:
 def render_report(results: Sequence[AnalysisResult], title: str, notes: Sequence[str] = ()) -> str:
     """The report page: each finding beside the paper's first, then one section per analysis."""
     findings = "".join(_finding_item(r) for r in results)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = utc_now().strftime("%Y-%m-%d %H:%M UTC")
     note_html = "".join(f'<p class="note">{escape(n)}</p>' for n in notes)
     sections = "\n".join(_section(r) for r in results)
     return f"""<!DOCTYPE html>

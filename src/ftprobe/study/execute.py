@@ -12,7 +12,6 @@ A job reads the results of the jobs it depends on from their ``result.json``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping
@@ -475,12 +474,7 @@ def _threads(cpus: float) -> Iterator[None]:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from ftprobe.study.executors import MAX_THREADS_VARIABLE
-
     threads = max(1, int(cpus))
-    cap = os.environ.get(MAX_THREADS_VARIABLE)
-    if cap:
-        threads = min(threads, max(1, int(cap)))
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

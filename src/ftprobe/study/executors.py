@@ -1,38 +1,23 @@
-"""Executors: where a study's jobs run.
+"""Executors: where a study's jobs run (the interface is :mod:`ftprobe.study.executor_base`).
 
-The runner decides *what* runs and *when* (a job is submitted once every job it
-needs has finished); an executor only runs one job somewhere and hands back a
-:class:`concurrent.futures.Future` of its result. That small interface is what a
-distributed engine implements too.
+Here are the local ones, in this process or in a pool of worker processes, and
+:func:`make_executor`, which also makes Ray's
+(:mod:`ftprobe.study.ray_executor`, imported only when asked for).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import multiprocessing
 import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from ftprobe.study.executor_base import Executor, JobFunction
 from ftprobe.study.jobs_model import Job
-
-JobFunction = Callable[[Job, str], dict[str, Any]]
-
-
-class Executor(Protocol):
-    """Runs one job and returns a future of its result record."""
-
-    name: str
-
-    def submit(self, fn: JobFunction, job: Job, out_dir: Path) -> cf.Future[dict[str, Any]]:
-        """Start ``fn(job, out_dir)`` and return a future of what it returns."""
-        ...
-
-    def shutdown(self) -> None:
-        """Release workers; jobs still running are waited for."""
-        ...
 
 
 class SequentialExecutor:
@@ -54,10 +39,6 @@ class SequentialExecutor:
         return None
 
 
-MAX_THREADS_VARIABLE = "FTPROBE_MAX_THREADS"
-"""Environment variable with the most threads a job may use in this process."""
-
-
 def _init_worker(threads: int, show_warning: Callable[..., None]) -> None:
     import torch
 
@@ -66,10 +47,6 @@ def _init_worker(threads: int, show_warning: Callable[..., None]) -> None:
     warnings.showwarning = show_warning
 
     torch.set_num_threads(threads)
-    # A job asks for its own thread count (fine-tuning: 2); in a pool that would put
-    # workers x threads spinning threads on the cores, which slows everything down
-    # more than tenfold. The worker's share caps it (read by ``execute_job``).
-    os.environ[MAX_THREADS_VARIABLE] = str(threads)
 
 
 class ProcessPoolExecutor:
@@ -82,6 +59,7 @@ class ProcessPoolExecutor:
     name = "process"
 
     def __init__(self, workers: int = 2, threads: int = 1) -> None:
+        self._threads = threads
         self._pool = cf.ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -90,7 +68,18 @@ class ProcessPoolExecutor:
         )
 
     def submit(self, fn: JobFunction, job: Job, out_dir: Path) -> cf.Future[dict[str, Any]]:
-        return self._pool.submit(fn, job, str(out_dir))
+        """Run ``fn(job, out_dir)`` in a worker, the job's CPUs capped to the worker's share.
+
+        A job asks for its own thread count (fine-tuning: 2), and a job runs with
+        as many threads as it reserves; in a pool that would put workers x
+        threads spinning threads on the cores, which slows everything down more
+        than tenfold. So the job a worker gets reserves at most the worker's
+        ``threads``, as a Ray task reserves at most what its node has.
+        Resources are no part of a job's key: it is the same job.
+        """
+        cpus = min(job.resources.cpus, self._threads)
+        capped = dataclasses.replace(job, resources=dataclasses.replace(job.resources, cpus=cpus))
+        return self._pool.submit(fn, capped, str(out_dir))
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

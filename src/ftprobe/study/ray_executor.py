@@ -52,7 +52,7 @@ from types import ModuleType
 from typing import Any
 
 from ftprobe.errors import ConfigError, FtprobeError
-from ftprobe.study.executors import JobFunction
+from ftprobe.study.executor_base import JobFunction
 from ftprobe.study.jobs_model import Job
 
 # Settings the driver's environment gives the jobs (where the corpora are,

@@ -20,9 +20,10 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ftprobe.data.atomic import atomic_open
+from ftprobe.data.atomic import write_json
 from ftprobe.errors import FtprobeError, InputWarning
-from ftprobe.study.executors import Executor, JobFunction, SequentialExecutor
+from ftprobe.study.executor_base import Executor, JobFunction
+from ftprobe.study.executors import SequentialExecutor
 from ftprobe.study.jobs_model import Job
 from ftprobe.study.plan import Plan
 
@@ -63,8 +64,7 @@ def read_result(out_dir: Path, key: str) -> dict[str, Any] | None:
 def write_result(folder: Path, record: dict[str, Any]) -> None:
     """Mark a job done by writing its result record atomically (temporary name, then rename)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_open(folder / RESULT) as handle:
-        handle.write(json.dumps(record, indent=1, sort_keys=True, default=str))
+    write_json(folder / RESULT, record, indent=1, sort_keys=True, default=str)
 
 
 @dataclass

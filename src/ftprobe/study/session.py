@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from ftprobe.data.atomic import atomic_open, atomic_path
+from ftprobe.data.atomic import atomic_path, sha256_file, write_json
 from ftprobe.data.paths import data_dir
 from ftprobe.errors import ConfigError, FtprobeError
-from ftprobe.study.executors import Executor
+from ftprobe.study.executor_base import Executor
 from ftprobe.study.jobs_model import Job
 from ftprobe.study.plan import Plan, plan_study
 from ftprobe.study.runner import RunReport, StudyFailed, read_result, run_plan
@@ -53,7 +52,6 @@ def inspect_study(study: Study) -> tuple[dict[str, int], dict[str, int]]:
 
 def corpus_files(study: Study) -> dict[str, dict[str, str]]:
     """For each task of ``study``, the SHA-256 of every file its data is read from."""
-    from ftprobe.data.fetch import sha256_of
     from ftprobe.data.registry import task_files
 
     hashes: dict[Path, str] = {}
@@ -62,7 +60,7 @@ def corpus_files(study: Study) -> dict[str, dict[str, str]]:
         paths = task_files(task.name, data_dir=study.data_dir)
         for path in paths:
             if path not in hashes:
-                hashes[path] = sha256_of(path)
+                hashes[path] = sha256_file(path)
         files[task.name] = {str(path): hashes[path] for path in paths}
     return files
 
@@ -116,8 +114,7 @@ class StudySession:
             },
             "rows": [asdict(r) for r in self.plan.rows],
         }
-        with atomic_open(self.out / "plan.json") as handle:
-            handle.write(json.dumps(plan, indent=1, default=str))
+        write_json(self.out / "plan.json", plan, indent=1, default=str)
         record = {
             "data_dir": str(data_dir(self.study.data_dir).resolve()),
             "tasks": {
@@ -125,8 +122,7 @@ class StudySession:
                 for task, files in self.inputs.items()
             },
         }
-        with atomic_open(self.out / "inputs.json") as handle:
-            handle.write(json.dumps(record, indent=1))
+        write_json(self.out / "inputs.json", record, indent=1)
 
     def run(self, executor: Executor, progress: bool = True) -> RunReport:
         """Run what is missing, then write the tables from every finished job."""

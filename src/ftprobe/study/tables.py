@@ -90,6 +90,7 @@ import numpy as np
 import pandas as pd
 
 from ftprobe.data.atomic import atomic_path
+from ftprobe.geometry.cka import linear_cka
 from ftprobe.geometry.similarity import pearson_over_common_pairs
 from ftprobe.probes.controls import CONTROL_TASK
 from ftprobe.probes.settings import SEARCH_COLUMNS, format_sizes
@@ -377,7 +378,6 @@ def _mdl_table(plan: Plan, out_dir: Path) -> pd.DataFrame:
 
 
 def _cka_table(plan: Plan, out_dir: Path) -> pd.DataFrame:
-    from ftprobe.analyses.cka import linear_cka
     from ftprobe.study.execute import load_vectors
 
     base = {

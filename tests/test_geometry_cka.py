@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import ortho_group
 
-from ftprobe.analyses.cka import linear_cka
+from ftprobe.geometry.cka import linear_cka
 
 
 def _gram_cka(x: np.ndarray, y: np.ndarray) -> float:

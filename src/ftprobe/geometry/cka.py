@@ -9,6 +9,10 @@ isotropic scaling of either. With centred columns, linear CKA equals
 the feature-space form, which costs O(n d^2) instead of the O(n^2) of the
 Gram-matrix form: right for representations with many more examples than
 dimensions.
+
+It stands beside spatial similarity (:mod:`ftprobe.geometry.similarity`): both
+say how alike two representations of the same examples are, CKA from the
+vectors themselves, spatial similarity from the label geometry DirectProbe finds.
 """
 
 from __future__ import annotations
