@@ -119,7 +119,7 @@ def test_directprobe_params_clone_and_repr() -> None:
         ({"min_cluster_size": -1}, "min_cluster_size must be 0 or more"),
         ({"labels": ("noun", "noun")}, "given twice: 'noun'"),
         ({"labels": "noun"}, "list of label names"),
-        ({"device": "abacus"}, "device must be"),
+        ({"device": "abacus"}, "unknown device .abacus."),
     ],
 )
 def test_directprobe_bad_parameters_fail_at_fit(options: dict, message: str) -> None:

@@ -23,6 +23,7 @@ from typing import Self
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from ftprobe.encode.device import resolve_device
 from ftprobe.errors import ConfigError, FtprobeError
 from ftprobe.estimators import Labels, check_labels, class_names, label_indices, learn_classes
 from ftprobe.geometry.clustering import Clustering, ClusteringStats, SupervisedClustering
@@ -31,7 +32,6 @@ from ftprobe.geometry.distances import (
     nearest_group,
     nearest_hulls,
     point_hull_distances,
-    resolve_device,
     tie_tolerance,
 )
 from ftprobe.geometry.outputs import PredictionTies, prediction_ties
@@ -102,12 +102,7 @@ class DirectProbe(ClassifierMixin, BaseEstimator):
             raise ConfigError(
                 f"min_cluster_size must be 0 or more (0 counts every cluster), not {size!r}"
             )
-        try:
-            resolve_device(self.device)
-        except (RuntimeError, TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"device must be 'auto', 'cpu' or 'cuda', not {self.device!r}"
-            ) from exc
+        resolve_device(self.device)
 
     # ------------------------------------------------------------------ fitting
     def fit(

@@ -46,6 +46,7 @@ from scipy.linalg.lapack import dpotrf
 from threadpoolctl import ThreadpoolController
 from tqdm import tqdm
 
+from ftprobe.encode.device import resolve_device
 from ftprobe.errors import FtprobeError
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
     "nearest_hulls",
     "point_hull_distances",
     "ranking_order",
-    "resolve_device",
     "tie_tolerance",
 ]
 
@@ -126,13 +126,9 @@ class ClusteringLike(Protocol):
     def label_names(self) -> tuple[str, ...]: ...
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` is CUDA when torch sees a GPU, else the CPU; anything else is passed on."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def _device(device: str | torch.device) -> torch.device:
+    """The torch device for a ``--device`` value, checked where every stage checks it."""
+    return torch.device(resolve_device(device))
 
 
 def _check_points(name: str, a: np.ndarray, dim: int | None = None) -> np.ndarray:
@@ -982,7 +978,7 @@ def cluster_distance_matrix(
     ]
     dist = np.full((k, k), np.nan)
     np.fill_diagonal(dist, 0.0)
-    dev = resolve_device(device)
+    dev = _device(device)
     small = [t for t, (i, j) in enumerate(todo) if len(groups[i]) + len(groups[j]) <= _SMALL_PAIR]
     done = np.zeros(len(todo), dtype=bool)
     if small:
@@ -1332,7 +1328,7 @@ def point_hull_distances(
     When only the nearest cluster is wanted, :func:`nearest_hulls` is much faster.
     """
     x, pts, assignment, k = _prepare(points, x, clustering)
-    dev = resolve_device(device)
+    dev = _device(device)
     dist = np.zeros((len(pts), k))
     errs = np.zeros((len(pts), k))
     bar = tqdm(total=k * len(pts), desc="point-hull distances", disable=not progress)
@@ -1680,7 +1676,7 @@ def nearest_hulls(
     answer is the one the full distance matrix gives.
     """
     x, pts, assignment, k = _prepare(points, x, clustering)
-    dev = resolve_device(device)
+    dev = _device(device)
     n = len(pts)
     if n == 0 or k == 0:
         empty = (np.zeros(n, dtype=np.int64), np.zeros(n))
