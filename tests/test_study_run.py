@@ -131,6 +131,32 @@ def test_a_damaged_job_result_is_run_again_not_reused(
     shutil.rmtree(out)
 
 
+def test_the_curve_job_reads_the_split_fine_tuning_saved(
+    smoke_run: Path, tmp_path: Path, data_env: None
+) -> None:
+    out = tmp_path / "split"
+    shutil.copytree(smoke_run, out)
+    session = StudySession.open(SMOKE, out)
+    (finetune,) = [k for k, j in session.plan.jobs.items() if j.kind == "finetune"]
+    curves = [k for k, j in session.plan.jobs.items() if j.kind == "curve"]
+    before = {k: json.loads((out / "jobs" / k / "result.json").read_text()) for k in curves}
+    # Swap the saved sides (still a partition of the same examples): a curve that drew
+    # its own split again would not notice, one that reads the saved split does.
+    saved = out / "jobs" / finetune / "run" / "split.json"
+    record = json.loads(saved.read_text())
+    record["subtrain"], record["subtest"] = record["subtest"], record["subtrain"]
+    saved.write_text(json.dumps(record))
+    for key in curves:
+        shutil.rmtree(out / "jobs" / key)
+    report = session.run(SequentialExecutor(), progress=False)
+    assert sorted(report.ran) == sorted(curves) and report.failed == {}
+    for key in curves:
+        after = json.loads((out / "jobs" / key / "result.json").read_text())
+        assert after["n_subtrain"] == before[key]["n_subtest"]
+        assert after["n_subtest"] == before[key]["n_subtrain"]
+    shutil.rmtree(out)
+
+
 def test_status_works_from_the_study_folder_alone(smoke_run: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
