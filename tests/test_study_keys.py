@@ -14,56 +14,7 @@ from pathlib import Path
 from ftprobe.study.plan import plan_study
 from ftprobe.study.spec import load_study
 
-# Every job kind: a search with restarts, both label controls and the random-init
-# baseline, MDL, memorization curves, slices, reader options, a cross pair, two seeds.
-STUDY = """
-name = "keys"
-seeds = [13, 14]
-
-[[model]]
-name = "m"
-path = "minilm-l6"
-
-[[task]]
-name = "ps-role"
-train_split = "dev"
-test_split = "test"
-max_train = 120
-max_test = 80
-
-[[task]]
-name = "trec-50"
-train_split = "train"
-test_split = "test"
-max_train = 60
-options = { on_bad_line = "skip" }
-
-[finetune]
-epochs = 2
-batch_size = 8
-learning_rate = 1e-4
-save_every = 3
-max_steps = 7
-
-[representations]
-all_layers_at = ["first", "last"]
-every_checkpoint = ["last"]
-
-[probes]
-hidden_sizes = [16, 16]
-search = true
-search_sizes = [8, 16]
-search_l2 = [1e-4, 1e-2]
-restarts = 2
-min_cluster_size = 3
-fractions = [0.5, 1.0]
-controls = ["control-task", "shuffled", "random-init"]
-mdl = true
-
-[[cross]]
-finetune = "trec-50"
-probe = "ps-role"
-"""
+STUDY = Path(__file__).resolve().parent / "studies" / "every-job-kind.toml"
 
 # Planned by commit 89ec20b, before the typed jobs.
 COUNTS = {
@@ -89,11 +40,9 @@ FIRST_OF_EACH_KIND = {
 ALL_KEYS_SHA256 = "11ebf72f55ca4b1f97b0b8f4d9121312d1582e825444c5055381d658618d560b"
 
 
-def test_a_study_plans_the_keys_its_folder_was_made_with(tmp_path: Path) -> None:
-    path = tmp_path / "keys.toml"
-    path.write_text(STUDY, encoding="utf-8")
+def test_a_study_plans_the_keys_its_folder_was_made_with() -> None:
     # No data is read: the sizes and depths inspection would find are given.
-    plan = plan_study(load_study(path), {"ps-role": 40, "trec-50": 30}, {"m": 2})
+    plan = plan_study(load_study(STUDY), {"ps-role": 40, "trec-50": 30}, {"m": 2})
     assert plan.count() == COUNTS
     first: dict[str, str] = {}
     for key, job in plan.jobs.items():

@@ -26,17 +26,7 @@ import pandas as pd
 from ftprobe.encode.models import ModelRef, resolve_model
 from ftprobe.encode.store import EntryKey, RepresentationStore
 from ftprobe.errors import FtprobeError
-from ftprobe.study.job_specs import (
-    ClassifierJob,
-    ControlJob,
-    CurveJob,
-    DirectProbeJob,
-    EncoderRef,
-    ExtractJob,
-    FinetuneJob,
-    MdlJob,
-    RandomInitJob,
-)
+from ftprobe.study import job_specs as jobs
 from ftprobe.study.jobs_model import Job
 from ftprobe.study.runner import job_dir, read_result, write_result
 
@@ -67,7 +57,7 @@ def _needed(out_dir: Path, key: str) -> dict[str, Any]:
     return result
 
 
-def _encoder(out_dir: Path, encoder: EncoderRef) -> tuple[ModelRef, str]:
+def _encoder(out_dir: Path, encoder: jobs.EncoderRef) -> tuple[ModelRef, str]:
     """The encoder of an extraction: the base model, or a fine-tuning checkpoint."""
     base = resolve_model(encoder.model)
     if encoder.random_init:
@@ -94,7 +84,7 @@ def _slug(name: str) -> str:
 
 def run_extract(job: Job, out_dir: Path) -> dict[str, Any]:
     """Extract the planned layers of one split of a task with one encoder into the store."""
-    spec = _spec(job, ExtractJob)
+    spec = _spec(job, jobs.ExtractJob)
     task = spec.task.load()
     ref, name = _encoder(out_dir, spec.encoder)
     store = RepresentationStore(out_dir / STORE)
@@ -132,7 +122,7 @@ def _search_part(folder: Path, probe: ClassifierProbe) -> dict[str, Any]:
 def run_classifier(job: Job, out_dir: Path) -> dict[str, Any]:
     """Train the classifier probe on the training split (searching its settings there when
     asked, with its restarts), score it on the test split."""
-    spec = _spec(job, ClassifierJob)
+    spec = _spec(job, jobs.ClassifierJob)
     X, y, names = load_vectors(out_dir, spec.train, spec.layer)
     Xt, yt, _ = load_vectors(out_dir, spec.test, spec.layer)
     probe = spec.classifier.probe(spec.seed)
@@ -204,7 +194,7 @@ def control_labels(
 
 def run_control(job: Job, out_dir: Path) -> dict[str, Any]:
     """The classifier probe of the study trained and scored on a label control's labels."""
-    spec = _spec(job, ControlJob)
+    spec = _spec(job, jobs.ControlJob)
     X, y, names = load_vectors(out_dir, spec.train, spec.layer)
     Xt, yt, _ = load_vectors(out_dir, spec.test, spec.layer)
     y_control, yt_control, record = control_labels(
@@ -235,7 +225,7 @@ def run_mdl(job: Job, out_dir: Path) -> dict[str, Any]:
     """
     from ftprobe.probes.mdl import online_code_length
 
-    spec = _spec(job, MdlJob)
+    spec = _spec(job, jobs.MdlJob)
     X, y, names = load_vectors(out_dir, spec.train, spec.layer)
     if spec.labels != "task":
         y, _, _ = control_labels(
@@ -273,7 +263,7 @@ def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
     """
     from ftprobe.probes.classifier import learning_curve
 
-    spec = _spec(job, CurveJob)
+    spec = _spec(job, jobs.CurveJob)
     X, y, names = load_vectors(out_dir, spec.train, spec.layer)
     Xt, yt, _ = load_vectors(out_dir, spec.test, spec.layer)
     X = np.asarray(X)
@@ -308,7 +298,7 @@ def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
     }
 
 
-def saved_split(out_dir: Path, spec: CurveJob) -> SubSplit:
+def saved_split(out_dir: Path, spec: jobs.CurveJob) -> SubSplit:
     """The subtrain/subtest split that fine-tuning saved for the curve's training vectors.
 
     Fine-tuning draws it once (``split.json`` in its run folder) and every curve
@@ -342,7 +332,7 @@ def run_randominit(job: Job, out_dir: Path) -> dict[str, Any]:
     """Save the random-init baseline's encoder: the model's architecture, seeded random weights."""
     from ftprobe.encode.models import save_random_init
 
-    spec = _spec(job, RandomInitJob)
+    spec = _spec(job, jobs.RandomInitJob)
     folder = job_dir(out_dir, job.key) / "model"
     folder.parent.mkdir(parents=True, exist_ok=True)
     ref = save_random_init(resolve_model(spec.model), folder, spec.seed)
@@ -361,7 +351,7 @@ def run_finetune(job: Job, out_dir: Path) -> dict[str, Any]:
     """
     from ftprobe.encode.finetune import finetune
 
-    spec = _spec(job, FinetuneJob)
+    spec = _spec(job, jobs.FinetuneJob)
     train = spec.train.load()
     folder = job_dir(out_dir, job.key) / FINETUNE_RUN
     run = finetune(
@@ -397,7 +387,7 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
     """
     from ftprobe.geometry import outputs
 
-    spec = _spec(job, DirectProbeJob)
+    spec = _spec(job, jobs.DirectProbeJob)
     folder = job_dir(out_dir, job.key)
     folder.mkdir(parents=True, exist_ok=True)
     X, y, names = load_vectors(out_dir, spec.train, spec.layer)

@@ -13,7 +13,7 @@ again.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -106,13 +106,9 @@ class ClassifierParams:
     search_fraction: float
 
     def __post_init__(self) -> None:
+        # The probe's one check of its settings (``search`` is a switch, not a range).
         check_probe_settings(
-            hidden_sizes=self.hidden_sizes,
-            l2=self.l2,
-            search_sizes=self.search_sizes,
-            search_l2=self.search_l2,
-            search_fraction=self.search_fraction,
-            restarts=self.restarts,
+            **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "search"}
         )
 
     def params(self) -> dict[str, Any]:

@@ -95,18 +95,13 @@ class FinetuneSpec:
     tasks: tuple[str, ...] = ()
 
     def settings(self, seed: int, pooling: str) -> FinetuneSettings:
-        """Fine-tuning's own settings for a run with ``seed`` (``max_steps`` 0: no limit)."""
-        return FinetuneSettings(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            warmup_ratio=self.warmup_ratio,
-            weight_decay=self.weight_decay,
-            seed=seed,
-            save_every=self.save_every,
-            max_steps=self.max_steps or None,
-            pooling=pooling,
-        )
+        """Fine-tuning's own settings for a run with ``seed`` (``max_steps`` 0: no limit).
+
+        Every key of ``[finetune]`` but ``tasks`` is a setting of the same name.
+        """
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tasks"}
+        values["max_steps"] = self.max_steps or None
+        return FinetuneSettings(**values, seed=seed, pooling=pooling)
 
 
 @dataclass(frozen=True)
@@ -163,16 +158,11 @@ class ProbeSpec:
     mdl: bool = False
 
     def classifier_params(self) -> ClassifierParams:
-        """The classifier probe's settings (checked as they are built)."""
-        return ClassifierParams(
-            hidden_sizes=self.hidden_sizes,
-            l2=self.l2,
-            search=self.search,
-            restarts=self.restarts,
-            search_sizes=self.search_sizes,
-            search_l2=self.search_l2,
-            search_fraction=self.search_fraction,
-        )
+        """The classifier probe's settings (checked as they are built).
+
+        ``[probes]`` names each of them as the probe does, so they are copied by name.
+        """
+        return ClassifierParams(**{f.name: getattr(self, f.name) for f in fields(ClassifierParams)})
 
     def directprobe_params(self) -> DirectProbeParams:
         """DirectProbe's settings (checked as they are built)."""
