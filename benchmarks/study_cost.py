@@ -35,8 +35,10 @@ import argparse
 import json
 import math
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
+from ftprobe.encode.settings import FinetuneSettings
 from ftprobe.study.plan import Plan, checkpoint_steps, plan_study
 from ftprobe.study.spec import parse_study
 
@@ -94,9 +96,10 @@ def plan_full_study(
     layers = {name: n for name, (_, n) in MODELS.items()}
     merged = Plan()
     for task, size in TRAIN_SIZES.items():
-        updates = epochs * math.ceil(size / batch_size)
+        settings = FinetuneSettings(epochs=epochs, batch_size=batch_size)
+        updates = settings.total_updates(size)
         save_every = max(1, math.ceil(updates / max(1, checkpoints - 1)))
-        steps = checkpoint_steps(size, epochs, batch_size, save_every)
+        steps = checkpoint_steps(size, replace(settings, save_every=save_every))
         at = [str(s) for s in steps] if every_layer_everywhere else ["first", "last"]
         raw = full_study_raw(task, save_every, seeds, epochs, batch_size, at)
         for job in plan_study(

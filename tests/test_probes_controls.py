@@ -12,8 +12,9 @@ import torch
 from ftprobe.errors import ConfigError
 from ftprobe.probes.controls import control_task, selectivity, shuffled_labels
 from ftprobe.study import execute
+from ftprobe.study.job_specs import ClassifierJob, ControlJob, DirectProbeJob, DirectProbeParams
 from ftprobe.study.jobs_model import Job
-from ftprobe.study.plan import classifier_settings, plan_study
+from ftprobe.study.plan import plan_study
 from ftprobe.study.spec import ProbeSpec, load_study
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
@@ -86,19 +87,19 @@ def _linear_task(monkeypatch: pytest.MonkeyPatch) -> float:
     return float(np.sum(shares**2))
 
 
-def _params(control: str | None = None) -> dict:
-    probes = ProbeSpec(hidden_sizes=(32, 32))
-    params = {"train": "train", "test": "test", "layer": 1, **classifier_settings(probes)}
-    params["seed"] = 5
-    return {**params, "control": control} if control else params
+def _job(control: str | None = None) -> Job:
+    settings = ProbeSpec(hidden_sizes=(32, 32)).classifier_params()
+    if control is None:
+        return Job.of(ClassifierJob("train", "test", 1, settings, seed=5))
+    return Job.of(ControlJob("train", "test", 1, settings, seed=5, control=control))
 
 
 def test_selectivity_on_a_linear_task_is_task_accuracy_minus_chance(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chance = _linear_task(monkeypatch)
-    task = execute.run_classifier(Job("classifier", _params()), tmp_path)
-    control = execute.run_control(Job("control", _params("control-task")), tmp_path)
+    task = execute.run_classifier(_job(), tmp_path)
+    control = execute.run_control(_job("control-task"), tmp_path)
     assert task["accuracy"] > 0.9
     # Unique types: no test type was seen, so the control's test labels are pure draws.
     assert control["n_test_unseen"] == 600 and control["n_train_types"] == 1600
@@ -106,7 +107,7 @@ def test_selectivity_on_a_linear_task_is_task_accuracy_minus_chance(
     assert selectivity(task["accuracy"], control["accuracy"]) == pytest.approx(
         task["accuracy"] - chance, abs=0.06
     )
-    shuffled = execute.run_control(Job("control", _params("shuffled")), tmp_path)
+    shuffled = execute.run_control(_job("shuffled"), tmp_path)
     assert shuffled["accuracy"] < 0.45  # nothing to learn from permuted labels
     assert "n_train_types" not in shuffled
 
@@ -231,10 +232,10 @@ def test_directprobe_finds_a_control_task_on_word_blobs_linear(
     splits = {"train": (X, y), "test": (Xt, y)}
     monkeypatch.setattr(execute, "load_vectors", lambda out, key, layer: (*splits[key], names))
     monkeypatch.setattr(execute, "load_types", lambda out, key: [f"w{w}" for w in word])
-    params = {"train": "train", "test": "test", "layer": 1, "min_cluster_size": 5, "results": 2}
-    task = execute.run_directprobe(Job("directprobe", params), tmp_path)
+    dp = DirectProbeParams(min_cluster_size=5)
+    task = execute.run_directprobe(Job.of(DirectProbeJob("train", "test", 1, dp)), tmp_path)
     control = execute.run_directprobe(
-        Job("directprobe", {**params, "control": "control-task", "seed": 8}), tmp_path
+        Job.of(DirectProbeJob("train", "test", 1, dp, control="control-task", seed=8)), tmp_path
     )
     expected = control_task([f"w{w}" for w in word], y, [], 3, 8).train
     assert control["n_labels_present"] == len(set(expected.tolist())) >= 2

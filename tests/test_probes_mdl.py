@@ -13,8 +13,8 @@ import torch
 from ftprobe.probes.classifier import ClassifierProbe
 from ftprobe.probes.mdl import online_code_length
 from ftprobe.study import execute
+from ftprobe.study.job_specs import MdlJob
 from ftprobe.study.jobs_model import Job
-from ftprobe.study.plan import classifier_settings
 from ftprobe.study.runner import job_dir
 from ftprobe.study.spec import ProbeSpec
 
@@ -63,11 +63,9 @@ def test_the_study_job_codes_the_task_and_its_control(
     monkeypatch.setattr(execute, "load_vectors", lambda out, key, layer: (X, y, list("abcd")))
     # Ten types: the control task gives each its own random label.
     monkeypatch.setattr(execute, "load_types", lambda out, key: [f"w{i % 10}" for i in range(600)])
-    settings = classifier_settings(ProbeSpec(hidden_sizes=(32, 32)))
-    params = {"train": "train", "layer": 1, **settings}
-    params.update(seed=2, fractions=list(FRACTIONS))
-    task = Job("mdl", {**params, "labels": "task"})
-    control = Job("mdl", {**params, "labels": "control-task"})
+    settings = ProbeSpec(hidden_sizes=(32, 32)).classifier_params()
+    task = Job.of(MdlJob("train", 1, settings, seed=2, fractions=FRACTIONS, labels="task"))
+    control = Job.of(MdlJob("train", 1, settings, 2, FRACTIONS, "control-task"))
     a = execute.run_mdl(task, tmp_path)
     b = execute.run_mdl(control, tmp_path)
     # The control's labels follow the vectors' types, not their clusters: only the skew of its

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from ftprobe.study import execute
+from ftprobe.study.job_specs import ClassifierJob
 from ftprobe.study.jobs_model import Job
-from ftprobe.study.plan import classifier_settings
 from ftprobe.study.runner import job_dir
 from ftprobe.study.spec import ProbeSpec
 from ftprobe.study.tables import _classifier_columns
@@ -40,8 +40,7 @@ def _vectors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _run(tmp_path: Path, probes: ProbeSpec, test: str) -> tuple[dict, Path]:
-    params = {"train": "train", "test": test, "layer": 6, **classifier_settings(probes), "seed": 3}
-    job = Job("classifier", params)
+    job = Job.of(ClassifierJob("train", test, 6, probes.classifier_params(), seed=3))
     return execute.run_classifier(job, tmp_path), job_dir(tmp_path, job.key)
 
 

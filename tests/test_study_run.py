@@ -107,12 +107,16 @@ def test_interrupted_run_resumes_to_the_same_tables(
     shutil.rmtree(out)
 
 
+def _copy_of(smoke_run: Path, out: Path) -> tuple[Path, StudySession]:
+    """A copy of the smoke study's folder at ``out``, opened as a session."""
+    shutil.copytree(smoke_run, out)
+    return out, StudySession.open(SMOKE, out)
+
+
 def test_a_damaged_job_result_is_run_again_not_reused(
     smoke_run: Path, tmp_path: Path, data_env: None
 ) -> None:
-    out = tmp_path / "damaged"
-    shutil.copytree(smoke_run, out)
-    session = StudySession.open(SMOKE, out)
+    out, session = _copy_of(smoke_run, tmp_path / "damaged")
     key = next(k for k, j in session.plan.jobs.items() if j.kind == "directprobe")
     result = out / "jobs" / key / "result.json"
     result.write_bytes(result.read_bytes()[:40])  # truncated, as by a full disk elsewhere
@@ -128,6 +132,30 @@ def test_a_damaged_job_result_is_run_again_not_reused(
     report = session.run(SequentialExecutor(), progress=False)
     assert report.ran == [key] and report.failed == {}
     assert session.pending() == []
+    shutil.rmtree(out)
+
+
+def test_the_curve_job_reads_the_split_fine_tuning_saved(
+    smoke_run: Path, tmp_path: Path, data_env: None
+) -> None:
+    out, session = _copy_of(smoke_run, tmp_path / "split")
+    (finetune,) = [k for k, j in session.plan.jobs.items() if j.kind == "finetune"]
+    curves = [k for k, j in session.plan.jobs.items() if j.kind == "curve"]
+    before = {k: json.loads((out / "jobs" / k / "result.json").read_text()) for k in curves}
+    # Swap the saved sides (still a partition of the same examples): a curve that drew
+    # its own split again would not notice, one that reads the saved split does.
+    saved = out / "jobs" / finetune / "run" / "split.json"
+    record = json.loads(saved.read_text())
+    record["subtrain"], record["subtest"] = record["subtest"], record["subtrain"]
+    saved.write_text(json.dumps(record))
+    for key in curves:
+        shutil.rmtree(out / "jobs" / key)
+    report = session.run(SequentialExecutor(), progress=False)
+    assert sorted(report.ran) == sorted(curves) and report.failed == {}
+    for key in curves:
+        after = json.loads((out / "jobs" / key / "result.json").read_text())
+        assert after["n_subtrain"] == before[key]["n_subtest"]
+        assert after["n_subtest"] == before[key]["n_subtrain"]
     shutil.rmtree(out)
 
 

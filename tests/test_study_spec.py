@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from ftprobe.encode.settings import FinetuneSettings
 from ftprobe.errors import ConfigError
 from ftprobe.study.plan import checkpoint_steps, plan_study
 from ftprobe.study.spec import load_study
@@ -44,21 +46,22 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def _steps(n: int, epochs: int, save_every: int, max_steps: int | None = None) -> list[int]:
+    settings = FinetuneSettings(epochs=epochs, batch_size=16, save_every=save_every)
+    return checkpoint_steps(n, replace(settings, max_steps=max_steps))
+
+
 def test_checkpoint_steps_include_start_every_n_and_end() -> None:
-    assert checkpoint_steps(100, epochs=2, batch_size=16, save_every=5) == [0, 5, 10, 14]
-    assert checkpoint_steps(100, epochs=2, batch_size=16, save_every=7) == [0, 7, 14]
-    assert checkpoint_steps(100, epochs=5, batch_size=16, save_every=10, max_steps=12) == [
-        0,
-        10,
-        12,
-    ]
+    assert _steps(100, epochs=2, save_every=5) == [0, 5, 10, 14]
+    assert _steps(100, epochs=2, save_every=7) == [0, 7, 14]
+    assert _steps(100, epochs=5, save_every=10, max_steps=12) == [0, 10, 12]
 
 
 def test_plan_covers_all_layers_at_ends_and_last_layer_between(tmp_path: Path) -> None:
     study = load_study(_write(tmp_path, BASE))
     assert study.finetune_tasks == ("ps-fxn", "ps-role")
     plan = plan_study(study, {"ps-role": 40, "ps-fxn": 40}, {"m": 6})
-    steps = checkpoint_steps(40, 1, 16, 10)
+    steps = _steps(40, 1, 10)
     assert steps == [0, 3]
     own = [r for r in plan.rows if r.finetune_task == "ps-fxn" and r.task == "ps-fxn"]
     assert {(r.step, r.layer) for r in own} == {(s, layer) for s in steps for layer in range(7)}
@@ -77,7 +80,7 @@ def test_checkpoints_without_layers_extract_nothing(tmp_path: Path) -> None:
         _write(tmp_path, BASE.replace('every_checkpoint = ["last"]', "every_checkpoint = []"))
     )
     plan = plan_study(study, {"ps-role": 400, "ps-fxn": 400}, {"m": 6})
-    assert checkpoint_steps(400, 1, 16, 10) == [0, 10, 20, 25]
+    assert _steps(400, 1, 10) == [0, 10, 20, 25]
     assert {r.step for r in plan.rows} == {0, 25}
     extracted = {job.params["step"] for job in plan.jobs.values() if job.kind == "extract"}
     assert extracted == {0, 25}
@@ -187,6 +190,8 @@ def test_probe_settings_default_to_two_hidden_layers_and_parse_from_probes(
         ("search_l2 = []", "[probes] search_l2 must be a non-empty list"),
         ("search_sizes = [32, -1]", "[probes] search_sizes must be"),
         ("search_fraction = 1.0", "[probes] search_fraction must lie strictly between"),
+        ("min_cluster_size = -1", "[probes] min_cluster_size must be >= 0, got -1"),
+        ("min_cluster_size = 2.5", "[probes] min_cluster_size must be an integer"),
     ],
 )
 def test_bad_probe_settings_name_the_file_section_and_key(
@@ -196,6 +201,25 @@ def test_bad_probe_settings_name_the_file_section_and_key(
     with pytest.raises(ConfigError, match=re.escape(message)) as caught:
         load_study(path)
     assert str(path.resolve()) in str(caught.value) or str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("learning_rate = 0", "[finetune] the learning rate and gradient-norm limit must be"),
+        ("weight_decay = -0.1", "[finetune] the learning rate and gradient-norm limit must be"),
+        ("warmup_ratio = 1.0", "[finetune] warm-up ratio must be in [0, 1), got 1.0"),
+    ],
+)
+def test_bad_finetune_settings_fail_at_load_not_in_the_job(
+    tmp_path: Path, edit: str, message: str
+) -> None:
+    # Fine-tuning's own settings object is built when the study is read, so a value it
+    # refuses stops the study before an hour of work, not when its first run starts.
+    path = _write(tmp_path, BASE.replace("epochs = 1", f"epochs = 1\n{edit}"))
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        load_study(path)
+    assert str(path.resolve()) in str(caught.value)
 
 
 def _probe_keys(tmp_path: Path, probes: str) -> tuple[set[str], set[str]]:

@@ -140,7 +140,8 @@ def _print_counts(name: str, tasks: dict[str, Task], skipped: list[SkippedLineWa
         extra = f" (+{len(bad)} malformed line(s) skipped)" if bad else ""
         where = ""
         if t.unit_kind != "sentence" and all(ex.sent_id for ex in t.examples):
-            where = f" in {len(t.sentences()):,} sentences"
+            # The corpus's own count (its sentence ids), repeated lines included.
+            where = f" in {len({ex.sent_id for ex in t.examples}):,} sentences"
         out.print(f"{split}: {len(t):,} {noun}{where}, {len(counts[split])} labels{extra}")
     for w in skipped:
         out.print(f"skipped {w.path}, line {w.line}: {w.reason}")

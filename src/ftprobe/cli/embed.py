@@ -180,8 +180,8 @@ def _extract(
         variant = sorted(f"{k}={v}" for k, v in options.items() if k not in _READING_ONLY_OPTIONS)
         if variant:
             data = dataclasses.replace(data, name="+".join([data.name, *variant]))
-        if limit is not None and limit < len(data):
-            data = data.subset(range(limit), split=f"{name}-first{limit}")
+        if limit is not None:
+            data = data.first(limit)
         # One model load serves every split that needs extraction.
         if loaded is None and store.missing_layers(data, ref, layers, pooling, model_name):
             loaded = load_encoder(ref, device)

@@ -166,12 +166,32 @@ class Task:
     def label_counts(self) -> Counter[str]:
         return Counter(ex.label for ex in self.examples)
 
+    def sentence_groups(self) -> dict[tuple[str, ...], list[int]]:
+        """Each distinct sentence's words and the positions of its examples, in first-seen order.
+
+        The one rule for "a sentence" (fine-tuning batches, the memorization split, the
+        number of updates): a sentence is its words, so a sentence repeated in the corpus
+        (EWT holds many "Thank you." lines) is one group. The encoder gives identical words
+        identical vectors, so a repeat split across subtrain and subtest would leak.
+        """
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, ex in enumerate(self.examples):
+            groups.setdefault(ex.tokens, []).append(i)
+        return groups
+
     def sentences(self) -> list[tuple[str, ...]]:
         """The distinct sentences, in first-seen order (several units can share one)."""
-        seen: dict[tuple[str | None, tuple[str, ...]], None] = {}
-        for ex in self.examples:
-            seen.setdefault((ex.sent_id, ex.tokens), None)
-        return [tokens for _, tokens in seen]
+        return list(self.sentence_groups())
+
+    def first(self, n: int) -> Task:
+        """The first ``n`` examples as their own split, ``SPLIT-firstN`` (0 keeps them all).
+
+        The one place slices are named: the name keeps a slice's store entry apart from
+        the whole split's, whoever takes the slice (``ftprobe embed``, a study's jobs).
+        """
+        if not n or n >= len(self):
+            return self
+        return self.subset(range(n), split=f"{self.split}-first{n}")
 
     def subset(self, positions: Sequence[int], split: str | None = None) -> Task:
         """A task with the examples at ``positions`` (same label set)."""

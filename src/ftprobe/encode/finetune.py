@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -84,6 +83,7 @@ from ftprobe.encode.models import (
     max_pieces,
     resolve_model,
 )
+from ftprobe.encode.settings import FinetuneSettings
 from ftprobe.encode.store import task_fingerprint
 from ftprobe.encode.subsplit import plan_split, save_split
 from ftprobe.errors import ConfigError, FtprobeError
@@ -95,50 +95,6 @@ STATE_DIR = "state"
 _STATE_FILE = "training-state.pt"
 _FORMAT = "ftprobe-finetune-run"
 _EVAL_BATCH = 64
-
-
-@dataclass(frozen=True)
-class FinetuneSettings:
-    """Everything that decides the fine-tuned weights (besides data, model and seed source).
-
-    ``batch_size`` counts sentences. ``save_every`` adds a checkpoint every that
-    many updates (step 0 and the last update are always saved). ``max_steps``
-    stops early; the learning-rate schedule then spans ``max_steps`` updates.
-    ``max_length`` defaults to the model's limit.
-    """
-
-    epochs: int = 3
-    batch_size: int = 16
-    learning_rate: float = 5e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    head_dropout: float = 0.1
-    seed: int = 13
-    save_every: int | None = None
-    max_steps: int | None = None
-    pooling: str = "first"
-    max_length: int | None = None
-
-    def __post_init__(self) -> None:
-        check_pooling(self.pooling)
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("epochs and batch size must be positive")
-        if self.learning_rate <= 0 or self.weight_decay < 0 or self.max_grad_norm <= 0:
-            raise ConfigError(
-                "the learning rate and gradient-norm limit must be positive, "
-                "the weight decay non-negative"
-            )
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ConfigError(f"warm-up ratio must be in [0, 1), got {self.warmup_ratio}")
-        if not 0.0 <= self.head_dropout < 1.0:
-            raise ConfigError(f"head dropout must be in [0, 1), got {self.head_dropout}")
-        if self.save_every is not None and self.save_every < 1:
-            raise ConfigError(f"--save-every must be positive, got {self.save_every}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ConfigError(f"--max-steps must be positive, got {self.max_steps}")
-        if self.max_length is not None and self.max_length < 3:
-            raise ConfigError(f"max length {self.max_length} leaves no room for words")
 
 
 @dataclass(frozen=True)
@@ -270,10 +226,8 @@ def finetune(
         if eval_task is not None
         else None
     )
-    steps_per_epoch = math.ceil(train.n_sentences / settings.batch_size)
-    total = settings.epochs * steps_per_epoch
-    if settings.max_steps is not None:
-        total = min(total, settings.max_steps)
+    steps_per_epoch = settings.updates_per_epoch(train.n_sentences)
+    total = settings.total_updates(train.n_sentences)
     saves = checkpoint_steps(total, settings.save_every)
 
     root.mkdir(parents=True, exist_ok=True)
@@ -492,9 +446,7 @@ class _Corpus:
         max_length: int,
         pooling: str,
     ) -> None:
-        groups: dict[tuple[str, ...], list[int]] = {}
-        for i, ex in enumerate(task.examples):
-            groups.setdefault(ex.tokens, []).append(i)
+        groups = task.sentence_groups()
         self.members = list(groups.values())
         self.pieces: list[WordPieces] = tokenize_words(tokenizer, list(groups))
         self.template = template

@@ -63,10 +63,7 @@ def plan_split(task: Task, fraction: float = 0.8, seed: int = 13) -> SubSplit:
     """A seeded split of ``task`` keeping each sentence's examples together."""
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"the subtrain fraction must be between 0 and 1, got {fraction}")
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for i, ex in enumerate(task.examples):
-        groups.setdefault(ex.tokens, []).append(i)
-    members = list(groups.values())
+    members = list(task.sentence_groups().values())
     if len(members) < 2:
         raise ConfigError(
             f"task {task.name}/{task.split} has {len(members)} sentence(s): "

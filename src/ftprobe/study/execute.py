@@ -14,37 +14,39 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from ftprobe.data.registry import load_task
-from ftprobe.data.task import Task
 from ftprobe.encode.models import ModelRef, resolve_model
 from ftprobe.encode.store import EntryKey, RepresentationStore
 from ftprobe.errors import FtprobeError
+from ftprobe.study import job_specs as jobs
 from ftprobe.study.jobs_model import Job
 from ftprobe.study.runner import job_dir, read_result, write_result
 
 if TYPE_CHECKING:
+    from ftprobe.encode.subsplit import SubSplit
     from ftprobe.probes.classifier import ClassifierProbe
 
 STORE = "store"
+FINETUNE_RUN = "run"
+"""The run folder of a fine-tuning job, inside its job folder."""
+
+_Spec = TypeVar("_Spec")
 
 
-def _load_task(params: Mapping[str, Any], split: str, limit: int) -> Task:
-    task = load_task(
-        params["task"], split, data_dir=params.get("data_dir"), **dict(params.get("options") or {})
-    )
-    if limit and limit < len(task):
-        # The slice gets its own split name so that its store entry never
-        # collides with the whole split's.
-        task = task.subset(range(limit), split=f"{split}-first{limit}")
-    return task
+def _spec(job: Job, kind: type[_Spec]) -> _Spec:
+    """The typed settings of ``job``, which the planner built (see :meth:`Job.of`)."""
+    if not isinstance(job.spec, kind):
+        raise FtprobeError(
+            f"job {job.describe()} carries no {kind.__name__}: plan it with Job.of(...)"
+        )
+    return job.spec
 
 
 def _needed(out_dir: Path, key: str) -> dict[str, Any]:
@@ -54,25 +56,25 @@ def _needed(out_dir: Path, key: str) -> dict[str, Any]:
     return result
 
 
-def _encoder(out_dir: Path, params: Mapping[str, Any]) -> tuple[ModelRef, str]:
+def _encoder(out_dir: Path, encoder: jobs.EncoderRef) -> tuple[ModelRef, str]:
     """The encoder of an extraction: the base model, or a fine-tuning checkpoint."""
-    base = resolve_model(params["model"])
-    if params.get("random_init"):
-        run = _needed(out_dir, params["random_init"])
+    base = resolve_model(encoder.model)
+    if encoder.random_init:
+        run = _needed(out_dir, encoder.random_init)
         ref = resolve_model(str(out_dir / run["path"]))
-        return ref, f"{_slug(base.name)}--{params['random_init']}"
-    if params["finetune"] is None:
+        return ref, f"{_slug(base.name)}--{encoder.random_init}"
+    if encoder.finetune is None:
         return base, f"{_slug(base.name)}--base"
-    run = _needed(out_dir, params["finetune"])
+    run = _needed(out_dir, encoder.finetune)
     checkpoints = {int(step): path for step, path in run["checkpoints"].items()}
-    step = int(params["step"])
+    step = encoder.step
     if step not in checkpoints:
         raise FtprobeError(
-            f"fine-tuning run {params['finetune']} saved no checkpoint at step {step} "
+            f"fine-tuning run {encoder.finetune} saved no checkpoint at step {step} "
             f"(it saved {sorted(checkpoints)})"
         )
     ref = resolve_model(str(out_dir / checkpoints[step]))
-    return ref, f"{_slug(base.name)}--{params['finetune']}--step-{step:06d}"
+    return ref, f"{_slug(base.name)}--{encoder.finetune}--step-{step:06d}"
 
 
 def _slug(name: str) -> str:
@@ -81,12 +83,12 @@ def _slug(name: str) -> str:
 
 def run_extract(job: Job, out_dir: Path) -> dict[str, Any]:
     """Extract the planned layers of one split of a task with one encoder into the store."""
-    p = job.params
-    task = _load_task(p, p["split"], p["max_examples"])
-    ref, name = _encoder(out_dir, p)
+    spec = _spec(job, jobs.ExtractJob)
+    task = spec.task.load()
+    ref, name = _encoder(out_dir, spec.encoder)
     store = RepresentationStore(out_dir / STORE)
     entry = store.get_or_extract(
-        task, ref, list(p["layers"]), p["pooling"], model_name=name, progress=False
+        task, ref, list(spec.layers), spec.pooling, model_name=name, progress=False
     )
     return {
         "store_key": list(entry.key.relpath.parts),
@@ -106,28 +108,6 @@ def load_vectors(
     return entry.load(layer), entry.labels(), entry.label_names
 
 
-def classifier_probe(
-    params: Mapping[str, Any], labels: list[str], **overrides: Any
-) -> ClassifierProbe:
-    """The study's classifier probe over the task's ``labels`` from a job's parameters (see
-    ``plan.classifier_settings``)."""
-    from ftprobe.probes.classifier import ClassifierProbe
-
-    settings: dict[str, Any] = {
-        "labels": tuple(labels),
-        "hidden_sizes": tuple(params["hidden_sizes"]),
-        "l2": params["l2"],
-        "search": params["search"],
-        "restarts": params["restarts"],
-        "seed": params["seed"],
-    }
-    for key in ("search_sizes", "search_l2", "search_fraction"):
-        if key in params:
-            settings[key] = params[key]
-    settings.update(overrides)
-    return ClassifierProbe(**settings)
-
-
 def _search_part(folder: Path, probe: ClassifierProbe) -> dict[str, Any]:
     """Write the search's table, if there was one; its summary for ``result.json``."""
     table = probe.search_results_
@@ -141,10 +121,10 @@ def _search_part(folder: Path, probe: ClassifierProbe) -> dict[str, Any]:
 def run_classifier(job: Job, out_dir: Path) -> dict[str, Any]:
     """Train the classifier probe on the training split (searching its settings there when
     asked, with its restarts), score it on the test split."""
-    p = job.params
-    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
-    Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
-    probe = classifier_probe(p, names).fit(np.asarray(X), y)
+    spec = _spec(job, jobs.ClassifierJob)
+    X, y, names = load_vectors(out_dir, spec.train, spec.layer)
+    Xt, yt, _ = load_vectors(out_dir, spec.test, spec.layer)
+    probe = spec.classifier.probe(spec.seed, names).fit(np.asarray(X), y)
     train_scores = probe.report(np.asarray(X), y)
     scores = probe.report(np.asarray(Xt), yt)
     folder = job_dir(out_dir, job.key)
@@ -180,7 +160,8 @@ def load_types(out_dir: Path, extract_key: str) -> list[str]:
 
 def control_labels(
     out_dir: Path,
-    params: Mapping[str, Any],
+    extracts: tuple[str, str | None],
+    seed: int,
     control: str,
     n_labels: int,
     y: np.ndarray,
@@ -188,20 +169,20 @@ def control_labels(
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     """Training and test labels of a label control, and what to record about them.
 
-    The control task relabels both splits by type (``yt`` None: the training
-    split only); shuffled labels permute the training labels only (the test
-    split keeps its gold labels).
+    ``extracts`` are the keys of the training and test extractions the labels
+    belong to. The control task relabels both splits by type (``yt`` None: the
+    training split only); shuffled labels permute the training labels only (the
+    test split keeps its gold labels).
     """
     from ftprobe.probes.controls import CONTROL_TASK, SHUFFLED, control_task, shuffled_labels
 
     if control == SHUFFLED:
-        return shuffled_labels(y, params["seed"]), yt, {}
+        return shuffled_labels(y, seed), yt, {}
     if control != CONTROL_TASK:
         raise FtprobeError(f"unknown label control {control!r}")
-    test_types = load_types(out_dir, params["test"]) if yt is not None else []
-    task = control_task(
-        load_types(out_dir, params["train"]), y, test_types, n_labels, params["seed"]
-    )
+    train, test = extracts
+    test_types = load_types(out_dir, test) if yt is not None and test is not None else []
+    task = control_task(load_types(out_dir, train), y, test_types, n_labels, seed)
     record = {"n_train_types": task.n_train_types}
     if yt is not None:
         record["n_test_types"] = len(set(test_types))
@@ -211,15 +192,17 @@ def control_labels(
 
 def run_control(job: Job, out_dir: Path) -> dict[str, Any]:
     """The classifier probe of the study trained and scored on a label control's labels."""
-    p = job.params
-    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
-    Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
-    y_control, yt_control, record = control_labels(out_dir, p, p["control"], len(names), y, yt)
+    spec = _spec(job, jobs.ControlJob)
+    X, y, names = load_vectors(out_dir, spec.train, spec.layer)
+    Xt, yt, _ = load_vectors(out_dir, spec.test, spec.layer)
+    y_control, yt_control, record = control_labels(
+        out_dir, (spec.train, spec.test), spec.seed, spec.control, len(names), y, yt
+    )
     assert yt_control is not None
-    probe = classifier_probe(p, names).fit(np.asarray(X), y_control)
+    probe = spec.classifier.probe(spec.seed, names).fit(np.asarray(X), y_control)
     scores = probe.report(np.asarray(Xt), yt_control)
     return {
-        "control": p["control"],
+        "control": spec.control,
         "accuracy": scores.accuracy,
         "accuracy_sd": scores.accuracy_sd,
         "macro_f1": scores.macro_f1,
@@ -239,18 +222,25 @@ def run_mdl(job: Job, out_dir: Path) -> dict[str, Any]:
     """
     from ftprobe.probes.mdl import online_code_length
 
-    p = job.params
-    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
-    if p["labels"] != "task":
-        y, _, _ = control_labels(out_dir, p, p["labels"], len(names), y, None)
+    spec = _spec(job, jobs.MdlJob)
+    X, y, names = load_vectors(out_dir, spec.train, spec.layer)
+    if spec.labels != "task":
+        y, _, _ = control_labels(
+            out_dir, (spec.train, None), spec.seed, spec.labels, len(names), y, None
+        )
     code = online_code_length(
-        np.asarray(X), y, len(names), p["fractions"], p["seed"], probe=classifier_probe(p, names)
+        np.asarray(X),
+        y,
+        len(names),
+        list(spec.fractions),
+        spec.seed,
+        probe=spec.classifier.probe(spec.seed, names),
     )
     folder = job_dir(out_dir, job.key)
     folder.mkdir(parents=True, exist_ok=True)
     code.blocks.to_parquet(folder / "blocks.parquet")
     return {
-        "labels": p["labels"],
+        "labels": spec.labels,
         "code_length_bits": code.code_length_bits,
         "uniform_bits": code.uniform_bits,
         "compression": code.compression,
@@ -270,31 +260,26 @@ def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
     """
     from ftprobe.probes.classifier import learning_curve
 
-    p = job.params
-    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
-    Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
-    from ftprobe.encode.subsplit import plan_split
-
+    spec = _spec(job, jobs.CurveJob)
+    X, y, names = load_vectors(out_dir, spec.train, spec.layer)
+    Xt, yt, _ = load_vectors(out_dir, spec.test, spec.layer)
     X = np.asarray(X)
-    # The same seeded, sentence-grouped split that fine-tuning saved in its run folder.
-    split = plan_split(
-        _load_task(p, p["split"], p["max_examples"]), p["subtrain_fraction"], p["seed"]
-    )
+    split = saved_split(out_dir, spec)
     sub, held = np.asarray(split.subtrain), np.asarray(split.subtest)
     folder = job_dir(out_dir, job.key)
     folder.mkdir(parents=True, exist_ok=True)
-    probe = classifier_probe(p, names)
+    probe = spec.classifier.probe(spec.seed, names)
     searched: dict[str, Any] = {}
     if probe.search:
         hidden, l2 = probe.select_settings(X[sub], y[sub])
         searched = _search_part(folder, probe)
-        probe = classifier_probe(p, names, hidden_sizes=hidden, l2=l2, search=False)
+        probe = spec.classifier.probe(spec.seed, names, hidden_sizes=hidden, l2=l2, search=False)
     curve = learning_curve(
         X[sub],
         y[sub],
         {"subtrain": (X[sub], y[sub]), "subtest": (X[held], y[held]), "test": (np.asarray(Xt), yt)},
-        fractions=p["fractions"],
-        seed=p["seed"],
+        fractions=list(spec.fractions),
+        seed=spec.seed,
         probe=probe,
     )
     curve.rename(columns={"split": "eval_split"}).to_parquet(folder / "curve.parquet")
@@ -309,18 +294,48 @@ def run_curve(job: Job, out_dir: Path) -> dict[str, Any]:
     }
 
 
+def saved_split(out_dir: Path, spec: jobs.CurveJob) -> SubSplit:
+    """The subtrain/subtest split that fine-tuning saved for the curve's training vectors.
+
+    Fine-tuning draws it once (``split.json`` in its run folder) and every curve
+    reads it, so the probes' subtest is the very split the run recorded. A split
+    that does not match the curve's settings or examples is refused, never used.
+    """
+    from ftprobe.encode.finetune import read_run
+    from ftprobe.encode.store import task_fingerprint
+    from ftprobe.encode.subsplit import load_split
+
+    _needed(out_dir, spec.split_from)
+    run = read_run(job_dir(out_dir, spec.split_from) / FINETUNE_RUN)
+    if run.split_file is None:
+        raise FtprobeError(f"fine-tuning run {run.out} saved no subtrain/subtest split")
+    split = load_split(run.split_file)
+    task = spec.task.load()
+    if (
+        split.fingerprint != task_fingerprint(task)
+        or split.seed != spec.seed
+        or split.fraction != spec.subtrain_fraction
+    ):
+        raise FtprobeError(
+            f"{run.split_file}: the saved split is of other examples or settings than the "
+            f"curve of {task.name}/{task.split} (seed {spec.seed}, fraction "
+            f"{spec.subtrain_fraction}) needs"
+        )
+    return split
+
+
 def run_randominit(job: Job, out_dir: Path) -> dict[str, Any]:
     """Save the random-init baseline's encoder: the model's architecture, seeded random weights."""
     from ftprobe.encode.models import save_random_init
 
-    p = job.params
+    spec = _spec(job, jobs.RandomInitJob)
     folder = job_dir(out_dir, job.key) / "model"
     folder.parent.mkdir(parents=True, exist_ok=True)
-    ref = save_random_init(resolve_model(p["model"]), folder, p["seed"])
+    ref = save_random_init(resolve_model(spec.model), folder, spec.seed)
     return {
         "path": folder.resolve().relative_to(out_dir.resolve()).as_posix(),
         "identity": ref.identity,
-        "seed": p["seed"],
+        "seed": spec.seed,
     }
 
 
@@ -330,31 +345,19 @@ def run_finetune(job: Job, out_dir: Path) -> dict[str, Any]:
     The run lives in ``jobs/<key>/run``; an interrupted run resumes from its last
     checkpoint when the job runs again.
     """
-    from ftprobe.encode.finetune import FinetuneSettings, finetune
+    from ftprobe.encode.finetune import finetune
 
-    p = job.params
-    train = _load_task(p, p["split"], p["max_train"])
-    dev = _load_task(p, p["eval_split"], p["max_eval"])
-    settings = FinetuneSettings(
-        epochs=p["epochs"],
-        batch_size=p["batch_size"],
-        learning_rate=p["learning_rate"],
-        warmup_ratio=p["warmup_ratio"],
-        weight_decay=p["weight_decay"],
-        seed=p["seed"],
-        save_every=p["save_every"],
-        max_steps=p["max_steps"] or None,
-        pooling=p["pooling"],
-    )
-    folder = job_dir(out_dir, job.key) / "run"
+    spec = _spec(job, jobs.FinetuneJob)
+    train = spec.train.load()
+    folder = job_dir(out_dir, job.key) / FINETUNE_RUN
     run = finetune(
         train,
         folder,
-        p["model"],
-        settings,
-        eval_task=dev,
-        subtrain_fraction=p["subtrain_fraction"],
-        split_seed=p["seed"],
+        spec.model,
+        spec.settings,
+        eval_task=spec.dev.load(),
+        subtrain_fraction=spec.subtrain_fraction,
+        split_seed=spec.settings.seed,
         progress=False,
     )
     return {
@@ -379,24 +382,28 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
     task's labels instead of the task's.
     """
     from ftprobe.geometry import outputs
-    from ftprobe.geometry.directprobe import Checkpoints, DirectProbe
+    from ftprobe.geometry.directprobe import Checkpoints
 
-    p = job.params
+    spec = _spec(job, jobs.DirectProbeJob)
     folder = job_dir(out_dir, job.key)
     folder.mkdir(parents=True, exist_ok=True)
-    X, y, names = load_vectors(out_dir, p["train"], p["layer"])
+    X, y, names = load_vectors(out_dir, spec.train, spec.layer)
     X = np.asarray(X, dtype=np.float64)
     test_control = None
-    if p.get("control"):
+    if spec.control:
+        if spec.test is None or spec.seed is None:
+            raise FtprobeError(f"job {job.describe()}: a control's clustering needs test and seed")
         # A control's clustering: both splits relabelled, the same map on each.
-        _, yt_gold, _ = load_vectors(out_dir, p["test"], p["layer"])
-        y, test_control, _ = control_labels(out_dir, p, p["control"], len(names), y, yt_gold)
+        _, yt_gold, _ = load_vectors(out_dir, spec.test, spec.layer)
+        y, test_control, _ = control_labels(
+            out_dir, (spec.train, spec.test), spec.seed, spec.control, len(names), y, yt_gold
+        )
     log = outputs.RunLog()
     log.info(
-        f"DirectProbe on layer {p['layer']} of {p['train']}: {len(y)} points, {X.shape[1]} dims"
+        f"DirectProbe on layer {spec.layer} of {spec.train}: {len(y)} points, {X.shape[1]} dims"
     )
     state = folder / "clustering-state"
-    probe = DirectProbe(labels=names, min_cluster_size=p["min_cluster_size"]).fit(
+    probe = spec.directprobe.estimator(names).fit(
         X, y, checkpoints=Checkpoints(state, resume=state.exists())
     )
     clustering = probe.clusters_
@@ -417,11 +424,11 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
         "dist_max": float(cross.max()) if cross.size else None,
         "accuracy": None,
     }
-    if p["test"] is not None:
+    if spec.test is not None:
         # The study needs the nearest cluster of each test point, not all K distances
         # (prediction.txt, which `ftprobe probe` writes): solving only the clusters that
         # can be nearest is several times faster when there are many clusters.
-        Xt, yt, _ = load_vectors(out_dir, p["test"], p["layer"])
+        Xt, yt, _ = load_vectors(out_dir, spec.test, spec.layer)
         yt = yt if test_control is None else test_control
         record["accuracy"] = probe.score(np.asarray(Xt, dtype=np.float64), yt)
     log.extend(outputs.cluster_summary_lines(clustering.n_clusters, record["accuracy"], dist))

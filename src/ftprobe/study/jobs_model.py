@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 JobKind = Literal[
     "finetune", "extract", "directprobe", "classifier", "curve", "control", "mdl", "randominit"
@@ -30,6 +30,19 @@ class Resources:
     gpus: float = 0.0
 
 
+class JobSpec(Protocol):
+    """A typed job (see :mod:`ftprobe.study.job_specs`): its kind and what its key is made of."""
+
+    @property
+    def kind(self) -> JobKind:
+        """The job's kind, the first part of its key."""
+        ...
+
+    def params(self) -> dict[str, Any]:
+        """The provenance parameters the key hashes (plain JSON values)."""
+        ...
+
+
 def _canonical(params: Mapping[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -43,6 +56,19 @@ class Job:
     deps: tuple[str, ...] = ()
     resources: Resources = field(default_factory=Resources)
     label: str = ""
+    # The typed settings the job runs with; ``params`` is their key-making view.
+    spec: JobSpec | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(
+        cls,
+        spec: JobSpec,
+        deps: tuple[str, ...] = (),
+        resources: Resources | None = None,
+        label: str = "",
+    ) -> Job:
+        """The job that runs ``spec``, keyed on its parameters."""
+        return cls(spec.kind, spec.params(), deps, resources or Resources(), label=label, spec=spec)
 
     @property
     def key(self) -> str:

@@ -13,36 +13,36 @@ fine-tuning task: the same work always has the same job key.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ftprobe.encode.settings import FinetuneSettings
 from ftprobe.errors import ConfigError
 from ftprobe.probes.controls import CONTROL_TASK, LABEL_CONTROLS, RANDOM_INIT
+from ftprobe.study.job_specs import (
+    ClassifierJob,
+    ControlJob,
+    CurveJob,
+    DirectProbeJob,
+    EncoderRef,
+    ExtractJob,
+    FinetuneJob,
+    MdlJob,
+    RandomInitJob,
+)
 from ftprobe.study.jobs_model import Job, Resources
-from ftprobe.study.spec import ProbeSpec, Study
+from ftprobe.study.spec import Study
 
 
-def checkpoint_steps(
-    n_sentences: int, epochs: int, batch_size: int, save_every: int, max_steps: int = 0
-) -> list[int]:
-    """The update steps at which fine-tuning will save the encoder.
+def checkpoint_steps(n_sentences: int, settings: FinetuneSettings) -> list[int]:
+    """The update steps at which fine-tuning on ``n_sentences`` distinct sentences will save.
 
-    Fine-tuning batches whole sentences, so a run makes ``ceil(n_sentences /
-    batch_size)`` updates an epoch; the saving rule itself is fine-tuning's own.
+    Both the number of updates and the saving rule are fine-tuning's own, so the
+    plan and the run cannot disagree about which checkpoints exist.
     """
     from ftprobe.encode.finetune import checkpoint_steps as saved_steps
 
-    total = epochs * math.ceil(n_sentences / batch_size)
-    if max_steps:
-        total = min(total, max_steps)
-    return saved_steps(total, save_every)
-
-
-DIRECTPROBE_RESULTS = 2
-"""What a DirectProbe job's parts mean, part of its key: 2 since undefined label statistics are
-NaN (not 0) and identical same-label vectors start as one cluster, so folders of older results
-are recomputed rather than mixed with new ones."""
+    return saved_steps(settings.total_updates(n_sentences), settings.save_every)
 
 
 @dataclass(frozen=True)
@@ -113,25 +113,6 @@ class Plan:
         return out
 
 
-def classifier_settings(probes: ProbeSpec) -> dict[str, object]:
-    """The classifier probe's settings as job parameters (so they are part of the job key).
-
-    Classifier and curve jobs both carry them, so changing any setting recomputes
-    both; the search's grid is included only when it is used.
-    """
-    settings: dict[str, object] = {
-        "hidden_sizes": [int(h) for h in probes.hidden_sizes],
-        "l2": float(probes.l2),
-        "search": bool(probes.search),
-        "restarts": int(probes.restarts),
-    }
-    if probes.search:
-        settings["search_sizes"] = [int(h) for h in probes.search_sizes]
-        settings["search_l2"] = [float(w) for w in probes.search_l2]
-        settings["search_fraction"] = float(probes.search_fraction)
-    return settings
-
-
 def _layer_index(value: str, n_layers: int, where: str) -> int:
     if value == "first":
         return 0
@@ -187,34 +168,18 @@ def plan_study(
         n_layers = model_layers[model.name]
         every = sorted({_layer_index(str(v), n_layers, where) for v in reps.every_checkpoint})
         for seed in study.seeds:
+            settings = ft.settings(seed, reps.pooling)
             for ft_task in study.finetune_tasks:
-                steps = checkpoint_steps(
-                    train_sizes[ft_task], ft.epochs, ft.batch_size, ft.save_every, ft.max_steps
-                )
-                ft_spec = study.task(ft_task)
+                steps = checkpoint_steps(train_sizes[ft_task], settings)
                 ft_key = plan.add(
-                    Job(
-                        "finetune",
-                        {
-                            "model": model.path,
-                            "task": ft_task,
-                            "split": ft_spec.train_split,
-                            "max_train": ft_spec.max_train,
-                            "eval_split": ft_spec.test_split,
-                            "max_eval": ft_spec.max_test,
-                            "options": dict(ft_spec.options),
-                            "seed": seed,
-                            "epochs": ft.epochs,
-                            "batch_size": ft.batch_size,
-                            "learning_rate": ft.learning_rate,
-                            "warmup_ratio": ft.warmup_ratio,
-                            "weight_decay": ft.weight_decay,
-                            "save_every": ft.save_every,
-                            "max_steps": ft.max_steps,
-                            "subtrain_fraction": probes.subtrain_fraction,
-                            "pooling": reps.pooling,
-                            **_data_params(study, ft_task),
-                        },
+                    Job.of(
+                        FinetuneJob(
+                            model=model.path,
+                            train=study.task_ref(ft_task, "train"),
+                            dev=study.task_ref(ft_task, "test"),
+                            settings=settings,
+                            subtrain_fraction=probes.subtrain_fraction,
+                        ),
                         resources=Resources(cpus=2, gpus=1),
                         label=f"fine-tune {model.name} on {ft_task} (seed {seed})",
                     )
@@ -246,32 +211,16 @@ def plan_study(
     return plan
 
 
-def _data_params(study: Study, task_name: str) -> dict[str, str | None]:
-    """Where a job reads its task's data, and a digest of that data's content (the key's part
-    that keeps one corpus's results from being reused for another)."""
-    return {
-        "data_dir": str(study.data_dir) if study.data_dir else None,
-        "corpus": study.corpus.get(task_name),
-    }
-
-
-def _extract_params(
-    study: Study, task_name: str, role: str, layers: list[int]
-) -> dict[str, object]:
-    """An extraction's parameters, less its encoder: one task split, its layers and pooling."""
-    task = study.task(task_name)
-    split, limit = (
-        (task.train_split, task.max_train) if role == "train" else (task.test_split, task.max_test)
+def _extract_job(
+    study: Study, encoder: EncoderRef, task_name: str, role: str, layers: list[int]
+) -> ExtractJob:
+    """The extraction of one task split's ``layers`` with ``encoder``."""
+    return ExtractJob(
+        encoder=encoder,
+        task=study.task_ref(task_name, role),
+        layers=tuple(layers),
+        pooling=study.representations.pooling,
     )
-    return {
-        "task": task_name,
-        "split": split,
-        "max_examples": limit,
-        "options": dict(task.options),
-        "layers": layers,
-        "pooling": study.representations.pooling,
-        **_data_params(study, task_name),
-    }
 
 
 def _plan_random_init(plan: Plan, study: Study) -> None:
@@ -284,18 +233,16 @@ def _plan_random_init(plan: Plan, study: Study) -> None:
             layers.setdefault((row.seed, row.model, row.task), set()).add(row.layer)
     for (seed, model, task_name), chosen in layers.items():
         init = plan.add(
-            Job(
-                "randominit",
-                {"model": paths[model], "seed": seed},
+            Job.of(
+                RandomInitJob(model=paths[model], seed=seed),
                 label=f"random-init {model} (seed {seed})",
             )
         )
-        encoder = {"model": paths[model], "finetune": None, "step": 0, "random_init": init}
+        encoder = EncoderRef(model=paths[model], random_init=init)
         extract = {
             role: plan.add(
-                Job(
-                    "extract",
-                    {**encoder, **_extract_params(study, task_name, role, sorted(chosen))},
+                Job.of(
+                    _extract_job(study, encoder, task_name, role, sorted(chosen)),
                     deps=(init,),
                     resources=Resources(cpus=2, gpus=1),
                     label=f"extract {model}@random-init {task_name}/{role}",
@@ -312,37 +259,24 @@ def _plan_random_init(plan: Plan, study: Study) -> None:
             plan.baselines.append(BaselineRow(seed, model, task_name, layer, clf, control))
 
 
-def _probe_params(
-    study: Study, extract: Mapping[str, str], layer: int, seed: int
-) -> dict[str, object]:
-    """What a classifier probe trained on train and scored on test is keyed on."""
-    return {
-        "train": extract["train"],
-        "test": extract["test"],
-        "layer": layer,
-        **classifier_settings(study.probes),
-        "seed": seed,
-    }
-
-
 def _classifier_job(
     study: Study, extract: Mapping[str, str], layer: int, seed: int, where: str
 ) -> Job:
-    return Job(
-        "classifier",
-        _probe_params(study, extract, layer, seed),
-        deps=(extract["train"], extract["test"]),
-        label=f"classifier probe {where}",
+    spec = ClassifierJob(
+        extract["train"], extract["test"], layer, study.probes.classifier_params(), seed
     )
+    return Job.of(spec, deps=(extract["train"], extract["test"]), label=f"classifier probe {where}")
 
 
 def _control_job(
     study: Study, extract: Mapping[str, str], layer: int, seed: int, control: str, where: str
 ) -> Job:
     """The classifier probe trained on a label control ("control-task" or "shuffled")."""
-    return Job(
-        "control",
-        {**_probe_params(study, extract, layer, seed), "control": control},
+    spec = ControlJob(
+        extract["train"], extract["test"], layer, study.probes.classifier_params(), seed, control
+    )
+    return Job.of(
+        spec,
         deps=(extract["train"], extract["test"]),
         label=f"classifier probe on {control} {where}",
     )
@@ -352,19 +286,11 @@ def _mdl_job(
     study: Study, extract: Mapping[str, str], layer: int, seed: int, labels: str, where: str
 ) -> Job:
     """Online code length of the training split's labels (or its control task's)."""
-    return Job(
-        "mdl",
-        {
-            "train": extract["train"],
-            "layer": layer,
-            **classifier_settings(study.probes),
-            "seed": seed,
-            "fractions": [float(f) for f in study.probes.fractions],
-            "labels": labels,
-        },
-        deps=(extract["train"],),
-        label=f"MDL code length ({labels}) {where}",
+    probes = study.probes
+    spec = MdlJob(
+        extract["train"], layer, probes.classifier_params(), seed, probes.fractions, labels
     )
+    return Job.of(spec, deps=(extract["train"],), label=f"MDL code length ({labels}) {where}")
 
 
 def _plan_representation(
@@ -381,20 +307,18 @@ def _plan_representation(
     layers: list[int],
 ) -> None:
     probes = study.probes
-    task = study.task(task_name)
     # Step 0 is the base model itself: share its extraction across runs and seeds.
-    encoder = {"model": model_path, "finetune": None if step == 0 else ft_key, "step": step}
+    encoder = EncoderRef(model=model_path, finetune=None if step == 0 else ft_key, step=step)
     deps = () if step == 0 else (ft_key,)
     extract = {}
     for role in ("train", "test"):
-        params = _extract_params(study, task_name, role, layers)
+        spec = _extract_job(study, encoder, task_name, role, layers)
         extract[role] = plan.add(
-            Job(
-                "extract",
-                {**encoder, **params},
+            Job.of(
+                spec,
                 deps=deps,
                 resources=Resources(cpus=2, gpus=1),
-                label=f"extract {model_name}@{step} {task_name}/{params['split']}",
+                label=f"extract {model_name}@{step} {task_name}/{spec.task.split}",
             )
         )
     both = (extract["train"], extract["test"])
@@ -402,30 +326,17 @@ def _plan_representation(
         where = f"{model_name}@{step} {task_name} L{layer}"
         dp_train = dp_test = dp_control = clf = curve = None
         if probes.directprobe:
+            dp = probes.directprobe_params()
             dp_train = plan.add(
-                Job(
-                    "directprobe",
-                    {
-                        "train": extract["train"],
-                        "test": extract["test"],
-                        "layer": layer,
-                        "min_cluster_size": probes.min_cluster_size,
-                        "results": DIRECTPROBE_RESULTS,
-                    },
+                Job.of(
+                    DirectProbeJob(extract["train"], extract["test"], layer, dp),
                     deps=both,
                     label=f"DirectProbe {where} (train, predict test)",
                 )
             )
             dp_test = plan.add(
-                Job(
-                    "directprobe",
-                    {
-                        "train": extract["test"],
-                        "test": None,
-                        "layer": layer,
-                        "min_cluster_size": probes.min_cluster_size,
-                        "results": DIRECTPROBE_RESULTS,
-                    },
+                Job.of(
+                    DirectProbeJob(extract["test"], None, layer, dp),
                     deps=(extract["test"],),
                     label=f"DirectProbe {where} (test split's own space)",
                 )
@@ -434,17 +345,10 @@ def _plan_representation(
                 # The same clustering of the same training vectors under the control task's
                 # labels: does a type-level random labelling look linear too?
                 dp_control = plan.add(
-                    Job(
-                        "directprobe",
-                        {
-                            "train": extract["train"],
-                            "test": extract["test"],
-                            "layer": layer,
-                            "min_cluster_size": probes.min_cluster_size,
-                            "results": DIRECTPROBE_RESULTS,
-                            "control": CONTROL_TASK,
-                            "seed": seed,
-                        },
+                    Job.of(
+                        DirectProbeJob(
+                            extract["train"], extract["test"], layer, dp, CONTROL_TASK, seed
+                        ),
                         deps=both,
                         label=f"DirectProbe on the control task {where}",
                     )
@@ -464,22 +368,20 @@ def _plan_representation(
         own_task = task_name == ft_task
         ends = step == 0 or is_last
         if probes.memorization and own_task and ends and layer == max(layers):
+            curve_job = CurveJob(
+                extract["train"],
+                extract["test"],
+                layer,
+                probes.classifier_params(),
+                seed,
+                subtrain_fraction=probes.subtrain_fraction,
+                fractions=probes.fractions,
+                task=study.task_ref(task_name, "train"),
+                split_from=ft_key,
+            )
+            # It reads the split that fine-tuning saved, so it waits for the run too.
             curve = plan.add(
-                Job(
-                    "curve",
-                    {
-                        **_probe_params(study, extract, layer, seed),
-                        "subtrain_fraction": probes.subtrain_fraction,
-                        "fractions": list(probes.fractions),
-                        "task": task_name,
-                        "split": task.train_split,
-                        "max_examples": task.max_train,
-                        "options": dict(task.options),
-                        **_data_params(study, task_name),
-                    },
-                    deps=both,
-                    label=f"memorization curve {where}",
-                )
+                Job.of(curve_job, deps=(*both, ft_key), label=f"memorization curve {where}")
             )
         plan.rows.append(
             RepresentationRow(

@@ -36,9 +36,8 @@ def inspect_study(study: Study) -> tuple[dict[str, int], dict[str, int]]:
             if len(loaded) == 0:
                 raise ConfigError(f"{study.path}: task {task.name} split {split} has no examples")
             if split == task.train_split:
-                kept = loaded.examples[:limit] if limit else loaded.examples
                 # Fine-tuning batches distinct sentences: they set the number of updates.
-                sizes[task.name] = len({ex.tokens for ex in kept})
+                sizes[task.name] = len(loaded.first(limit).sentence_groups())
     layers: dict[str, int] = {}
     for model in study.models:
         ref = resolve_model(model.path)

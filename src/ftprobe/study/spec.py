@@ -40,6 +40,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ftprobe.encode.settings import FinetuneSettings
 from ftprobe.errors import ConfigError
 from ftprobe.probes.controls import check_controls
 from ftprobe.probes.settings import (
@@ -48,8 +49,8 @@ from ftprobe.probes.settings import (
     DEFAULT_SEARCH_FRACTION,
     DEFAULT_SEARCH_L2,
     PAPER_SEARCH_SIZES,
-    check_probe_settings,
 )
+from ftprobe.study.job_specs import ClassifierParams, DirectProbeParams, TaskRef
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,15 @@ class FinetuneSpec:
     save_every: int = 50
     max_steps: int = 0
     tasks: tuple[str, ...] = ()
+
+    def settings(self, seed: int, pooling: str) -> FinetuneSettings:
+        """Fine-tuning's own settings for a run with ``seed`` (``max_steps`` 0: no limit).
+
+        Every key of ``[finetune]`` but ``tasks`` is a setting of the same name.
+        """
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tasks"}
+        values["max_steps"] = self.max_steps or None
+        return FinetuneSettings(**values, seed=seed, pooling=pooling)
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,17 @@ class ProbeSpec:
     controls: tuple[str, ...] = ()
     mdl: bool = False
 
+    def classifier_params(self) -> ClassifierParams:
+        """The classifier probe's settings (checked as they are built).
+
+        ``[probes]`` names each of them as the probe does, so they are copied by name.
+        """
+        return ClassifierParams(**{f.name: getattr(self, f.name) for f in fields(ClassifierParams)})
+
+    def directprobe_params(self) -> DirectProbeParams:
+        """DirectProbe's settings (checked as they are built)."""
+        return DirectProbeParams(min_cluster_size=self.min_cluster_size)
+
 
 @dataclass(frozen=True)
 class CrossSpec:
@@ -180,6 +201,23 @@ class Study:
             if t.name == name:
                 return t
         raise KeyError(name)
+
+    def task_ref(self, name: str, role: str) -> TaskRef:
+        """The ``role`` ("train" or "test") split of task ``name`` as its jobs read it."""
+        task = self.task(name)
+        split, limit = (
+            (task.train_split, task.max_train)
+            if role == "train"
+            else (task.test_split, task.max_test)
+        )
+        return TaskRef(
+            name=name,
+            split=split,
+            limit=limit,
+            options=dict(task.options),
+            data_dir=str(self.data_dir) if self.data_dir else None,
+            corpus=self.corpus.get(name),
+        )
 
     @property
     def finetune_tasks(self) -> tuple[str, ...]:
@@ -384,21 +422,12 @@ def _check_references(study: Study, where: str) -> None:
     if reps.pooling not in ("first", "mean"):
         raise ConfigError(f"{where}: [representations] pooling is 'first' or 'mean'")
     probes = study.probes
+    # Build the stages' own settings objects now: a value they refuse fails here, not in a job.
     try:
-        check_probe_settings(
-            hidden_sizes=probes.hidden_sizes,
-            l2=probes.l2,
-            search_sizes=probes.search_sizes,
-            search_l2=probes.search_l2,
-            search_fraction=probes.search_fraction,
-            restarts=probes.restarts,
-        )
+        probes.classifier_params()
+        probes.directprobe_params()
     except ConfigError as exc:
         raise ConfigError(f"{where}: [probes] {exc}") from None
-    if probes.min_cluster_size < 0:
-        raise ConfigError(
-            f"{where}: [probes] min_cluster_size must be >= 0, got {probes.min_cluster_size}"
-        )
     if not 0 < probes.subtrain_fraction < 1:
         raise ConfigError(f"{where}: [probes] subtrain_fraction must lie strictly between 0 and 1")
     if not probes.fractions or not all(0 < f <= 1 for f in probes.fractions):
@@ -422,6 +451,10 @@ def _check_references(study: Study, where: str) -> None:
         raise ConfigError(
             f"{where}: [finetune] epochs, batch_size and save_every must be >= 1, max_steps >= 0"
         )
+    try:
+        ft.settings(study.seeds[0], reps.pooling)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: [finetune] {exc}") from None
 
 
 def load_study(path: str | Path) -> Study:
