@@ -207,8 +207,9 @@ def cli_run(prepacked: Path, threads: int) -> tuple[float, float, str]:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0:
             sys.exit(f"ftprobe probe failed:\n{proc.stderr}")
-        wall, rss_kib = proc.stderr.strip().splitlines()[-1].split()
-        return float(wall), int(rss_kib) / 1024, proc.stdout.strip().splitlines()[-1]
+        *said, timing = (proc.stdout + proc.stderr).strip().splitlines()
+        wall, rss_kib = timing.split()
+        return float(wall), int(rss_kib) / 1024, said[-1] if said else ""
 
 
 def main() -> None:
