@@ -150,13 +150,6 @@ def input_digest(x: np.ndarray, y: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def partition_digest(assignment: np.ndarray, cluster_labels: np.ndarray) -> str:
-    """SHA-256 of a partition, cluster ids included."""
-    h = hashlib.sha256(np.ascontiguousarray(assignment, dtype=np.int64).tobytes())
-    h.update(np.ascontiguousarray(cluster_labels, dtype=np.int64).tobytes())
-    return h.hexdigest()
-
-
 def _cluster(x: np.ndarray, y: np.ndarray, names: list) -> dict[str, Any]:
     from ftprobe.geometry.clustering import SupervisedClustering
 
@@ -165,6 +158,7 @@ def _cluster(x: np.ndarray, y: np.ndarray, names: list) -> dict[str, Any]:
     return {
         "assignment": c.assignment,
         "cluster_labels": c.cluster_labels,
+        "digest": c.digest(),
         "clusters": c.n_clusters,
         "forced": c.n_forced_clusters,
         "exact_checks": engine.stats.cluster_checks,
@@ -356,7 +350,7 @@ def _check_fixture(
         "points": len(x),
         "width": x.shape[1],
         "clusters": res["clusters"],
-        "partition_sha256": partition_digest(res["assignment"], res["cluster_labels"]),
+        "partition_sha256": res["digest"],
     }
     known = fixtures.get(workload)
     if record:

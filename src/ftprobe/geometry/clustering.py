@@ -169,6 +169,12 @@ class Clustering:
             raise ValueError(f"cluster {bad} mixes labels")
         return cls(a, labels, tuple(label_names), tuple(tuple(g) for g in conflicts))
 
+    def digest(self) -> str:
+        """SHA-256 of the partition, cluster ids included: what a regression fixture pins."""
+        h = hashlib.sha256(np.ascontiguousarray(self.assignment, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(self.cluster_labels, dtype=np.int64).tobytes())
+        return h.hexdigest()
+
     def same_partition(self, other: Clustering) -> bool:
         """True when both put the same points together (cluster ids may differ)."""
         if self.n_points != other.n_points or self.n_clusters != other.n_clusters:
