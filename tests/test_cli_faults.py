@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_geometry_probe_cli import _flags, _write_task
 
@@ -289,6 +290,44 @@ def test_help_and_data_show_import_no_heavy_library(args: list[str], shared_data
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "[]"
+
+
+def test_probe_imports_only_what_it_computes_with(tmp_path: Path) -> None:
+    # scikit-learn (with SciPy's stats and pandas behind it) cost `ftprobe probe` about
+    # a second of start-up on the reference task, whose engine takes 1.5 s; the command
+    # line clusters through FittedPartition, the estimator's sklearn-free core.
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 1, (8, 3)), rng.normal(6, 1, (8, 3))])
+    (tmp_path / "tags.txt").write_text("A\nB\n", encoding="utf-8")
+    (tmp_path / "train.txt").write_text(
+        "".join(f"w{i}\t{'A' if i < 8 else 'B'}\n" for i in range(16)), encoding="utf-8"
+    )
+    np.savetxt(tmp_path / "train.emb", x)
+    args = [
+        "probe",
+        "--train-embeddings", str(tmp_path / "train.emb"),
+        "--train-entities", str(tmp_path / "train.txt"),
+        "--labels", str(tmp_path / "tags.txt"),
+        "--test-embeddings", str(tmp_path / "train.emb"),
+        "--test-entities", str(tmp_path / "train.txt"),
+        "--out", str(tmp_path / "out"),
+        "--quiet",
+    ]  # fmt: skip
+    code = (
+        "import sys\n"
+        f"sys.argv = ['ftprobe', *{args!r}]\n"
+        "from ftprobe.cli.main import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        f"print(sorted(m for m in {_HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "out" / "prediction.txt").is_file()
+    # torch computes the hull distances and HiGHS decides separability; nothing else
+    assert set(eval(out.stdout.splitlines()[-1])) <= {"torch", "highspy"}
 
 
 def test_an_unknown_encoding_is_a_setting_error(

@@ -9,6 +9,7 @@ import typer
 
 from ftprobe.cli.console import console
 from ftprobe.errors import ConfigError
+from ftprobe.geometry.settings import MIN_CLUSTER_SIZE
 
 _out = console(stderr=True)
 
@@ -65,7 +66,7 @@ def probe(
     min_cluster_size: Annotated[
         int,
         typer.Option(help="Label statistics ignore clusters with at most this many points."),
-    ] = 5,
+    ] = MIN_CLUSTER_SIZE,
     save_every: Annotated[
         float,
         typer.Option(

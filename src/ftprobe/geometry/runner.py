@@ -31,7 +31,7 @@ from ftprobe.data.prepacked import read_config, read_embeddings, read_entities, 
 from ftprobe.encode.device import resolve_device
 from ftprobe.errors import ConfigError, InputError
 from ftprobe.geometry.clustering import Clustering, find_conflicts
-from ftprobe.geometry.directprobe import Checkpoints, DirectProbe
+from ftprobe.geometry.fitted import FittedPartition
 from ftprobe.geometry.outputs import (
     PredictionTies,
     RunLog,
@@ -47,6 +47,7 @@ from ftprobe.geometry.outputs import (
     write_statistics,
     zero_distance_lines,
 )
+from ftprobe.geometry.settings import MIN_CLUSTER_SIZE, Checkpoints, check_min_cluster_size
 
 STATE_FILE = ".ftprobe-clustering-state.npz"
 """Checkpoint of an unfinished clustering, kept in the output folder."""
@@ -81,7 +82,7 @@ class ProbeJob:
     overwrite: bool = False
     resume: bool = False
     device: str = "auto"
-    min_cluster_size: int = 5
+    min_cluster_size: int = MIN_CLUSTER_SIZE
     save_every: float = 30.0
 
     def __post_init__(self) -> None:
@@ -93,11 +94,7 @@ class ProbeJob:
             raise ConfigError("give both the test embeddings and the test entities, or neither")
         if self.mode == "prediction" and self.resume:
             raise ConfigError("--resume continues a clustering; prediction mode does not cluster")
-        if self.min_cluster_size < 0:
-            raise ConfigError(
-                f"--min-cluster-size must be 0 or more (0 counts every cluster), "
-                f"not {self.min_cluster_size}"
-            )
+        check_min_cluster_size(self.min_cluster_size, name="--min-cluster-size")
         if not self.save_every >= 0:
             raise ConfigError(f"--save-every must be 0 or more seconds, not {self.save_every}")
         # Checked here, before any file is read: a typo or a missing GPU fails at once.
@@ -122,7 +119,7 @@ def job_from_config(
     overwrite: bool = False,
     resume: bool = False,
     device: str | None = None,
-    min_cluster_size: int = 5,
+    min_cluster_size: int = MIN_CLUSTER_SIZE,
     save_every: float = 30.0,
 ) -> ProbeJob:
     """A job from a published-style ``config.ini`` (paths, mode, output folder).
@@ -248,15 +245,18 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     state = out / STATE_FILE
     if job.overwrite and not job.resume:
         _remove_earlier_run(job)
-    probe = DirectProbe(
-        labels=names, min_cluster_size=job.min_cluster_size, device=job.device, progress=progress
-    )
+    computing = {
+        "device": job.device,
+        "progress": progress,
+        "min_cluster_size": job.min_cluster_size,
+    }
     if job.mode == "probing":
         log.info("Clustering" + (" (resumed)" if job.resume else ""))
         checkpoints = Checkpoints(state, resume=job.resume, every_seconds=job.save_every)
-        probe.fit(X, y, checkpoints=checkpoints, max_steps=max_steps)
-        clustering = probe.clusters_
-        st = probe.stats_
+        fitted, st = FittedPartition.cluster(
+            X, y, names, checkpoints=checkpoints, max_steps=max_steps, **computing
+        )
+        clustering = fitted.clustering
         log.info(
             f"Clustering: {st.merges} merges, {st.rejections} rejected, "
             f"{st.label_pair_checks} label pairs and {st.cluster_checks} cluster pairs checked "
@@ -278,7 +278,7 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
         # the vectors with several labels, for the report on the clusters they force
         clustering = Clustering(given.assignment, given.cluster_labels, names, find_conflicts(X, y))
         log.extend(repeated_vector_lines(clustering))
-        probe.fit_clusters(X, clustering)
+        fitted = FittedPartition(X, clustering, **computing)
         log.info(f"Loaded the clusters from {job.clusters}")
         if job.clusters.resolve() != (out / "clusters.txt").resolve():
             write_clusters(out / "clusters.txt", clustering)
@@ -288,18 +288,18 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     ties = None
     if test is not None:
         test_X, test_y = test
-        dist = probe.predict_distances(test_X)
+        dist = fitted.point_distances(test_X)
         gold = [names[i] for i in test_y]
-        write_predictions(out / "prediction.txt", gold, dist, clustering, tol=probe.tie_tolerance_)
-        accuracy = probe.score(None, test_y, distances=dist)
-        ties = probe.prediction_ties(None, test_y, distances=dist)
+        write_predictions(out / "prediction.txt", gold, dist, clustering, tol=fitted.tie_tolerance)
+        accuracy = fitted.accuracy(test_y, None, dist)
+        ties = fitted.ties(test_y, None, dist)
         log.extend(cluster_summary_lines(accuracy=accuracy))
         log.extend(tie_summary_lines(ties))
-    distances = probe.distances()
+    distances = fitted.distances()
     write_dis(out / "dis.txt", clustering, distances)
     log.extend(cluster_summary_lines(distances=distances))
     log.extend(zero_distance_lines(clustering, distances))
-    stats = probe.statistics()
+    stats = fitted.statistics()
     write_statistics(out, stats)
     log.extend(statistics_summary_lines(stats))
     seconds = time.perf_counter() - t0

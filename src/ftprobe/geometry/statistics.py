@@ -29,6 +29,7 @@ import torch
 
 from ftprobe.encode.device import resolve_device
 from ftprobe.geometry.distances import ClusteringLike, cluster_distance_matrix
+from ftprobe.geometry.settings import MIN_CLUSTER_SIZE, check_min_cluster_size
 
 __all__ = ["LabelStatistics", "label_statistics", "within_cluster_distances"]
 
@@ -127,7 +128,7 @@ def label_statistics(
     x: np.ndarray,
     clustering: ClusteringLike,
     *,
-    min_cluster_size: int = 5,
+    min_cluster_size: int = MIN_CLUSTER_SIZE,
     cluster_distances: np.ndarray | None = None,
     device: str | torch.device = "auto",
     progress: bool = True,
@@ -139,8 +140,7 @@ def label_statistics(
     ``cluster_distances`` may pass a ``(K, K)`` hull-distance matrix already computed
     (e.g. for ``dis.txt``); otherwise the needed entries are computed.
     """
-    if min_cluster_size < 0:
-        raise ValueError("min_cluster_size must be >= 0")
+    check_min_cluster_size(min_cluster_size)
     names = tuple(clustering.label_names)
     assignment = np.asarray(clustering.assignment)
     labels = np.asarray(clustering.cluster_labels)

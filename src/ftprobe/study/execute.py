@@ -382,7 +382,7 @@ def run_directprobe(job: Job, out_dir: Path) -> dict[str, Any]:
     task's labels instead of the task's.
     """
     from ftprobe.geometry import outputs
-    from ftprobe.geometry.directprobe import Checkpoints
+    from ftprobe.geometry.settings import Checkpoints
 
     spec = _spec(job, jobs.DirectProbeJob)
     folder = job_dir(out_dir, job.key)

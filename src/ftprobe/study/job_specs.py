@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ftprobe.encode.settings import FinetuneSettings
-from ftprobe.errors import ConfigError
+from ftprobe.geometry.settings import check_min_cluster_size
 from ftprobe.probes.settings import check_probe_settings
 from ftprobe.study.jobs_model import JobKind
 
@@ -74,8 +74,7 @@ class DirectProbeParams:
     min_cluster_size: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.min_cluster_size, bool) or self.min_cluster_size < 0:
-            raise ConfigError(f"min_cluster_size must be >= 0, got {self.min_cluster_size!r}")
+        check_min_cluster_size(self.min_cluster_size)
 
     def estimator(self, labels: Sequence[str]) -> DirectProbe:
         """The clustering estimator over the task's label set ``labels``."""

@@ -42,6 +42,7 @@ from typing import Any
 
 from ftprobe.encode.settings import FinetuneSettings
 from ftprobe.errors import ConfigError
+from ftprobe.geometry.settings import MIN_CLUSTER_SIZE
 from ftprobe.probes.controls import check_controls
 from ftprobe.probes.settings import (
     DEFAULT_HIDDEN_SIZES,
@@ -143,7 +144,7 @@ class ProbeSpec:
 
     directprobe: bool = True
     classifier: bool = True
-    min_cluster_size: int = 5
+    min_cluster_size: int = MIN_CLUSTER_SIZE
     hidden_sizes: tuple[int, ...] = DEFAULT_HIDDEN_SIZES
     l2: float = DEFAULT_L2
     search: bool = False
