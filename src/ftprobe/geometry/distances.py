@@ -1350,7 +1350,7 @@ def point_hull_distances(
     # One cluster per thread of the torch thread budget, each running torch on one thread:
     # the work is many small batched factorisations, which torch runs one matrix after the
     # other whatever its thread count, so clusters side by side use the CPUs and one
-    # cluster's threads mostly wait (2 CPUs: about twice as fast). Torch releases the GIL.
+    # cluster's threads mostly wait. Torch releases the GIL.
     workers = max(1, min(torch.get_num_threads(), k)) if dev.type == "cpu" else 1
     # Larger clusters first, so that the workers finish together.
     order = np.argsort(-np.bincount(assignment, minlength=k), kind="stable").tolist()
