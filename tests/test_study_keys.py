@@ -50,3 +50,21 @@ def test_a_study_plans_the_keys_its_folder_was_made_with() -> None:
     assert first == FIRST_OF_EACH_KIND
     # Every key, in plan order: one moved key would rerun that job in an old folder.
     assert hashlib.sha256("\n".join(plan.jobs).encode()).hexdigest() == ALL_KEYS_SHA256
+
+
+def test_a_task_read_with_selecting_options_is_its_own_store_entry(shared_data: Path) -> None:
+    # Two jobs reading DEP with and without the root relation must not share a store
+    # entry; the data layer names the variant, for the study as for `ftprobe embed`.
+    from ftprobe.study.job_specs import TaskRef
+
+    plain = TaskRef("dep", "dev", limit=50, data_dir=str(shared_data)).load()
+    rooted = TaskRef(
+        "dep", "dev", limit=50, options={"include_root": True}, data_dir=str(shared_data)
+    ).load()
+    assert plain.name == "dep"
+    assert rooted.name == "dep+include_root=true"
+    assert (rooted.split, len(rooted)) == (plain.split, 50)
+    skipping = TaskRef(
+        "trec-6", "test", limit=5, options={"on_bad_line": "skip"}, data_dir=str(shared_data)
+    ).load()
+    assert skipping.name == "trec-6"  # how a file is read does not make a variant

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -175,11 +174,6 @@ def _extract(
     loaded = None
     for name in splits or list(tasks):
         data = tasks[name]
-        # A different selection of examples is a different store entry, not a
-        # mismatch with the full one: the key says what was taken.
-        variant = sorted(f"{k}={v}" for k, v in options.items() if k not in _READING_ONLY_OPTIONS)
-        if variant:
-            data = dataclasses.replace(data, name="+".join([data.name, *variant]))
         if limit is not None:
             data = data.first(limit)
         # One model load serves every split that needs extraction.
@@ -276,10 +270,6 @@ def _import(
             f"{entry.key}: {entry.n_examples} x {entry.dim}, layers {_ranges(entry.layers)} "
             f"-> {entry.path}"
         )
-
-
-# Reader options that change how a file is read, not which examples a task has.
-_READING_ONLY_OPTIONS = frozenset({"on_bad_line", "encoding"})
 
 
 def _store_model_name(model: str) -> str:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import codecs
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,6 +204,25 @@ def task_files(name: str, data_dir: PathLike | None = None) -> list[Path]:
     )
 
 
+# Reader options that change how a file is read, not which examples a task has.
+READING_ONLY_OPTIONS = frozenset({"on_bad_line", "encoding"})
+
+
+def _variant_name(kind: str, options: Mapping[str, Any]) -> str:
+    """A built-in task's name after the (parsed) options that select its examples.
+
+    ``dep+include_root=true``: a different selection of examples is a different task
+    (its own store entry, not a mismatch with the full one); options that only change
+    how a file is read (:data:`READING_ONLY_OPTIONS`) leave the name as it is.
+    """
+
+    def text(value: Any) -> str:
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    variant = sorted(f"{k}={text(v)}" for k, v in options.items() if k not in READING_ONLY_OPTIONS)
+    return "+".join([kind, *variant])
+
+
 def load_splits(name: str, data_dir: PathLike | None = None, **options: Any) -> dict[str, Task]:
     """Every split of a task, all sharing one label set (the fixed list, or the union).
 
@@ -292,7 +311,8 @@ def _load(
         labels = LabelSet(spec.fixed_labels)
     else:
         labels = LabelSet.from_labels(ex.label for exs in examples.values() for ex in exs)
-    return {s: _task(kind, s, exs, labels, spec.unit_kind) for s, exs in examples.items()}
+    name = _variant_name(kind, opts)
+    return {s: _task(name, s, exs, labels, spec.unit_kind) for s, exs in examples.items()}
 
 
 def _task(

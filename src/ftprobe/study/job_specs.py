@@ -49,7 +49,8 @@ class TaskRef:
     corpus: str | None = None
 
     def load(self) -> Task:
-        """The split's examples, sliced to ``limit``."""
+        """The split's examples (named after the options that select them, see
+        :mod:`ftprobe.data.registry`), sliced to ``limit``."""
         from ftprobe.data.registry import load_task
 
         task = load_task(self.name, self.split, data_dir=self.data_dir, **dict(self.options))
