@@ -125,7 +125,7 @@ def test_checkpoints_without_layers_extract_nothing(tmp_path: Path) -> None:
             ),
             "[[task]] #1: max_train must be >= 0",
         ),
-        (lambda s: s + "\n[probes]\nmin_cluster_size = -1\n", "min_cluster_size must be >= 0"),
+        (lambda s: s + "\n[probes]\nmin_cluster_size = -1\n", "min_cluster_size must be 0 or more"),
         (lambda s: s + "\n[probes]\nfractions = [0.5, 1.5]\n", "fractions must lie in (0, 1]"),
         (
             lambda s: s.replace('finetune = "ps-role"', 'finetune = "ps-fxn"'),
@@ -190,7 +190,10 @@ def test_probe_settings_default_to_two_hidden_layers_and_parse_from_probes(
         ("search_l2 = []", "[probes] search_l2 must be a non-empty list"),
         ("search_sizes = [32, -1]", "[probes] search_sizes must be"),
         ("search_fraction = 1.0", "[probes] search_fraction must lie strictly between"),
-        ("min_cluster_size = -1", "[probes] min_cluster_size must be >= 0, got -1"),
+        (
+            "min_cluster_size = -1",
+            "[probes] min_cluster_size must be 0 or more (0 counts every cluster), not -1",
+        ),
         ("min_cluster_size = 2.5", "[probes] min_cluster_size must be an integer"),
     ],
 )
