@@ -24,12 +24,11 @@ from ftprobe.analyses import (
     memorization,
     movement_direction,
     performance,
-    run_analyses,
-    study_context,
 )
 from ftprobe.analyses.frames import spearman
 from ftprobe.cli.main import app
 from ftprobe.errors import ConfigError
+from ftprobe.study.analyze import analyze_study, study_context
 
 CTX = StudyContext(splits={"a": ("dev", "test"), "b": ("train", "test"), "c": ("dev", "test")})
 
@@ -224,10 +223,10 @@ def test_a_single_seed_study_reports_no_seed_spread() -> None:
     assert perf.table["acc_before_sd"].isna().all()
 
 
-def test_run_analyses_writes_every_file_atomically(tmp_path: Path, small_tables) -> None:
+def test_analyze_study_writes_every_file_atomically(tmp_path: Path, small_tables) -> None:
     study_dir = tmp_path
     write_study(study_dir, small_tables)
-    results = run_analyses(study_dir)
+    results = analyze_study(study_dir)
     assert [r.number for r in results] == list(range(1, 11))
     folder = study_dir / "analyses"
     # The synthetic study ran no controls: analysis 10 says so and writes an empty table.
@@ -261,10 +260,10 @@ def test_cli_analyze_runs_the_chosen_analyses(tmp_path: Path, small_tables) -> N
 
 def test_bad_selection_or_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no tables/"):
-        run_analyses(tmp_path)
+        analyze_study(tmp_path)
     (tmp_path / "tables").mkdir()
     with pytest.raises(ConfigError, match="no analysis '12'"):
-        run_analyses(tmp_path, ["12"])
+        analyze_study(tmp_path, ["12"])
     assert study_context(tmp_path).splits == {}
 
 

@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 from synthetic_study import make_tables, write_study
 
-from ftprobe.analyses import ANALYSES, StudyContext, compare, paper_data, run_analyses
+from ftprobe.analyses import ANALYSES, StudyContext, compare, paper_data
 from ftprobe.analyses.paper import AGREES, DISAGREES, NOT_COMPARABLE
 from ftprobe.report import write_findings, write_report
+from ftprobe.study.analyze import analyze_study, study_context
 
 RENAME = {"a": "pos", "b": "ps-fxn", "c": "ps-role"}
 OWN_BASE = StudyContext(models={"base": "bert-base-uncased", "tiny": "some/local-model"})
@@ -140,7 +141,7 @@ def test_a_task_the_paper_never_ran_is_not_comparable() -> None:
 
 def test_every_analysis_has_the_paper_beside_it_in_files_and_report(tmp_path: Path) -> None:
     write_study(tmp_path, _paper_tasks())
-    results = run_analyses(tmp_path)
+    results = analyze_study(tmp_path)
     # The paper has no finding on controls (analysis 10): no comparison there.
     assert [r.comparison is not None for r in results] == [True] * 9 + [False]
     for result in results[:9]:
@@ -149,7 +150,7 @@ def test_every_analysis_has_the_paper_beside_it_in_files_and_report(tmp_path: Pa
         assert sum(meta["paper"]["counts"].values()) == len(meta["paper"]["findings"])
         table = pd.read_csv(tmp_path / "analyses" / f"{result.stem}_paper.csv")
         assert set(table["verdict"]) <= {AGREES, DISAGREES, NOT_COMPARABLE}
-    page = write_report(tmp_path, results).read_text("utf-8")
+    page = write_report(tmp_path, results, study_context(tmp_path)).read_text("utf-8")
     assert page.count("<h3>Beside the paper</h3>") == 9
     assert "Findings beside the paper" in page and "<i>Paper:</i>" in page
     text = write_findings(tmp_path, results).read_text("utf-8")

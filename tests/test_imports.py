@@ -22,16 +22,6 @@ PACKAGE = Path(ftprobe.__file__).resolve().parent
 STAGES = ("data", "encode", "geometry", "probes", "analyses", "report")
 ORCHESTRATORS = ("study", "cli")
 
-# Upward imports that are known and wait for their fix: the analyses read a
-# study folder through study/spec.py and study/tables.py, which issue 17's
-# typed-jobs work is restructuring. Remove an entry when its import goes; the
-# test fails on any other upward import, and on an entry that no longer holds.
-KNOWN_UPWARD = {
-    ("ftprobe.analyses.result", "ftprobe.study.spec"),
-    ("ftprobe.analyses.runner", "ftprobe.study.spec"),
-    ("ftprobe.analyses.runner", "ftprobe.study.tables"),
-}
-
 
 def _module_name(path: Path) -> str:
     parts = ("ftprobe", *path.relative_to(PACKAGE).with_suffix("").parts)
@@ -145,8 +135,7 @@ def _package_edges(graph: dict[str, set[str]]) -> dict[str, set[str]]:
 def test_no_module_imports_a_later_stage_or_an_orchestrator() -> None:
     graph = _imports(_modules())
     upward = {(s, t) for s, targets in graph.items() for t in targets if _upward(s, t)}
-    assert sorted(upward - KNOWN_UPWARD) == []
-    assert sorted(KNOWN_UPWARD - upward) == [], "fixed: remove it from KNOWN_UPWARD"
+    assert sorted(upward) == []
 
 
 def test_no_two_modules_import_each_other() -> None:
@@ -154,8 +143,9 @@ def test_no_two_modules_import_each_other() -> None:
 
 
 def test_no_two_stages_import_each_other() -> None:
-    # Seen stage by stage, so that the analyses' known upward imports of study
-    # (KNOWN_UPWARD) cannot close a circle: study once imported analyses/cka.
+    # Seen stage by stage: a circle between stages can run through modules that
+    # import each other only by way of others (study once imported analyses/cka
+    # while the analyses read the study folder through study/).
     stages: dict[str, set[str]] = {}
     for source, targets in _imports(_modules(), typing=False).items():
         here = _stage(source) or "ftprobe"

@@ -1,8 +1,9 @@
 """The study's analyses (the paper's nine, then controls): functions from tables to words.
 
-Each analysis takes the dict of tables (:func:`load_tables`) and a
-:class:`StudyContext` and returns an :class:`AnalysisResult`;
-:func:`run_analyses` runs them on a study folder and writes their files.
+Each analysis takes the dict of tables and a :class:`StudyContext` and returns
+an :class:`AnalysisResult`; :func:`run_analyses` runs them and writes their
+files. The study reads its folder into those two
+(:mod:`ftprobe.study.analyze`), since no stage imports the study.
 """
 
 from ftprobe.analyses.labels import centroid_paths, cross_task, label_distances
@@ -10,14 +11,12 @@ from ftprobe.analyses.layers import layer_movement, layer_similarity, movement_d
 from ftprobe.analyses.memorization import memorization
 from ftprobe.analyses.paper import Finding, PaperComparison, compare, paper_data
 from ftprobe.analyses.probing import linearity, performance
-from ftprobe.analyses.result import AnalysisResult, StudyContext, context_from_study
+from ftprobe.analyses.result import AnalysisResult, StudyContext
 from ftprobe.analyses.runner import (
     ANALYSES,
     Analysis,
-    load_tables,
     run_analyses,
     select,
-    study_context,
     write_result,
 )
 
@@ -34,20 +33,17 @@ __all__ = [
     "StudyContext",
     "centroid_paths",
     "compare",
-    "context_from_study",
     "cross_task",
     "label_distances",
     "layer_movement",
     "layer_similarity",
     "linear_cka",
     "linearity",
-    "load_tables",
     "memorization",
     "movement_direction",
     "paper_data",
     "performance",
     "run_analyses",
     "select",
-    "study_context",
     "write_result",
 ]

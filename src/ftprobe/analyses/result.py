@@ -1,8 +1,8 @@
 """What an analysis returns, and the study facts its caption needs.
 
 An analysis is a function ``(tables, context) -> AnalysisResult``. ``tables`` is
-the dict :func:`ftprobe.study.tables.read_tables` returns (plus ``cka`` when the
-study wrote it); ``context`` carries what the tables do not say, such as which
+the dict of the study's tables (:func:`ftprobe.study.analyze.load_tables`);
+``context`` carries what the tables do not say, such as which
 split served as training data for each task, so captions never guess it.
 """
 
@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from matplotlib.figure import Figure
-
-from ftprobe.study.spec import Study
 
 if TYPE_CHECKING:
     from ftprobe.analyses.paper import PaperComparison
@@ -86,15 +84,6 @@ class StudyContext:
                 parts.append(f"{task}: trained on {train}, tested on {test}")
         text = "Data: " + "; ".join(parts) + "." if parts else ""
         return " ".join([text, *self.notes]).strip()
-
-
-def context_from_study(study: Study, notes: Iterable[str] = ()) -> StudyContext:
-    """The caption context of a validated study file."""
-    return StudyContext(
-        splits={t.name: (t.train_split, t.test_split) for t in study.tasks},
-        models={m.name: m.path for m in study.models},
-        notes=tuple(notes),
-    )
 
 
 def empty_result(

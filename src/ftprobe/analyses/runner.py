@@ -1,15 +1,19 @@
-"""Running the analyses on a study's output folder and writing their files.
+"""Running the analyses on a study's tables and writing their files.
 
-``run_analyses(DIR)`` reads ``DIR/tables/``, runs the chosen analyses and writes,
-for each, ``DIR/analyses/<n>_<name>.csv`` (its table), ``..._summary.csv`` (when
-it has one), ``.png``, ``.svg``, ``..._paper.csv`` (the paper's finding beside ours, one
-row per finding with its verdict) and ``.json`` (title, caption, headline and
-the comparison with the paper), each atomically.
+``run_analyses(tables, context, folder=DIR/analyses)`` runs the chosen analyses
+and writes, for each, ``<n>_<name>.csv`` (its table), ``..._summary.csv`` (when
+it has one), ``.png``, ``.svg``, ``..._paper.csv`` (the paper's finding beside
+ours, one row per finding with its verdict) and ``.json`` (title, caption,
+headline and the comparison with the paper), each atomically. Reading a study's
+folder (its tables, its study file) is the study's work:
+:func:`ftprobe.study.analyze.analyze_study` does it and calls this; the
+analyses take what they read as parameters, so that they never import a later
+stage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +26,9 @@ from ftprobe.analyses.layers import layer_movement, layer_similarity, movement_d
 from ftprobe.analyses.memorization import memorization
 from ftprobe.analyses.paper import compare
 from ftprobe.analyses.probing import linearity, performance
-from ftprobe.analyses.result import AnalysisResult, StudyContext, context_from_study
+from ftprobe.analyses.result import AnalysisResult, StudyContext
 from ftprobe.data.atomic import atomic_path, write_json
 from ftprobe.errors import ConfigError
-from ftprobe.study.spec import load_study
-from ftprobe.study.tables import read_tables
-
-STUDY_FILE = "study.toml"
-EXTRA_TABLES = ("cka",)
 
 
 @dataclass(frozen=True)
@@ -70,29 +69,6 @@ def select(which: Iterable[int | str] | None) -> list[Analysis]:
     return [chosen[n] for n in sorted(chosen)]
 
 
-def load_tables(out_dir: Path) -> dict[str, pd.DataFrame]:
-    """The study's tables (:func:`ftprobe.study.tables.read_tables`) plus ``cka`` when written."""
-    out_dir = Path(out_dir)
-    if not (out_dir / "tables").is_dir():
-        raise ConfigError(f"{out_dir}: no tables/ folder; run the study into this folder first")
-    tables = read_tables(out_dir)
-    for name in EXTRA_TABLES:
-        path = out_dir / "tables" / f"{name}.parquet"
-        if name not in tables or tables[name].empty:
-            tables[name] = pd.read_parquet(path) if path.is_file() else pd.DataFrame()
-    return tables
-
-
-def study_context(
-    out_dir: Path, study_file: Path | None = None, notes: Iterable[str] = ()
-) -> StudyContext:
-    """Caption context from ``study_file``, else from ``DIR/study.toml`` if present, else notes."""
-    path = study_file or (Path(out_dir) / STUDY_FILE)
-    if study_file is None and not path.is_file():
-        return StudyContext(notes=tuple(notes))
-    return context_from_study(load_study(path), notes)
-
-
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
@@ -123,30 +99,27 @@ def write_result(result: AnalysisResult, folder: Path) -> list[Path]:
 
 
 def run_analyses(
-    out_dir: Path,
-    which: Iterable[int | str] | None = None,
-    context: StudyContext | None = None,
+    tables: Mapping[str, pd.DataFrame],
+    context: StudyContext,
+    analyses: Sequence[Analysis] = ANALYSES,
     *,
-    write: bool = True,
+    folder: Path | None = None,
     on_result: Callable[[AnalysisResult], None] | None = None,
 ) -> list[AnalysisResult]:
-    """Run the chosen analyses (all by default) on the study in ``out_dir``.
+    """Run ``analyses`` (all by default; see :func:`select`) on a study's ``tables``.
 
-    ``context`` says which splits trained and tested each task (see
-    :func:`study_context`; by default read from ``DIR/study.toml`` when present).
-    With ``write``, each result goes to ``DIR/analyses/``; ``on_result`` is called
-    after each analysis (for progress display).
+    ``tables`` maps a table's name to its frame, as the study wrote them
+    (:func:`ftprobe.study.analyze.load_tables`); ``context`` says which splits
+    trained and tested each task (:func:`ftprobe.study.analyze.study_context`).
+    With ``folder``, each result is written there (:func:`write_result`);
+    ``on_result`` is called after each analysis (for progress display).
     """
-    out_dir = Path(out_dir)
-    chosen = select(which)
-    tables = load_tables(out_dir)
-    context = context if context is not None else study_context(out_dir)
     results = []
-    for analysis in chosen:
+    for analysis in analyses:
         result = analysis.function(tables, context)
         result.comparison = compare(result, tables, context)
-        if write:
-            write_result(result, out_dir / "analyses")
+        if folder is not None:
+            write_result(result, Path(folder))
         results.append(result)
         if on_result is not None:
             on_result(result)

@@ -65,8 +65,8 @@ def analyze(
 ) -> None:
     """Run the analyses (the paper's nine, then controls); write DIR/analyses/<n>_<name>.*."""
     # Imported here: the analyses pull in matplotlib and pandas, which other commands skip.
-    from ftprobe.analyses import run_analyses, study_context
+    from ftprobe.study.analyze import analyze_study, study_context
 
     context = study_context(out_dir, study, note or ())
-    results = run_analyses(out_dir, parse_only(only), context, on_result=show)
+    results = analyze_study(out_dir, parse_only(only), context, on_result=show)
     _out.print(f"wrote {len(results)} analyses to {out_dir / 'analyses'}")

@@ -24,11 +24,11 @@ def report(
 ) -> None:
     """Run every analysis; write one self-contained report.html and findings.md (vs the paper)."""
     # Imported here: the analyses pull in matplotlib and pandas, which other commands skip.
-    from ftprobe.analyses import run_analyses, study_context
     from ftprobe.report import write_findings, write_report
+    from ftprobe.study.analyze import analyze_study, study_context
 
     context = study_context(out_dir, study, note or ())
-    results = run_analyses(out_dir, None, context, on_result=show)
+    results = analyze_study(out_dir, None, context, on_result=show)
     path = write_report(out_dir, results, context, output)
     findings = write_findings(out_dir, results)
     _out.print(f"wrote {path} and {findings}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ftprobe.analyses import AnalysisResult, StudyContext, run_analyses, study_context
+from ftprobe.analyses import AnalysisResult, StudyContext
 from ftprobe.data.atomic import atomic_open, utc_now
 
 MAX_ROWS = 300
@@ -219,21 +219,20 @@ header to sort by that column.</p>{note_html}</header>
 
 def write_report(
     out_dir: Path,
-    results: Sequence[AnalysisResult] | None = None,
-    context: StudyContext | None = None,
+    results: Sequence[AnalysisResult],
+    context: StudyContext,
     path: Path | None = None,
     title: str | None = None,
 ) -> Path:
     """Write ``DIR/report.html`` (or ``path``) for the study in ``out_dir``, atomically.
 
-    Runs every analysis (writing their files) unless ``results`` are given;
-    ``context`` (default: :func:`ftprobe.analyses.study_context`) supplies the
-    data note at the top of the page.
+    ``results`` are the analyses to show and ``context``
+    (:func:`ftprobe.study.analyze.study_context`) supplies the data note at the
+    top of the page; the caller runs the analyses
+    (:func:`ftprobe.study.analyze.analyze_study`), since the report, a stage,
+    never reads the study itself.
     """
     out_dir = Path(out_dir)
-    context = context if context is not None else study_context(out_dir)
-    if results is None:
-        results = run_analyses(out_dir, context=context)
     tasks = sorted(
         {str(t) for r in results if "task" in r.table.columns for t in r.table["task"].dropna()}
     )
