@@ -212,6 +212,11 @@ class ClusteringStats:
     overlapping_label_pairs: int = 0
 
 
+def nonfinite_rows(X: np.ndarray) -> np.ndarray:
+    """Indices (0-based) of the rows of ``X`` holding a NaN or an infinite value."""
+    return np.flatnonzero(~np.isfinite(X).all(axis=1))
+
+
 def check_inputs(X: np.ndarray, y: np.ndarray, n_labels: int | None = None) -> None:
     """Raise :class:`FtprobeError` for inputs the clustering cannot take.
 
@@ -225,11 +230,10 @@ def check_inputs(X: np.ndarray, y: np.ndarray, n_labels: int | None = None) -> N
         raise FtprobeError(f"{len(X)} vectors but {len(y)} labels: the counts must be equal")
     if len(X) == 0:
         raise FtprobeError("no points to cluster")
-    bad = ~np.isfinite(X).all(axis=1)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+    bad = nonfinite_rows(X)
+    if len(bad):
         raise FtprobeError(
-            f"vector {row + 1} has a NaN or infinite value ({int(bad.sum())} such vectors)"
+            f"vector {bad[0] + 1} has a NaN or infinite value ({len(bad)} such vectors)"
         )
     if y.min() < 0 or (n_labels is not None and y.max() >= n_labels):
         raise FtprobeError("label indices must lie in 0..len(label_names)-1")

@@ -16,7 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from ftprobe.errors import FtprobeError
-from ftprobe.geometry.clustering import Clustering, ClusteringStats, SupervisedClustering
+from ftprobe.geometry.clustering import (
+    Clustering,
+    ClusteringStats,
+    SupervisedClustering,
+    nonfinite_rows,
+)
 from ftprobe.geometry.distances import (
     cluster_distance_matrix,
     nearest_group,
@@ -27,11 +32,6 @@ from ftprobe.geometry.distances import (
 from ftprobe.geometry.outputs import PredictionTies, prediction_ties
 from ftprobe.geometry.settings import MIN_CLUSTER_SIZE, Checkpoints, check_min_cluster_size
 from ftprobe.geometry.statistics import LabelStatistics, label_statistics
-
-
-def _first_bad_row(X: np.ndarray) -> int | None:
-    bad = ~np.isfinite(X).all(axis=1)
-    return int(np.flatnonzero(bad)[0]) if bad.any() else None
 
 
 class FittedPartition:
@@ -53,9 +53,9 @@ class FittedPartition:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) != clustering.n_points:
             raise FtprobeError(f"{len(X)} vectors for a clustering of {clustering.n_points} points")
-        row = _first_bad_row(X)
-        if row is not None:
-            raise FtprobeError(f"vector {row + 1} has a NaN or infinite value")
+        bad = nonfinite_rows(X)
+        if len(bad):
+            raise FtprobeError(f"vector {bad[0] + 1} has a NaN or infinite value")
         self.X = X
         self.clustering = clustering
         self.device = device
@@ -139,9 +139,9 @@ class FittedPartition:
             raise FtprobeError(
                 f"test vectors must have {self.X.shape[1]} values each, got shape {X.shape}"
             )
-        row = _first_bad_row(X)
-        if row is not None:
-            raise FtprobeError(f"test vector {row + 1} has a NaN or infinite value")
+        bad = nonfinite_rows(X)
+        if len(bad):
+            raise FtprobeError(f"test vector {bad[0] + 1} has a NaN or infinite value")
         return X
 
     def point_distances(self, X: np.ndarray) -> np.ndarray:

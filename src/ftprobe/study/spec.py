@@ -86,11 +86,12 @@ class TaskSpec:
 class FinetuneSpec:
     """Fine-tuning settings shared by every fine-tuning job of the study."""
 
-    epochs: int = 3
-    batch_size: int = 16
-    learning_rate: float = 5e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
+    # fine-tuning's own defaults, so that a study and `ftprobe finetune` agree
+    epochs: int = FinetuneSettings.epochs
+    batch_size: int = FinetuneSettings.batch_size
+    learning_rate: float = FinetuneSettings.learning_rate
+    warmup_ratio: float = FinetuneSettings.warmup_ratio
+    weight_decay: float = FinetuneSettings.weight_decay
     save_every: int = 50
     max_steps: int = 0
     tasks: tuple[str, ...] = ()
