@@ -1,4 +1,10 @@
-"""Shared fixtures: where the shared corpora and reference outputs are.
+"""Fixtures shared by the stages' tests: where the checkout, the shared corpora and the
+reference outputs are, and torch on one thread.
+
+The tests sit in one folder per stage (``data``, ``encode``, ``geometry``, ``probes``,
+``analyses``, ``report``), the orchestrators (``study``, ``cli``) and ``architecture``; each
+folder's ``conftest.py`` holds what only that stage's tests share. A fixture used by more
+than one folder lives here.
 
 The corpora are never copied into the repository. ``FTPROBE_DATA`` and
 ``FTPROBE_REFERENCE`` point at them; when unset, the folders beside the
@@ -25,6 +31,18 @@ def _setting(var: str, default: Path) -> Path:
             returncode=4,
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    """The checkout's root (``src/``, ``studies/``), wherever the test file sits below it."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def repo_studies(repo: Path) -> Path:
+    """The repository's own study files (``studies/quickstart.toml``, ``studies/smoke.toml``)."""
+    return repo / "studies"
 
 
 @pytest.fixture(scope="session")

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synthetic_study import make_tables, rename_labels, write_study
 from typer.testing import CliRunner
 
 from ftprobe.cli.main import app
+from tests.synthetic_study import make_tables, rename_labels, write_study
 
 NASTY = '<img src=x onerror="window.pwned=1">&'
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_study import make_tables, write_study
 
 from ftprobe.analyses import ANALYSES, StudyContext, compare, paper_data
 from ftprobe.analyses.paper import AGREES, DISAGREES, NOT_COMPARABLE
 from ftprobe.report import write_findings, write_report
 from ftprobe.study.analyze import analyze_study, study_context
+from tests.synthetic_study import make_tables, write_study
 
 RENAME = {"a": "pos", "b": "ps-fxn", "c": "ps-role"}
 OWN_BASE = StudyContext(models={"base": "bert-base-uncased", "tiny": "some/local-model"})

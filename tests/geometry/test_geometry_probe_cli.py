@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -15,6 +14,7 @@ from ftprobe.errors import ConfigError, FtprobeError, InputError
 from ftprobe.geometry.clustering import ClusteringInterrupted
 from ftprobe.geometry.outputs import read_clusters, read_dis, read_predictions
 from ftprobe.geometry.runner import STATE_FILE, ProbeJob, job_from_config, run_probe
+from tests.probe_task import probe_flags, write_task
 
 PUBLISHED = {
     "clusters.txt",
@@ -37,53 +37,10 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-def _write_task(root: Path, seed: int = 0, tangled: bool = False) -> Path:
-    """A small pre-packed folder in the published layout (labels c/a/b, one absent)."""
-    rng = np.random.default_rng(seed)
-    data = root / "data" / "T"
-    for sub in ("entities", "labels", "embeddings/layers/train", "embeddings/layers/test"):
-        (data / sub).mkdir(parents=True, exist_ok=True)
-    (data / "labels" / "tags.txt").write_text("c\na\nb\nzz\n", encoding="utf-8")
-    for split, n in (("train", 60), ("test", 20)):
-        if tangled:
-            X = rng.normal(size=(n, 3))
-            lab = np.where(np.sin(3 * X[:, 0]) + X[:, 1] * X[:, 2] > 0, "a", "b")
-        else:
-            lab = np.array(["a", "b", "c"])[np.arange(n) % 3]
-            centres = {"a": (0.0, 0.0, 0.0), "b": (6.0, 0.0, 0.0), "c": (0.0, 6.0, 0.0)}
-            X = np.array([centres[v] for v in lab]) + rng.normal(size=(n, 3))
-        rows = [f"w{i}\t{v}\n" for i, v in enumerate(lab)]
-        (data / "entities" / f"{split}.txt").write_text("".join(rows), encoding="utf-8")
-        lines = [" ".join(f"{v:.6f}" for v in row) + "\n" for row in X]
-        (data / "embeddings" / "layers" / split / "3.txt").write_text("".join(lines))
-    return data
-
-
-def _flags(data: Path, out: Path) -> list[str]:
-    return [
-        "probe",
-        "--train-embeddings",
-        str(data / "embeddings/layers/train/3.txt"),
-        "--train-entities",
-        str(data / "entities/train.txt"),
-        "--labels",
-        str(data / "labels/tags.txt"),
-        "--test-embeddings",
-        str(data / "embeddings/layers/test/3.txt"),
-        "--test-entities",
-        str(data / "entities/test.txt"),
-        "--out",
-        str(out),
-        "--quiet",
-        "--device",
-        "cpu",
-    ]
-
-
 def test_flags_write_the_published_files(tmp_path: Path) -> None:
-    data = _write_task(tmp_path)
+    data = write_task(tmp_path)
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, _flags(data, out))
+    res = CliRunner().invoke(app, probe_flags(data, out))
     assert res.exit_code == 0, res.output
     assert {p.name for p in out.iterdir()} == PUBLISHED
     clusters = read_clusters(out / "clusters.txt")
@@ -100,23 +57,23 @@ def test_flags_write_the_published_files(tmp_path: Path) -> None:
 
 
 def test_non_empty_output_folder_needs_overwrite(tmp_path: Path) -> None:
-    data = _write_task(tmp_path)
+    data = write_task(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.md").write_text("mine")
-    res = CliRunner().invoke(app, _flags(data, out))
+    res = CliRunner().invoke(app, probe_flags(data, out))
     assert res.exit_code != 0
     assert isinstance(res.exception, ConfigError)
     assert "not empty" in str(res.exception)
     assert [p.name for p in out.iterdir()] == ["notes.md"]
-    res = CliRunner().invoke(app, [*_flags(data, out), "--overwrite"])
+    res = CliRunner().invoke(app, [*probe_flags(data, out), "--overwrite"])
     assert res.exit_code == 0, res.output
     assert (out / "notes.md").read_text() == "mine"
     assert {p.name for p in out.iterdir()} >= PUBLISHED
 
 
 def test_config_ini_drop_in_and_prediction_mode(tmp_path: Path) -> None:
-    _write_task(tmp_path)
+    write_task(tmp_path)
     cfg = tmp_path / "config.ini"
     cfg.write_text(
         "[run]\noutput_path = results/T3/\n\n[data]\ncommon = data/T\n"
@@ -153,26 +110,26 @@ def test_config_ini_drop_in_and_prediction_mode(tmp_path: Path) -> None:
 
 
 def test_input_errors_name_the_file_and_line(tmp_path: Path) -> None:
-    data = _write_task(tmp_path)
+    data = write_task(tmp_path)
     emb = data / "embeddings/layers/train/3.txt"
     lines = emb.read_text().splitlines()
     lines[4] = "0.1 nan 0.3"
     emb.write_text("\n".join(lines) + "\n")
-    res = CliRunner().invoke(app, _flags(data, tmp_path / "o1"))
+    res = CliRunner().invoke(app, probe_flags(data, tmp_path / "o1"))
     assert isinstance(res.exception, InputError) and res.exception.line == 5
     emb.write_text("\n".join(lines[:50]).replace("nan", "0.2") + "\n")
-    res = CliRunner().invoke(app, _flags(data, tmp_path / "o2"))
+    res = CliRunner().invoke(app, probe_flags(data, tmp_path / "o2"))
     assert isinstance(res.exception, InputError)
     assert "50 vectors but 60 examples" in str(res.exception)
     ent = data / "entities/train.txt"
     ent.write_text(ent.read_text().replace("w3\ta", "w3\tnope"))
-    res = CliRunner().invoke(app, _flags(data, tmp_path / "o3"))
+    res = CliRunner().invoke(app, probe_flags(data, tmp_path / "o3"))
     assert isinstance(res.exception, FtprobeError) and "'nope'" in str(res.exception)
     assert not (tmp_path / "o3" / "clusters.txt").exists()
 
 
 def test_interrupted_run_resumes_to_the_same_files(tmp_path: Path) -> None:
-    data = _write_task(tmp_path, seed=3, tangled=True)
+    data = write_task(tmp_path, seed=3, tangled=True)
     paths = {
         "train_embeddings": data / "embeddings/layers/train/3.txt",
         "train_entities": data / "entities/train.txt",
@@ -212,9 +169,9 @@ def test_interrupted_run_resumes_to_the_same_files(tmp_path: Path) -> None:
 def test_an_unknown_device_fails_before_any_work(tmp_path: Path, device: str) -> None:
     # The same check as fine-tuning and embedding (ftprobe.encode.device): the
     # value is named, and no output folder is made.
-    data = _write_task(tmp_path)
+    data = write_task(tmp_path)
     out = tmp_path / "out"
-    flags = _flags(data, out)
+    flags = probe_flags(data, out)
     flags[-1] = device
     res = CliRunner().invoke(app, flags)
     assert isinstance(res.exception, ConfigError)

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_study import STEPS, Truth, make_tables, write_study
 from typer.testing import CliRunner
 
 from ftprobe.analyses import (
@@ -29,6 +28,7 @@ from ftprobe.analyses.frames import spearman
 from ftprobe.cli.main import app
 from ftprobe.errors import ConfigError
 from ftprobe.study.analyze import analyze_study, study_context
+from tests.synthetic_study import STEPS, Truth, make_tables, write_study
 
 CTX = StudyContext(splits={"a": ("dev", "test"), "b": ("train", "test"), "c": ("dev", "test")})
 

@@ -17,8 +17,6 @@ from ftprobe.study.jobs_model import Job
 from ftprobe.study.plan import plan_study
 from ftprobe.study.spec import ProbeSpec, load_study
 
-STUDIES = Path(__file__).resolve().parent.parent / "studies"
-
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -112,8 +110,14 @@ def test_selectivity_on_a_linear_task_is_task_accuracy_minus_chance(
     assert "n_train_types" not in shuffled
 
 
-def _study(tmp_path: Path, controls: str) -> object:
-    text = (STUDIES / "quickstart.toml").read_text(encoding="utf-8")
+@pytest.fixture(scope="module")
+def quickstart(repo_studies: Path) -> Path:
+    """The quick-start study that the controls are added to."""
+    return repo_studies / "quickstart.toml"
+
+
+def _study(quickstart: Path, tmp_path: Path, controls: str) -> object:
+    text = quickstart.read_text(encoding="utf-8")
     text = text.replace("restarts = 1", f"restarts = 1\n{controls}")
     path = tmp_path / "study.toml"
     path.write_text(text, encoding="utf-8")
@@ -123,10 +127,16 @@ def _study(tmp_path: Path, controls: str) -> object:
 SIZES = {"ps-role": 300, "ps-fxn": 300, "pos": 150, "dep": 150, "trec-50": 500}
 
 
-def test_controls_add_jobs_and_change_none_of_the_quick_starts(tmp_path: Path) -> None:
-    plain = plan_study(load_study(STUDIES / "quickstart.toml"), SIZES, {"minilm": 6})
+def test_controls_add_jobs_and_change_none_of_the_quick_starts(
+    quickstart: Path, tmp_path: Path
+) -> None:
+    plain = plan_study(load_study(quickstart), SIZES, {"minilm": 6})
     on = plan_study(
-        _study(tmp_path, 'controls = ["control-task", "shuffled", "random-init"]\nmdl = true'),
+        _study(
+            quickstart,
+            tmp_path,
+            'controls = ["control-task", "shuffled", "random-init"]\nmdl = true',
+        ),
         SIZES,
         {"minilm": 6},
     )
@@ -151,11 +161,13 @@ def test_controls_add_jobs_and_change_none_of_the_quick_starts(tmp_path: Path) -
     }
 
 
-def test_an_unknown_control_names_the_file_section_and_choices(tmp_path: Path) -> None:
+def test_an_unknown_control_names_the_file_section_and_choices(
+    quickstart: Path, tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError, match=r"study\.toml: \[probes\] controls names 'random'"):
-        _study(tmp_path, 'controls = ["random"]')
+        _study(quickstart, tmp_path, 'controls = ["random"]')
     with pytest.raises(ConfigError, match=r"\[probes\] controls must be a list"):
-        _study(tmp_path, 'controls = "shuffled"')
+        _study(quickstart, tmp_path, 'controls = "shuffled"')
 
 
 def test_the_controls_table_sets_each_control_beside_its_task(tmp_path: Path) -> None:
@@ -209,11 +221,13 @@ def test_the_controls_table_sets_each_control_beside_its_task(tmp_path: Path) ->
     assert back["random_init"].empty and "selectivity" in back["random_init"].columns
 
 
-def test_controls_and_mdl_need_the_classifier_and_rising_fractions(tmp_path: Path) -> None:
+def test_controls_and_mdl_need_the_classifier_and_rising_fractions(
+    quickstart: Path, tmp_path: Path
+) -> None:
     with pytest.raises(ConfigError, match=r"\[probes\] controls and mdl .* classifier = true"):
-        _study(tmp_path, 'controls = ["shuffled"]\nclassifier = false')
+        _study(quickstart, tmp_path, 'controls = ["shuffled"]\nclassifier = false')
     with pytest.raises(ConfigError, match=r"\[probes\] mdl .* must then rise strictly"):
-        _study(tmp_path, "mdl = true\nfractions = [0.5, 0.2, 1.0]")
+        _study(quickstart, tmp_path, "mdl = true\nfractions = [0.5, 0.2, 1.0]")
 
 
 def test_directprobe_finds_a_control_task_on_word_blobs_linear(

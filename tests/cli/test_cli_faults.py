@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_geometry_probe_cli import _flags, _write_task
 
 from ftprobe.cli.main import main
+from tests.probe_task import probe_flags, write_task
 
 
 def _run(
@@ -51,9 +51,9 @@ def _one_error_line(err: str) -> str:
 def test_a_bracketed_folder_name_is_printed_as_it_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = _write_task(tmp_path / "run[bold]x")
+    data = write_task(tmp_path / "run[bold]x")
     (data / "labels" / "tags.txt").write_text("")  # an empty label set names its file
-    code, _, err = _run(monkeypatch, capsys, *_flags(data, tmp_path / "out"))
+    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, tmp_path / "out"))
     assert code == 2
     line = _one_error_line(err)
     assert f"{data / 'labels' / 'tags.txt'}: " in line
@@ -95,10 +95,10 @@ def test_help_quotes_config_sections(
 def test_out_under_a_file_names_the_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = _write_task(tmp_path)
+    data = write_task(tmp_path)
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     out = tmp_path / "notes.txt" / "out"
-    code, _, err = _run(monkeypatch, capsys, *_flags(data, out))
+    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, out))
     assert code == 2
     line = _one_error_line(err)
     assert str(tmp_path / "notes.txt") in line
@@ -109,12 +109,12 @@ def test_out_under_a_file_names_the_path(
 def test_read_only_output_folder_names_the_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = _write_task(tmp_path)
+    data = write_task(tmp_path)
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
     try:
-        code, _, err = _run(monkeypatch, capsys, *_flags(data, locked / "out"))
+        code, _, err = _run(monkeypatch, capsys, *probe_flags(data, locked / "out"))
     finally:
         locked.chmod(0o755)
     assert code == 2
@@ -138,7 +138,7 @@ def test_a_failed_output_write_names_the_file_and_what_to_do(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # A full disk fails on write() with no file name; the message still names the file.
-    data = _write_task(tmp_path)
+    data = write_task(tmp_path)
     out = tmp_path / "out"
     real_replace = os.replace
 
@@ -148,7 +148,7 @@ def test_a_failed_output_write_names_the_file_and_what_to_do(
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    code, _, err = _run(monkeypatch, capsys, *_flags(data, out))
+    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, out))
     assert code == 2
     line = _one_error_line(err)
     assert line.startswith(f"error: {out / 'dis.txt'}: {advice}")
@@ -164,12 +164,12 @@ def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(
         raise KeyError("centroid")
 
     monkeypatch.setattr(runner, "run_probe", broken)
-    data = _write_task(tmp_path)
-    code, _, err = _run(monkeypatch, capsys, *_flags(data, tmp_path / "out"))
+    data = write_task(tmp_path)
+    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, tmp_path / "out"))
     assert code == 1
     line = _one_error_line(err)
     assert "internal error (KeyError: 'centroid')" in line and "--debug" in line
-    code, _, err = _run(monkeypatch, capsys, "--debug", *_flags(data, tmp_path / "out"))
+    code, _, err = _run(monkeypatch, capsys, "--debug", *probe_flags(data, tmp_path / "out"))
     assert code == 1
     assert "Traceback (most recent call last)" in err and "in broken" in err
     assert err.rstrip().splitlines()[-1] == "error: internal error (KeyError: 'centroid')"
@@ -189,10 +189,10 @@ def test_outputs_and_store_folders_follow_the_umask(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    data = _write_task(tmp_path)
+    data = write_task(tmp_path)
     before = os.umask(umask)
     try:
-        code, _, err = _run(monkeypatch, capsys, *_flags(data, tmp_path / "out"))
+        code, _, err = _run(monkeypatch, capsys, *probe_flags(data, tmp_path / "out"))
         assert code == 0, err
         store = tmp_path / "store"
         code, _, err = _run(
@@ -344,9 +344,9 @@ def test_overwrite_leaves_nothing_of_the_earlier_run(
 ) -> None:
     from ftprobe.geometry.runner import STATE_FILE
 
-    data = _write_task(tmp_path)
+    data = write_task(tmp_path)
     out = tmp_path / "out"
-    code, _, err = _run(monkeypatch, capsys, *_flags(data, out))
+    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, out))
     assert code == 0, err
     assert (out / "prediction.txt").is_file()
     (out / "notes.md").write_text("mine")
@@ -358,7 +358,7 @@ def test_overwrite_leaves_nothing_of_the_earlier_run(
     half = f".{STATE_FILE}.@{socket.gethostname()}@{dead.pid}@0123abcd.tmp"
     (out / STATE_FILE).write_bytes(b"old state")
     (out / half).write_bytes(b"half")
-    flags = _flags(data, out)
+    flags = probe_flags(data, out)
     drop = {i + k for i, a in enumerate(flags) if a.startswith("--test-") for k in (0, 1)}
     without_test = [a for i, a in enumerate(flags) if i not in drop]
     code, _, err = _run(monkeypatch, capsys, *without_test, "--overwrite")
@@ -373,12 +373,18 @@ def test_overwrite_leaves_nothing_of_the_earlier_run(
 def test_overwrite_keeps_the_clusters_it_predicts_with(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = _write_task(tmp_path)
+    data = write_task(tmp_path)
     out = tmp_path / "out"
-    code, _, err = _run(monkeypatch, capsys, *_flags(data, out))
+    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, out))
     assert code == 0, err
     clusters = (out / "clusters.txt").read_text()
-    args = [*_flags(data, out), "--mode", "prediction", "--clusters", str(out / "clusters.txt")]
+    args = [
+        *probe_flags(data, out),
+        "--mode",
+        "prediction",
+        "--clusters",
+        str(out / "clusters.txt"),
+    ]
     code, _, err = _run(monkeypatch, capsys, *args, "--overwrite")
     assert code == 0, err
     assert (out / "clusters.txt").read_text() == clusters
@@ -390,7 +396,7 @@ def test_embed_sweeps_what_a_killed_run_left_in_the_store(
 ) -> None:
     import socket
 
-    data = _write_task(tmp_path)
+    data = write_task(tmp_path)
     store = tmp_path / "store"
     args = ("embed", "--out", str(store), "--import-prepacked", str(data), "--task", "t")
     code, _, err = _run(monkeypatch, capsys, *args)
@@ -419,7 +425,7 @@ def test_a_damaged_state_file_says_what_to_do_and_the_advice_works(
     from ftprobe.geometry.clustering import ClusteringInterrupted
     from ftprobe.geometry.runner import STATE_FILE, ProbeJob, run_probe
 
-    data = _write_task(tmp_path, seed=3, tangled=True)
+    data = write_task(tmp_path, seed=3, tangled=True)
     out = tmp_path / "cut"
     job = ProbeJob(
         train_embeddings=data / "embeddings/layers/train/3.txt",
@@ -437,7 +443,7 @@ def test_a_damaged_state_file_says_what_to_do_and_the_advice_works(
     else:
         raw[len(raw) // 3] ^= 0xFF
     state.write_bytes(bytes(raw))
-    flags = _flags(data, out)
+    flags = probe_flags(data, out)
     code, _, err = _run(monkeypatch, capsys, *flags, "--resume")
     assert code == 2
     line = _one_error_line(err)
@@ -452,7 +458,7 @@ def test_a_negative_min_cluster_size_is_refused_before_reading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "nowhere"
-    flags = _flags(missing, tmp_path / "out")  # no input exists: refused before reading any
+    flags = probe_flags(missing, tmp_path / "out")  # no input exists: refused before reading any
     code, _, err = _run(monkeypatch, capsys, *flags, "--min-cluster-size", "-1")
     assert code == 2
     assert _one_error_line(err) == (
@@ -467,7 +473,7 @@ def test_a_full_disk_while_saving_the_clustering_state_names_it_and_leaves_no_tm
 
     from ftprobe.geometry.runner import STATE_FILE, ProbeJob, run_probe
 
-    data = _write_task(tmp_path, seed=3, tangled=True)
+    data = write_task(tmp_path, seed=3, tangled=True)
     out = tmp_path / "cut"
     job = ProbeJob(
         train_embeddings=data / "embeddings/layers/train/3.txt",

@@ -45,8 +45,6 @@ from ftprobe.study.plan import Plan  # noqa: E402
 from ftprobe.study.ray_executor import RayExecutor  # noqa: E402
 from ftprobe.study.runner import job_dir, read_result, run_plan, write_result  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-
 # The toy job function lives in this test module, which Ray workers cannot
 # import: send its code along with each task instead.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -78,13 +76,13 @@ def disconnect_after() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def ray_head() -> Iterator[str]:
+def ray_head(repo: Path) -> Iterator[str]:
     """A one-node Ray cluster on 127.0.0.1 with 2 CPUs; yields its address."""
     port = _free_port()
     temp = Path(tempfile.mkdtemp(prefix="ftray-"))  # short: Ray puts unix sockets inside
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO / "src"), env.get("PYTHONPATH", "")) if p
+        p for p in (str(repo / "src"), env.get("PYTHONPATH", "")) if p
     )
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     command = [

@@ -18,9 +18,6 @@ from ftprobe.study.runner import run_plan
 from ftprobe.study.session import StudySession
 from ftprobe.study.tables import collect_tables, read_tables
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = REPO / "studies" / "smoke.toml"
-
 pytestmark = pytest.mark.slow
 
 
@@ -36,9 +33,15 @@ def data_env(shared_data: Path) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory, data_env: None) -> Path:
+def smoke(repo_studies: Path) -> Path:
+    """The smoke study: the quickstart shrunk to minutes."""
+    return repo_studies / "smoke.toml"
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, smoke: Path, data_env: None) -> Path:
     out = tmp_path_factory.mktemp("smoke")
-    StudySession.open(SMOKE, out).run_or_raise(SequentialExecutor(), progress=False)
+    StudySession.open(smoke, out).run_or_raise(SequentialExecutor(), progress=False)
     return out
 
 
@@ -72,8 +75,8 @@ def test_smoke_study_fills_every_table(smoke_run: Path) -> None:
     assert last[6] < last[0] <= 1.0 + 1e-9
 
 
-def test_second_run_does_no_work(smoke_run: Path, data_env: None) -> None:
-    session = StudySession.open(SMOKE, smoke_run)
+def test_second_run_does_no_work(smoke: Path, smoke_run: Path, data_env: None) -> None:
+    session = StudySession.open(smoke, smoke_run)
     assert session.pending() == []
     report = session.run(SequentialExecutor(), progress=False)
     assert report.ran == [] and report.failed == {}
@@ -81,10 +84,10 @@ def test_second_run_does_no_work(smoke_run: Path, data_env: None) -> None:
 
 
 def test_interrupted_run_resumes_to_the_same_tables(
-    smoke_run: Path, tmp_path: Path, data_env: None
+    smoke: Path, smoke_run: Path, tmp_path: Path, data_env: None
 ) -> None:
     out = tmp_path / "resumed"
-    session = StudySession.open(SMOKE, out)
+    session = StudySession.open(smoke, out)
     calls = {"n": 0}
 
     def interrupt_after_ten(job, out_dir):  # type: ignore[no-untyped-def]
@@ -107,16 +110,16 @@ def test_interrupted_run_resumes_to_the_same_tables(
     shutil.rmtree(out)
 
 
-def _copy_of(smoke_run: Path, out: Path) -> tuple[Path, StudySession]:
+def _copy_of(smoke: Path, smoke_run: Path, out: Path) -> tuple[Path, StudySession]:
     """A copy of the smoke study's folder at ``out``, opened as a session."""
     shutil.copytree(smoke_run, out)
-    return out, StudySession.open(SMOKE, out)
+    return out, StudySession.open(smoke, out)
 
 
 def test_a_damaged_job_result_is_run_again_not_reused(
-    smoke_run: Path, tmp_path: Path, data_env: None
+    smoke: Path, smoke_run: Path, tmp_path: Path, data_env: None
 ) -> None:
-    out, session = _copy_of(smoke_run, tmp_path / "damaged")
+    out, session = _copy_of(smoke, smoke_run, tmp_path / "damaged")
     key = next(k for k, j in session.plan.jobs.items() if j.kind == "directprobe")
     result = out / "jobs" / key / "result.json"
     result.write_bytes(result.read_bytes()[:40])  # truncated, as by a full disk elsewhere
@@ -136,9 +139,9 @@ def test_a_damaged_job_result_is_run_again_not_reused(
 
 
 def test_the_curve_job_reads_the_split_fine_tuning_saved(
-    smoke_run: Path, tmp_path: Path, data_env: None
+    smoke: Path, smoke_run: Path, tmp_path: Path, data_env: None
 ) -> None:
-    out, session = _copy_of(smoke_run, tmp_path / "split")
+    out, session = _copy_of(smoke, smoke_run, tmp_path / "split")
     (finetune,) = [k for k, j in session.plan.jobs.items() if j.kind == "finetune"]
     curves = [k for k, j in session.plan.jobs.items() if j.kind == "curve"]
     before = {k: json.loads((out / "jobs" / k / "result.json").read_text()) for k in curves}
