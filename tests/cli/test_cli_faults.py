@@ -14,27 +14,13 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ftprobe.cli.main import main
 from tests.probe_task import probe_flags, write_task
-
-
-def _run(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["ftprobe", *args])
-    monkeypatch.setenv("COLUMNS", "200")
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _one_error_line(err: str) -> str:
@@ -49,11 +35,11 @@ def _one_error_line(err: str) -> str:
 
 
 def test_a_bracketed_folder_name_is_printed_as_it_is(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     data = write_task(tmp_path / "run[bold]x")
     (data / "labels" / "tags.txt").write_text("")  # an empty label set names its file
-    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, tmp_path / "out"))
+    code, _, err = run_main(*probe_flags(data, tmp_path / "out"))
     assert code == 2
     line = _one_error_line(err)
     assert f"{data / 'labels' / 'tags.txt'}: " in line
@@ -61,30 +47,28 @@ def test_a_bracketed_folder_name_is_printed_as_it_is(
 
 
 def test_config_sections_in_an_error_keep_their_brackets(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     cfg = tmp_path / "config.ini"
     cfg.write_text("[clustering]\nmode = probing\n")
-    code, _, err = _run(monkeypatch, capsys, "probe", "--config", str(cfg))
+    code, _, err = run_main("probe", "--config", str(cfg))
     assert code == 2
     assert "section [data] has no key " in _one_error_line(err)
 
 
 def test_a_bracketed_label_shows_in_the_counts_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     tsv = tmp_path / "[b]ner.tsv"
     tsv.write_text("tokens\tlabel\nI live\t[bold]B-LOC\nyou are\tO\n", encoding="utf-8")
-    code, out, _ = _run(monkeypatch, capsys, "data", "show", f"tsv:{tsv}")
+    code, out, _ = run_main("data", "show", f"tsv:{tsv}")
     assert code == 0
     assert "[bold]B-LOC" in out
     assert f"tsv:{tsv}: 2 labels" in out
 
 
-def test_help_quotes_config_sections(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = _run(monkeypatch, capsys, "probe", "--help")
+def test_help_quotes_config_sections(run_main: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, _ = run_main("probe", "--help")
     assert code == 0
     assert "[run]" in out and "[data] paths" in out and "[clustering]" in out
 
@@ -93,12 +77,12 @@ def test_help_quotes_config_sections(
 
 
 def test_out_under_a_file_names_the_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     data = write_task(tmp_path)
     (tmp_path / "notes.txt").write_text("a file, not a folder")
     out = tmp_path / "notes.txt" / "out"
-    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, out))
+    code, _, err = run_main(*probe_flags(data, out))
     assert code == 2
     line = _one_error_line(err)
     assert str(tmp_path / "notes.txt") in line
@@ -107,14 +91,14 @@ def test_out_under_a_file_names_the_path(
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_output_folder_names_the_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     data = write_task(tmp_path)
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
     try:
-        code, _, err = _run(monkeypatch, capsys, *probe_flags(data, locked / "out"))
+        code, _, err = run_main(*probe_flags(data, locked / "out"))
     finally:
         locked.chmod(0o755)
     assert code == 2
@@ -135,7 +119,7 @@ def test_a_failed_output_write_names_the_file_and_what_to_do(
     advice: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    run_main: Callable[..., tuple[int, str, str]],
 ) -> None:
     # A full disk fails on write() with no file name; the message still names the file.
     data = write_task(tmp_path)
@@ -148,7 +132,7 @@ def test_a_failed_output_write_names_the_file_and_what_to_do(
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, out))
+    code, _, err = run_main(*probe_flags(data, out))
     assert code == 2
     line = _one_error_line(err)
     assert line.startswith(f"error: {out / 'dis.txt'}: {advice}")
@@ -156,7 +140,7 @@ def test_a_failed_output_write_names_the_file_and_what_to_do(
 
 
 def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     import ftprobe.geometry.runner as runner
 
@@ -165,11 +149,11 @@ def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(
 
     monkeypatch.setattr(runner, "run_probe", broken)
     data = write_task(tmp_path)
-    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, tmp_path / "out"))
+    code, _, err = run_main(*probe_flags(data, tmp_path / "out"))
     assert code == 1
     line = _one_error_line(err)
     assert "internal error (KeyError: 'centroid')" in line and "--debug" in line
-    code, _, err = _run(monkeypatch, capsys, "--debug", *probe_flags(data, tmp_path / "out"))
+    code, _, err = run_main("--debug", *probe_flags(data, tmp_path / "out"))
     assert code == 1
     assert "Traceback (most recent call last)" in err and "in broken" in err
     assert err.rstrip().splitlines()[-1] == "error: internal error (KeyError: 'centroid')"
@@ -186,18 +170,15 @@ def test_outputs_and_store_folders_follow_the_umask(
     file_mode: int,
     folder_mode: int,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    run_main: Callable[..., tuple[int, str, str]],
 ) -> None:
     data = write_task(tmp_path)
     before = os.umask(umask)
     try:
-        code, _, err = _run(monkeypatch, capsys, *probe_flags(data, tmp_path / "out"))
+        code, _, err = run_main(*probe_flags(data, tmp_path / "out"))
         assert code == 0, err
         store = tmp_path / "store"
-        code, _, err = _run(
-            monkeypatch,
-            capsys,
+        code, _, err = run_main(
             "embed",
             "--out",
             str(store),
@@ -221,11 +202,11 @@ def test_outputs_and_store_folders_follow_the_umask(
 
 
 def test_config_warnings_are_one_line_naming_file_and_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     cfg = tmp_path / "config.ini"
     cfg.write_text("[clustering]\nmode = probing\ncolour = blue\n[extra]\nx = 1\n")
-    code, _, err = _run(monkeypatch, capsys, "probe", "--config", str(cfg))
+    code, _, err = run_main("probe", "--config", str(cfg))
     assert code == 2
     assert err.splitlines() == [
         f"warning: {cfg}, line 3: unknown key 'colour' in [clustering] ignored",
@@ -235,11 +216,11 @@ def test_config_warnings_are_one_line_naming_file_and_line(
 
 
 def test_a_skipped_trec_line_is_one_warning_line(
-    shared_data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    shared_data: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     # embed reads every split before it finds that the asked one is missing
     args = ("embed", "--out", "unused", "--task", "trec-6", "--data-dir", str(shared_data))
-    code, _, err = _run(monkeypatch, capsys, *args, "--on-bad-line", "skip", "--split", "nosuch")
+    code, _, err = run_main(*args, "--on-bad-line", "skip", "--split", "nosuch")
     assert code == 2
     first, *rest = err.splitlines()
     assert first.startswith(f"warning: {shared_data / 'trec' / 'train_5500.label'}, line 4451: ")
@@ -325,10 +306,10 @@ def test_probe_imports_only_what_it_computes_with(tmp_path: Path) -> None:
 
 
 def test_an_unknown_encoding_is_a_setting_error(
-    shared_data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    shared_data: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     args = ("data", "show", "trec-6", "--data-dir", str(shared_data), "-o", "encoding=klingon")
-    code, _, err = _run(monkeypatch, capsys, *args)
+    code, _, err = run_main(*args)
     assert code == 2
     assert _one_error_line(err) == (
         "error: task 'trec-6', option encoding: 'klingon' is not a text encoding Python knows "
@@ -340,13 +321,13 @@ def test_an_unknown_encoding_is_a_setting_error(
 
 
 def test_overwrite_leaves_nothing_of_the_earlier_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     from ftprobe.geometry.runner import STATE_FILE
 
     data = write_task(tmp_path)
     out = tmp_path / "out"
-    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, out))
+    code, _, err = run_main(*probe_flags(data, out))
     assert code == 0, err
     assert (out / "prediction.txt").is_file()
     (out / "notes.md").write_text("mine")
@@ -361,7 +342,7 @@ def test_overwrite_leaves_nothing_of_the_earlier_run(
     flags = probe_flags(data, out)
     drop = {i + k for i, a in enumerate(flags) if a.startswith("--test-") for k in (0, 1)}
     without_test = [a for i, a in enumerate(flags) if i not in drop]
-    code, _, err = _run(monkeypatch, capsys, *without_test, "--overwrite")
+    code, _, err = run_main(*without_test, "--overwrite")
     assert code == 0, err
     names = {p.name for p in out.iterdir()}
     assert "prediction.txt" not in names  # the old run's predictions would look like the new
@@ -371,11 +352,11 @@ def test_overwrite_leaves_nothing_of_the_earlier_run(
 
 
 def test_overwrite_keeps_the_clusters_it_predicts_with(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     data = write_task(tmp_path)
     out = tmp_path / "out"
-    code, _, err = _run(monkeypatch, capsys, *probe_flags(data, out))
+    code, _, err = run_main(*probe_flags(data, out))
     assert code == 0, err
     clusters = (out / "clusters.txt").read_text()
     args = [
@@ -385,21 +366,21 @@ def test_overwrite_keeps_the_clusters_it_predicts_with(
         "--clusters",
         str(out / "clusters.txt"),
     ]
-    code, _, err = _run(monkeypatch, capsys, *args, "--overwrite")
+    code, _, err = run_main(*args, "--overwrite")
     assert code == 0, err
     assert (out / "clusters.txt").read_text() == clusters
     assert (out / "prediction.txt").is_file()
 
 
 def test_embed_sweeps_what_a_killed_run_left_in_the_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     import socket
 
     data = write_task(tmp_path)
     store = tmp_path / "store"
     args = ("embed", "--out", str(store), "--import-prepacked", str(data), "--task", "t")
-    code, _, err = _run(monkeypatch, capsys, *args)
+    code, _, err = run_main(*args)
     assert code == 0, err
     entry = next(p.parent for p in store.rglob("manifest.json"))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -407,7 +388,7 @@ def test_embed_sweeps_what_a_killed_run_left_in_the_store(
     stale = entry.parent / f".tmp-first-@{socket.gethostname()}@{dead.pid}@0123abcd"
     stale.mkdir()
     (stale / "layer.npy").write_bytes(b"half")
-    code, _, err = _run(monkeypatch, capsys, *args)
+    code, _, err = run_main(*args)
     assert code == 0, err
     assert not stale.exists()
 
@@ -419,8 +400,7 @@ def test_embed_sweeps_what_a_killed_run_left_in_the_store(
 def test_a_damaged_state_file_says_what_to_do_and_the_advice_works(
     damage: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    run_main: Callable[..., tuple[int, str, str]],
 ) -> None:
     from ftprobe.geometry.clustering import ClusteringInterrupted
     from ftprobe.geometry.runner import STATE_FILE, ProbeJob, run_probe
@@ -444,22 +424,22 @@ def test_a_damaged_state_file_says_what_to_do_and_the_advice_works(
         raw[len(raw) // 3] ^= 0xFF
     state.write_bytes(bytes(raw))
     flags = probe_flags(data, out)
-    code, _, err = _run(monkeypatch, capsys, *flags, "--resume")
+    code, _, err = run_main(*flags, "--resume")
     assert code == 2
     line = _one_error_line(err)
     assert line.startswith(f"error: {state}: the saved clustering state is damaged")
     assert line.endswith("start again with --overwrite instead of --resume")
-    code, _, err = _run(monkeypatch, capsys, *flags, "--overwrite")
+    code, _, err = run_main(*flags, "--overwrite")
     assert code == 0, err
     assert not state.exists() and (out / "clusters.txt").is_file()
 
 
 def test_a_negative_min_cluster_size_is_refused_before_reading(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_main: Callable[..., tuple[int, str, str]]
 ) -> None:
     missing = tmp_path / "nowhere"
     flags = probe_flags(missing, tmp_path / "out")  # no input exists: refused before reading any
-    code, _, err = _run(monkeypatch, capsys, *flags, "--min-cluster-size", "-1")
+    code, _, err = run_main(*flags, "--min-cluster-size", "-1")
     assert code == 2
     assert _one_error_line(err) == (
         "error: --min-cluster-size must be 0 or more (0 counts every cluster), not -1"
