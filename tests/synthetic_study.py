@@ -232,6 +232,14 @@ probe = "b"
 """
 
 
+def make_small_tables() -> dict[str, pd.DataFrame]:
+    """One model, two tasks, one cross pair: enough for every analysis and the report, quick
+    to draw."""
+    return make_tables(
+        seeds=(1, 2), models={"base": 2}, tasks={"a": 5, "b": 4}, cross=(("a", "b"),), own=("b",)
+    )[0]
+
+
 def rename_labels(tables: dict[str, pd.DataFrame], task: str, prefix: str) -> None:
     """Prefix every label of ``task`` (e.g. with HTML, to test escaping)."""
     for name, cols in (("labels", ["label"]), ("label_pairs", ["label_a", "label_b"])):

@@ -28,7 +28,7 @@ from ftprobe.analyses.frames import spearman
 from ftprobe.cli.main import app
 from ftprobe.errors import ConfigError
 from ftprobe.study.analyze import analyze_study, study_context
-from tests.synthetic_study import STEPS, Truth, make_tables, write_study
+from tests.synthetic_study import STEPS, Truth, make_small_tables, make_tables, write_study
 
 CTX = StudyContext(splits={"a": ("dev", "test"), "b": ("train", "test"), "c": ("dev", "test")})
 
@@ -40,10 +40,7 @@ def study() -> tuple[dict[str, pd.DataFrame], Truth]:
 
 @pytest.fixture(scope="module")
 def small_tables() -> dict[str, pd.DataFrame]:
-    """One model, two tasks, one cross pair: enough for every analysis, quick to draw."""
-    return make_tables(
-        seeds=(1, 2), models={"base": 2}, tasks={"a": 5, "b": 4}, cross=(("a", "b"),), own=("b",)
-    )[0]
+    return make_small_tables()
 
 
 def _pair(frame: pd.DataFrame, model: str, task: str) -> pd.DataFrame:

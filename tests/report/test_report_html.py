@@ -27,7 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ftprobe.cli.main import app
-from tests.synthetic_study import make_tables, rename_labels, write_study
+from tests.synthetic_study import make_small_tables, rename_labels, write_study
 
 NASTY = '<img src=x onerror="window.pwned=1">&'
 
@@ -135,9 +135,7 @@ class DevTools:
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small study whose labels carry HTML, reported through ``ftprobe report``."""
-    tables, _ = make_tables(
-        seeds=(1, 2), models={"base": 2}, tasks={"a": 5, "b": 4}, cross=(("a", "b"),), own=("b",)
-    )
+    tables = make_small_tables()
     rename_labels(tables, "b", NASTY)
     folder = tmp_path_factory.mktemp("report")
     write_study(folder, tables)
