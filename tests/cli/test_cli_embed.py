@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +13,6 @@ from typer.testing import CliRunner
 from ftprobe.cli.main import app
 from ftprobe.data.prepacked import read_embeddings, read_entities
 from ftprobe.encode.store import RepresentationStore
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.mark.slow

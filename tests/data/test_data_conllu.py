@@ -10,11 +10,6 @@ from ftprobe.data.conllu import UPOS_TAGS, read_dep, read_pos
 from ftprobe.errors import InputError
 
 
-@pytest.fixture(scope="module")
-def ewt_dev(shared_data: Path) -> Path:
-    return shared_data / "ud-ewt" / "en_ewt-ud-dev.conllu"
-
-
 def test_pos_dev_counts_words_and_labels(ewt_dev: Path) -> None:
     task = read_pos(ewt_dev, "dev")
     assert len(task) == 25_147

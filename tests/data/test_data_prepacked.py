@@ -24,27 +24,23 @@ from ftprobe.data.prepacked import (
 from ftprobe.errors import ConfigError, InputError
 
 
-@pytest.fixture(scope="module")
-def ss_folder(shared_reference: Path) -> Path:
-    return shared_reference / "directprobe-ss-minilm-l6" / "data" / "SS"
-
-
-def test_reference_folder_loads_as_two_tasks_sharing_tags(ss_folder: Path) -> None:
-    train, test = load_prepacked_task(ss_folder)
+def test_reference_folder_loads_as_two_tasks_sharing_tags(reference_task: Path) -> None:
+    train, test = load_prepacked_task(reference_task)
     assert (len(train), len(test)) == (462, 485)
     assert len(train.labels) == 41 and train.labels is test.labels
     assert list(train.labels.names) == sorted(train.labels.names)
     assert train.examples[0].text == "before" and train.examples[0].label == "p.Time"
     assert train.name == "SS" and train.unit_kind == "span"
-    emb = read_embeddings(ss_folder / "embeddings/layers/train/6.txt", expected_rows=len(train))
+    train_6 = reference_task / "embeddings/layers/train/6.txt"
+    emb = read_embeddings(train_6, expected_rows=len(train))
     assert emb.shape == (462, 384) and emb.dtype == np.float32
-    assert layer_embedding_paths(ss_folder, "test") == {
-        6: ss_folder / "embeddings/layers/test/6.txt"
+    assert layer_embedding_paths(reference_task, "test") == {
+        6: reference_task / "embeddings/layers/test/6.txt"
     }
 
 
-def test_embeddings_fast_parse_equals_plain_float_parse(ss_folder: Path) -> None:
-    path = ss_folder / "embeddings/layers/test/6.txt"
+def test_embeddings_fast_parse_equals_plain_float_parse(reference_task: Path) -> None:
+    path = reference_task / "embeddings/layers/test/6.txt"
     got = read_embeddings(path, dtype=np.float64)
     lines = path.read_text().splitlines()
     assert got.shape == (485, 384)
@@ -210,13 +206,13 @@ def test_config_bad_boolean_is_a_config_error(tmp_path: Path) -> None:
         read_config(path)
 
 
-def test_load_prepacked_pairs_tasks_with_vectors(ss_folder: Path) -> None:
-    data = load_prepacked(ss_folder)  # one layer in the folder: no need to name it
+def test_load_prepacked_pairs_tasks_with_vectors(reference_task: Path) -> None:
+    data = load_prepacked(reference_task)  # one layer in the folder: no need to name it
     assert data.train_vectors.shape == (len(data.train), 384)
     assert data.test_vectors.shape == (len(data.test), 384)
-    assert data.paths.test_embeddings == ss_folder / "embeddings/layers/test/6.txt"
+    assert data.paths.test_embeddings == reference_task / "embeddings/layers/test/6.txt"
     with pytest.raises(ConfigError, match="layers found: 6"):
-        load_prepacked(ss_folder, layer=12)
+        load_prepacked(reference_task, layer=12)
     explicit = load_prepacked(data.paths)  # explicit paths work as well
     assert explicit.train.name == "SS" and (explicit.test_vectors == data.test_vectors).all()
 

@@ -67,7 +67,7 @@ def test_missing_corpus_says_where_it_looked_and_how_to_fetch(tmp_path: Path) ->
     assert "ftprobe data fetch" in message
 
 
-def test_user_folders_and_prepacked(tmp_path: Path, shared_reference: Path) -> None:
+def test_user_folders_and_prepacked(tmp_path: Path, reference_task: Path) -> None:
     for split, label in (("train", "A"), ("test", "B")):
         (tmp_path / f"{split}.jsonl").write_text(
             json.dumps({"tokens": ["x", "y"], "index": 1, "label": label}) + "\n"
@@ -78,6 +78,5 @@ def test_user_folders_and_prepacked(tmp_path: Path, shared_reference: Path) -> N
     with pytest.raises(InputError, match="'B' is not in the label set") as info:
         load_splits(f"jsonl:{tmp_path}")
     assert info.value.path.endswith("test.jsonl") and info.value.line == 1
-    folder = shared_reference / "directprobe-ss-minilm-l6/data/SS"
-    packed = load_splits(f"prepacked:{folder}")
+    packed = load_splits(f"prepacked:{reference_task}")
     assert {s: len(t) for s, t in packed.items()} == {"train": 462, "test": 485}

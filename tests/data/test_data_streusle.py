@@ -12,28 +12,23 @@ from ftprobe.data.task import LabelSet
 from ftprobe.errors import InputError
 
 
-@pytest.fixture(scope="module")
-def ss_ref(shared_reference: Path) -> Path:
-    return shared_reference / "directprobe-ss-minilm-l6" / "data" / "SS"
-
-
 @pytest.mark.parametrize(("split", "ref", "count"), [("dev", "train", 462), ("test", "test", 485)])
 def test_ps_role_units_match_the_reference_folder_line_by_line(
-    shared_data: Path, ss_ref: Path, split: str, ref: str, count: int
+    shared_data: Path, reference_task: Path, split: str, ref: str, count: int
 ) -> None:
     task = read_ps(shared_data / f"streusle/streusle.ud_{split}.conllulex", split)
-    expected = read_entities(ss_ref / f"entities/{ref}.txt")
+    expected = read_entities(reference_task / f"entities/{ref}.txt")
     # The published folder names each unit by its first word's form.
     got = [(ex.tokens[ex.unit.indices[0]], ex.label) for ex in task.examples]
     assert len(got) == count
     assert got == expected
 
 
-def test_ps_role_label_set_is_the_reference_tags(shared_data: Path, ss_ref: Path) -> None:
+def test_ps_role_label_set_is_the_reference_tags(shared_data: Path, reference_task: Path) -> None:
     dev = read_ps(shared_data / "streusle/streusle.ud_dev.conllulex", "dev")
     test = read_ps(shared_data / "streusle/streusle.ud_test.conllulex", "test")
     union = LabelSet.from_labels([*dev.labels, *test.labels])
-    assert union == read_label_set(ss_ref / "labels/tags.txt")
+    assert union == read_label_set(reference_task / "labels/tags.txt")
     assert len(union) == 41 and len(dev.labels) == 40
 
 

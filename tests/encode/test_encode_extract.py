@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -14,24 +12,14 @@ from ftprobe.data.streusle import read_ps
 from ftprobe.data.task import Example, LabelSet, Task, Unit
 from ftprobe.encode.alignment import special_template, tokenize_words
 from ftprobe.encode.extract import extract, parse_layers
-from ftprobe.encode.models import load_encoder, resolve_model
 from ftprobe.errors import ConfigError
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    torch.set_num_threads(2)
-    return load_encoder(resolve_model(None), "cpu")
-
-
-@pytest.fixture(scope="module")
-def pos_dev(shared_data) -> Task:
-    task = read_pos(shared_data / "ud-ewt" / "en_ewt-ud-dev.conllu", "dev")
+def pos_dev(ewt_dev) -> Task:
+    task = read_pos(ewt_dev, "dev")
     # A dozen sentences, every unit of each: several units share each sentence.
     keep = set(task.sentences()[:12])
     return task.subset([i for i, ex in enumerate(task.examples) if ex.tokens in keep])
@@ -160,9 +148,9 @@ def test_long_sentences_are_encoded_in_windows(encoder, pos_dev: Task) -> None:
     np.testing.assert_allclose(windowed.layers[6][k], out[pos].numpy(), atol=2e-5)
 
 
-def test_dep_pairs_are_twice_as_wide(encoder, shared_data) -> None:
+def test_dep_pairs_are_twice_as_wide(encoder, ewt_dev) -> None:
     tokenizer, model = encoder
-    task = read_dep(shared_data / "ud-ewt" / "en_ewt-ud-dev.conllu", "dev")
+    task = read_dep(ewt_dev, "dev")
     task = task.subset(range(40))
     reps = extract(task, tokenizer, model, [6], progress=False)
     assert reps.layers[6].shape == (40, 768)
@@ -189,15 +177,14 @@ def _ps_role(shared_data, split: str) -> Task:
 
 @pytest.mark.parametrize(("split", "prepacked"), [("dev", "train"), ("test", "test")])
 def test_ps_role_matches_the_published_reference_vectors(
-    encoder, shared_data, shared_reference, split: str, prepacked: str
+    encoder, shared_data, reference_task, split: str, prepacked: str
 ) -> None:
     """The reference folder holds layer 6, first piece, of this very model (6 decimals)."""
     tokenizer, model = encoder
     task = _ps_role(shared_data, split)
-    folder = shared_reference / "directprobe-ss-minilm-l6" / "data" / "SS"
-    entities = read_entities(folder / "entities" / f"{prepacked}.txt")
+    entities = read_entities(reference_task / "entities" / f"{prepacked}.txt")
     assert [lab for _, lab in entities] == [ex.label for ex in task.examples]
-    expected = read_embeddings(folder / "embeddings" / "layers" / prepacked / "6.txt")
+    expected = read_embeddings(reference_task / "embeddings" / "layers" / prepacked / "6.txt")
     got = extract(task, tokenizer, model, [6], "first", progress=False).layers[6]
     assert got.shape == expected.shape == (len(task), 384)
     diff = np.abs(got - expected).max(axis=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -80,7 +79,6 @@ def test_hub_id_offline_without_cache_fails_clearly(tmp_path: Path, monkeypatch)
 
 @pytest.mark.slow
 def test_load_encoder_gives_a_fast_tokenizer_and_an_eval_model() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tokenizer, model = load_encoder(resolve_model(None), "cpu")
     assert tokenizer.is_fast
     assert not model.training

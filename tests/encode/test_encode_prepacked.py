@@ -63,8 +63,8 @@ def test_round_trip_is_exact_to_six_decimals(tmp_path: Path) -> None:
         assert (again / path.relative_to(folder)).read_bytes() == path.read_bytes(), path
 
 
-def test_reference_folder_round_trips(tmp_path: Path, shared_reference: Path) -> None:
-    source = shared_reference / "directprobe-ss-minilm-l6" / "data" / "SS"
+def test_reference_folder_round_trips(tmp_path: Path, reference_task: Path) -> None:
+    source = reference_task
     store = RepresentationStore(tmp_path / "store")
     train, test = import_prepacked(store, source, "published", task="ps-role")
     assert (train.n_examples, test.n_examples, train.dim) == (462, 485, 384)
@@ -88,9 +88,9 @@ def test_reference_folder_round_trips(tmp_path: Path, shared_reference: Path) ->
 
 
 def test_import_of_different_vectors_under_the_same_name_is_refused(
-    tmp_path: Path, shared_reference: Path
+    tmp_path: Path, reference_task: Path
 ) -> None:
-    source = shared_reference / "directprobe-ss-minilm-l6" / "data" / "SS"
+    source = reference_task
     store = RepresentationStore(tmp_path / "store")
     import_prepacked(store, source, "published", task="ps-role")
     # A copy of the folder whose vectors differ in one value.

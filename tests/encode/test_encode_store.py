@@ -12,23 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import ftprobe.encode.store as store_module
 from ftprobe import __version__
 from ftprobe.data.conllu import read_pos
 from ftprobe.data.task import Task
 from ftprobe.encode.extract import extract
-from ftprobe.encode.models import ModelRef, load_encoder, resolve_model
+from ftprobe.encode.models import ModelRef, resolve_model
 from ftprobe.encode.store import (
     RepresentationStore,
     StoreCorruptError,
     StoreMismatchError,
     task_fingerprint,
 )
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 pytestmark = pytest.mark.slow
 
@@ -39,14 +35,8 @@ def model_ref() -> ModelRef:
 
 
 @pytest.fixture(scope="module")
-def encoder(model_ref: ModelRef):
-    torch.set_num_threads(2)
-    return load_encoder(model_ref, "cpu")
-
-
-@pytest.fixture(scope="module")
-def small_task(shared_data) -> Task:
-    task = read_pos(shared_data / "ud-ewt" / "en_ewt-ud-dev.conllu", "dev")
+def small_task(ewt_dev) -> Task:
+    task = read_pos(ewt_dev, "dev")
     keep = set(task.sentences()[:4])
     return task.subset([i for i, ex in enumerate(task.examples) if ex.tokens in keep])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -16,14 +15,6 @@ from ftprobe.geometry.distances import (
     nearest_hulls,
     point_hull_distances,
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _segment_distance(p0, p1, q0, q1, steps: int = 4001) -> float:
@@ -304,8 +295,6 @@ def test_nearest_hulls_blocks_and_staged_pruning_match_the_full_matrix() -> None
 
 @pytest.mark.parametrize("m", [10, 512, 513, 600, 4160])
 def test_two_level_row_max_agrees_with_torch_max(m: int) -> None:
-    import torch
-
     from ftprobe.geometry.distances import _row_max
 
     a = torch.from_numpy(np.random.default_rng(m).normal(size=(37, m)).astype(np.float32))

@@ -8,30 +8,19 @@ them with a soft-margin SVM), and the same nearest-cluster accuracy, 234/485.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ftprobe.geometry import outputs
 from ftprobe.geometry.distances import cluster_distance_matrix, point_hull_distances
 from ftprobe.geometry.statistics import label_statistics
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def reference(shared_reference: Path) -> dict:
-    root = shared_reference / "directprobe-ss-minilm-l6"
-    data = root / "data" / "SS"
+def reference(reference_run: Path, reference_task: Path) -> dict:
+    data = reference_task
     tags = (data / "labels" / "tags.txt").read_text(encoding="utf-8").splitlines()
     names = sorted({t.strip() for t in tags} - {""})
 
@@ -41,7 +30,7 @@ def reference(shared_reference: Path) -> dict:
 
     y_train = labels("train")
     idx = {n: i for i, n in enumerate(names)}
-    results = root / "results" / "SS6"
+    results = reference_run / "results" / "SS6"
     clustering = outputs.read_clustering(results / "clusters.txt", [idx[t] for t in y_train], names)
     return {
         "x_train": np.loadtxt(data / "embeddings" / "layers" / "train" / "6.txt"),

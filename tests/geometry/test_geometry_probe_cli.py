@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from ftprobe.cli.main import app
@@ -26,15 +24,6 @@ PUBLISHED = {
     "inside_mean.txt",
     "log.txt",
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # tiny problems: thread start-up costs more than it saves on a shared 2-core machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_flags_write_the_published_files(tmp_path: Path) -> None:

@@ -9,12 +9,10 @@ the same nearest-cluster accuracy, 234/485 = 0.4825.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ftprobe.data.prepacked import read_embeddings, read_entities, read_label_set
 from ftprobe.geometry import outputs
@@ -22,35 +20,26 @@ from ftprobe.geometry.clustering import Clustering, supervised_clustering
 from ftprobe.geometry.runner import job_from_config, run_probe
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def reference(shared_reference: Path) -> Path:
-    return shared_reference / "directprobe-ss-minilm-l6"
-
-
-def test_clustering_matches_published_clusters_txt(reference: Path) -> None:
-    data = reference / "data" / "SS"
+def test_clustering_matches_published_clusters_txt(
+    reference_run: Path, reference_task: Path
+) -> None:
+    data = reference_task
     names = read_label_set(data / "labels" / "tags.txt").names
     rows = read_entities(data / "entities" / "train.txt")
     y = np.array([names.index(label) for _, label in rows])
     X = read_embeddings(data / "embeddings" / "layers" / "train" / "6.txt", len(rows))
     ours = supervised_clustering(X, y, names)
-    published = outputs.read_clusters(reference / "results" / "SS6" / "clusters.txt")
+    published = outputs.read_clusters(reference_run / "results" / "SS6" / "clusters.txt")
     assert ours.n_clusters == 40
     assert ours.same_partition(Clustering.from_assignment(published, y, names))
     assert np.array_equal(ours.assignment, published)  # the same ids too
 
 
 @pytest.mark.slow
-def test_probe_command_reproduces_the_published_run(reference: Path, tmp_path: Path) -> None:
-    data = reference / "data" / "SS"
+def test_probe_command_reproduces_the_published_run(
+    reference_run: Path, reference_task: Path, tmp_path: Path
+) -> None:
+    data = reference_task
     cfg = tmp_path / "config.ini"
     cfg.write_text(
         f"[run]\noutput_path = {tmp_path / 'results' / 'SS6'}\n\n"
@@ -66,7 +55,7 @@ def test_probe_command_reproduces_the_published_run(reference: Path, tmp_path: P
     )
     result = run_probe(job_from_config(cfg), progress=False)
     out = tmp_path / "results" / "SS6"
-    published = reference / "results" / "SS6"
+    published = reference_run / "results" / "SS6"
     assert (out / "clusters.txt").read_text() == (published / "clusters.txt").read_text()
     assert result.accuracy is not None and round(result.accuracy * 485) == 234
     ours, theirs = outputs.read_dis(out / "dis.txt"), outputs.read_dis(published / "dis.txt")

@@ -3,12 +3,10 @@ say, and the tie rule of the predictions through the API and the command."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from ftprobe.cli.main import app
@@ -16,14 +14,6 @@ from ftprobe.geometry.directprobe import DirectProbe
 from ftprobe.geometry.distances import nearest_group, ranking_order, tie_tolerance
 from ftprobe.geometry.outputs import read_predictions
 from ftprobe.geometry.runner import ProbeJob, run_probe
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _write(folder: Path, split: str, X: np.ndarray, labels: list[str]) -> tuple[Path, Path]:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 
 from ftprobe.geometry.clustering import Clustering
 from ftprobe.geometry.similarity import (
@@ -18,14 +16,6 @@ from ftprobe.geometry.similarity import (
 from ftprobe.geometry.statistics import label_statistics, within_cluster_distances
 
 NAMES = ("A", "B", "C", "D")  # D never occurs
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _column(x0: float, n: int) -> np.ndarray:

@@ -21,8 +21,6 @@ from ftprobe.geometry.clustering import ClusteringInterrupted
 from ftprobe.geometry.directprobe import Checkpoints, DirectProbe
 from ftprobe.probes import ClassifierProbe
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 NAMES = ("noun", "verb", "adj", "adv")  # "adv" never occurs: the label set is wider than y
 
 # What the earlier API gave on the toy data below.

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ftprobe.errors import ConfigError
 from ftprobe.probes.controls import control_task, selectivity, shuffled_labels
@@ -16,14 +15,6 @@ from ftprobe.study.job_specs import ClassifierJob, ControlJob, DirectProbeJob, D
 from ftprobe.study.jobs_model import Job
 from ftprobe.study.plan import plan_study
 from ftprobe.study.spec import ProbeSpec, load_study
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_a_control_task_built_twice_from_one_seed_is_identical() -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from ftprobe.probes.classifier import ClassifierProbe
 from ftprobe.probes.mdl import online_code_length
@@ -19,14 +18,6 @@ from ftprobe.study.runner import job_dir
 from ftprobe.study.spec import ProbeSpec
 
 FRACTIONS = (0.1, 0.2, 0.4, 0.8, 1.0)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _blobs(n: int = 2000) -> tuple[np.ndarray, np.ndarray]:

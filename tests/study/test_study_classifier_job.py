@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from ftprobe.study import execute
 from ftprobe.study.job_specs import ClassifierJob
@@ -17,13 +16,8 @@ from ftprobe.study.runner import job_dir
 from ftprobe.study.spec import ProbeSpec
 from ftprobe.study.tables import _classifier_columns
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Trains small networks: one thread, for the same sums on any machine.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _vectors(monkeypatch: pytest.MonkeyPatch) -> None:
