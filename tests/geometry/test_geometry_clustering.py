@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ from ftprobe.geometry.clustering import (
     Clustering,
     ClusteringInterrupted,
     SupervisedClustering,
+    exact_gram,
+    exact_sqnorms,
     supervised_clustering,
 )
 from ftprobe.geometry.separability import Overlap, Separation, decide
@@ -413,3 +416,45 @@ def test_a_copy_weights_its_centroid_so_it_can_change_the_count() -> None:
     more = supervised_clustering(X2, y2)
     assert more.n_clusters == 15
     assert np.array_equal(more.assignment, _textbook_clustering(X2, y2))
+
+
+# --------------------------------------------------------------------------------------
+# the same partition on every machine: no result may hang on a summation order
+
+
+def test_exact_gram_has_the_same_bits_in_any_column_order() -> None:
+    # BLAS sums a product in an order of its own (CPU, threads); a column permutation
+    # changes that order too, so equal bits under it stand for equal bits anywhere.
+    rng = np.random.default_rng(4)
+    P = rng.normal(size=(40, 384)) * np.exp(3 * rng.normal(size=(40, 1)))
+    perm = rng.permutation(P.shape[1])
+    G = exact_gram(P)
+    assert np.array_equal(G, exact_gram(P[:, perm]))
+    assert np.array_equal(G, G.T)
+    assert np.array_equal(np.diag(G), exact_sqnorms(P))
+    assert np.array_equal(exact_sqnorms(P), exact_sqnorms(P[:, perm]))
+    # and it is the product, to float64's rounding of the exact sum
+    exact = sum(Fraction(a) * Fraction(b) for a, b in zip(P[3], P[7], strict=True))
+    assert abs(G[3, 7] - float(exact)) <= 2 * np.spacing(abs(float(exact)))
+    assert np.allclose(G, P @ P.T, rtol=1e-12, atol=1e-12 * np.abs(G).max())
+
+
+def _words_at_positions(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Embedding-layer-like points: word + position vectors, so that every word's copies
+    repeat the same distances and the centroid distances tie but for rounding."""
+    rng = np.random.default_rng(seed)
+    words, positions = rng.normal(size=(40, 6)) * 3, rng.normal(size=(20, 6))
+    X = (words[:, None, :] + positions[None, :, :]).reshape(-1, 6) * 1.37 + 5.0
+    return X, np.repeat(np.arange(40) % 4, 20)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_the_partition_does_not_depend_on_the_summation_order(seed: int) -> None:
+    # Before the distances were summed exactly, permuting the columns (as another CPU's
+    # BLAS does to the order of the sums) changed these partitions.
+    X, y = _words_at_positions(seed)
+    perm = np.random.default_rng(99).permutation(X.shape[1])
+    a = SupervisedClustering(X, y, background=False).run()
+    b = SupervisedClustering(X[:, perm], y, background=False).run()
+    assert a.n_clusters > 10
+    assert a.digest() == b.digest()

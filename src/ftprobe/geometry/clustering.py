@@ -460,9 +460,11 @@ class SupervisedClustering:
         self.y = y
         self.n = len(y)
         self.labels_present = [int(v) for v in np.unique(y)]
-        self.mean = self.X.mean(axis=0)
+        # Centring and scale in sums whose order cannot change their bits (exact_centre,
+        # exact_sqnorms): the centroid distances that order the merges start from these.
+        self.mean = exact_centre(self.X)
         self.Xc = self.X - self.mean
-        self.sqnorm = (self.Xc**2).sum(axis=1)
+        self.sqnorm = exact_sqnorms(self.Xc)
         self.scale = max(float(np.sqrt(self.sqnorm.max())), 1e-300)
         self.Xs = self.Xc / self.scale
         self.state_path = Path(state_path) if state_path is not None else None
@@ -570,16 +572,18 @@ class SupervisedClustering:
         its points share that vector), ``cids`` its creation id, ``sizes`` its points."""
         P = self.Xc[pts]
         m = len(pts)
-        sq = (P**2).sum(axis=1)
-        d2 = sq[:, None] + sq[None, :] - 2.0 * (P @ P.T)
+        gram = exact_gram(P)
+        sq = np.diag(gram).copy()
+        d2 = sq[:, None] + sq[None, :] - 2.0 * gram
         np.maximum(d2, 0.0, out=d2)
         # Near-coincident pairs lose digits in the expansion above: recompute them directly
         # so that near-ties are ordered correctly (the slots' vectors are all distinct).
         close = np.argwhere(d2 < 1e-6 * 2.0 * float(sq.max()))
         close = close[close[:, 0] < close[:, 1]]
-        for i, j in close:
-            v = float(((P[i] - P[j]) ** 2).sum())
-            d2[i, j] = d2[j, i] = v
+        if len(close):
+            v = exact_sqnorms(P[close[:, 0]] - P[close[:, 1]])
+            d2[close[:, 0], close[:, 1]] = v
+            d2[close[:, 1], close[:, 0]] = v
         np.fill_diagonal(d2, np.inf)
         fz = self.frozen[pts]
         pcentre = None if self.basis is None else P @ self.basis
@@ -1471,6 +1475,83 @@ _RADIUS_DRIFT = 0.03
 _FACTORS_KEPT = 128
 _FACTOR_MISSING = 8
 _BALL_DIMS = 24
+_CENTRE_BITS = 20
+
+
+def _slices(P: np.ndarray, bits: int, pieces: int, axis: int = 1) -> list[np.ndarray]:
+    """``P`` cut into ``pieces`` slices of at most ``bits`` bits each, on a grid set by the
+    largest entry of each row (``axis=1``) or column (``axis=0``): Ozaki's scheme. ``P``
+    is their sum to below ``2**-(pieces * bits)`` of that entry, and sums of the slices'
+    entries or of their products are exact in float64 whenever their bits fit in 53, so
+    any summation order (any BLAS, CPU, thread count or column order) gives the same."""
+    top = np.abs(P).max(axis=axis, keepdims=True)
+    _, expo = np.frexp(np.where(top > 0, top, 1.0))  # top < 2**expo
+    rest = np.array(P, dtype=np.float64)
+    out = []
+    for k in range(1, pieces + 1):
+        grid = np.ldexp(1.0, np.maximum(expo - k * bits, -1074))
+        piece = np.rint(rest / grid) * grid  # exact: powers of two and integers
+        rest -= piece
+        out.append(piece)
+    return out
+
+
+def _product_bits(d: int) -> int:
+    """Bits per slice for products summed over ``d`` terms: ``2 b + log2(d) <= 53``."""
+    return (53 - int(np.ceil(np.log2(max(d, 2))))) // 2
+
+
+def exact_centre(X: np.ndarray) -> np.ndarray:
+    """A centre for ``X``: its column means, rounded from the exact sums (the same bits
+    whatever the order of summation, see :func:`exact_gram`) and then to
+    ``_CENTRE_BITS`` bits below each column's largest entry.
+
+    Any point near the mean centres as well; one on that coarse grid makes ``X - centre``
+    exact for the usual inputs (float32 vectors, small integers), so that the centred
+    coordinates keep every exact tie of the original distances.
+    """
+    n = len(X)
+    bits = 53 - int(np.ceil(np.log2(max(n, 2))))
+    s0, s1 = (piece.sum(axis=0) for piece in _slices(X, bits, 2, axis=0))
+    mean = (s0 + s1) / n
+    top = np.abs(X).max(axis=0)
+    _, expo = np.frexp(np.where(top > 0, top, 1.0))
+    grid = np.ldexp(1.0, np.maximum(expo - _CENTRE_BITS, -1074))
+    return np.rint(mean / grid) * grid
+
+
+def exact_gram(P: np.ndarray) -> np.ndarray:
+    """``P @ P.T``, rounded from the exact products: the same bits on every machine.
+
+    A BLAS product sums in an order of its own, which differs between CPUs, thread counts
+    and column orders; where centroid distances nearly tie, as among the many near-copies
+    of layer 0, that rounding alone reorders the merges and changes the partition (POS
+    layer 0 of MiniLM did, between two machines). The products of three slices per row
+    (:func:`_slices`) are exact whatever the order, and are added elementwise in a fixed
+    one; what is lost is far under float64's own rounding of the result. Four BLAS
+    products instead of one.
+    """
+    n = len(P)
+    if n == 0 or P.shape[1] == 0:
+        return np.zeros((n, n))
+    p0, p1, p2 = _slices(P, _product_bits(P.shape[1]), 3)
+    t01 = p0 @ p1.T
+    t02 = p0 @ p2.T
+    return p0 @ p0.T + (t01 + t01.T) + ((t02 + t02.T) + p1 @ p1.T)
+
+
+def exact_sqnorms(D: np.ndarray) -> np.ndarray:
+    """Squared norms of the rows of ``D``, rounded from the exact sums (as
+    :func:`exact_gram`'s diagonal)."""
+    if D.shape[1] == 0:
+        return np.zeros(len(D))
+    p0, p1, p2 = _slices(D, _product_bits(D.shape[1]), 3)
+    cross = (p0 * p1).sum(axis=1)
+    return (
+        (p0 * p0).sum(axis=1)
+        + (cross + cross)
+        + (2.0 * (p0 * p2).sum(axis=1) + (p1 * p1).sum(axis=1))
+    )
 
 
 def _principal_directions(Xc: np.ndarray, k: int, sample: int = 4096) -> np.ndarray | None:
