@@ -341,12 +341,31 @@ def decide(
         Pn = (P - centre) / own_scale
         Qn = (Q - centre) / own_scale
     seed = best if best is not None or warm_start else P.mean(axis=0) - Q.mean(axis=0)
+    unverified: list[tuple | None] = []
+
+    def run_on() -> tuple | None:
+        # The first separating hyperplane was too thin to verify (the hulls nearly touch):
+        # the same solver, run on to its optimum from where it stopped, settles such pairs
+        # at a fraction of the fallbacks' cost (on a 5,119-point pair of POS layer 0,
+        # scipy's NNLS and HiGHS's LP took 40 s together).
+        first = unverified[0] if unverified else None
+        if wide or first is None or first[0] != "sep" or len(first) < 4:
+            return None
+        found = _active_set_nnls(Pn, Qn, None, optimal=True, start=first[3])
+        if found is None or found[0] != "sep" or len(found) < 4:
+            return found
+        if _to_caller(found, P, Q, scale, local=centre is None) is not None:
+            return found
+        # Even the widest hyperplane is thinner than the tolerance: the hulls touch, and
+        # the optimum's weights are their nearest points, checked as a common point.
+        return _touching(found[3], len(Pn))
+
     attempts = (
         lambda: _active_set_nnls(Pn, Qn, seed, optimal=wide, warm=warm, start=start),
+        run_on,
         lambda: _single_column_nnls(Pn, Qn),
         lambda: _highs_lp(Pn, Qn),
     )
-    unverified = []
     for attempt in attempts:
         verdict = attempt()
         if verdict is not None:
@@ -615,6 +634,23 @@ def _active_set_nnls(
             z = np.concatenate([z, np.zeros(len(kept))])
             unsettled = True
     return None
+
+
+def _touching(factor: Factor, na: int) -> tuple | None:
+    """The weights of the exact method's end state (``factor``), as a candidate common
+    point ``("ovl", ...)``: at the optimum of a pair whose widest margin is below the
+    tolerance they are the two hulls' nearest points."""
+    ks = len(factor.index)
+    if ks == 0:
+        return None
+    d = factor.q.shape[0] - 2
+    qtr = factor.q[d, :ks] + factor.q[d + 1, :ks]  # Q^T r, as r = e_d + e_{d+1}
+    z, info = dtrtrs(factor.r, qtr)
+    if info != 0:
+        return None
+    idx = np.asarray(factor.index, dtype=np.int64)
+    on_p = idx < na
+    return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
 
 
 def _single_column_nnls(P: np.ndarray, Q: np.ndarray, weights: bool = False) -> tuple | None:
