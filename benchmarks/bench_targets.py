@@ -123,8 +123,11 @@ class Store:
         layer = int(variant[0])
         x, y, names = self.entry(task, split, layer)
         if variant == "6-128":
-            # a fixed random projection to BERT-tiny's width
-            x = x @ (np.random.default_rng(1).normal(size=(x.shape[1], 128)) / np.sqrt(128))
+            # A fixed random projection to BERT-tiny's width, rounded to float32 as a
+            # model's vectors are: the product's last bits are the CPU's BLAS's, and the
+            # fixture's input must be the same on every machine.
+            proj = np.random.default_rng(1).normal(size=(x.shape[1], 128)) / np.sqrt(128)
+            x = (x @ proj).astype(np.float32).astype(np.float64)
         elif variant == "6-50k":
             xt, yt, _ = self.entry(task, "test", layer)
             x, y = np.vstack([x, xt]), np.concatenate([y, yt])

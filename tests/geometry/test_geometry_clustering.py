@@ -440,11 +440,15 @@ def test_exact_gram_has_the_same_bits_in_any_column_order() -> None:
 
 
 def _words_at_positions(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Embedding-layer-like points: word + position vectors, so that every word's copies
-    repeat the same distances and the centroid distances tie but for rounding."""
+    """Embedding-layer-like points: word + position vectors, so that the copies of a word
+    repeat the same distances exactly. On a grid of 2**-35 (40 bits): every point and
+    every column sum (the centre) is exact, the products that the distances are summed
+    from are not, so only their summation order can break the ties."""
     rng = np.random.default_rng(seed)
-    words, positions = rng.normal(size=(40, 6)) * 3, rng.normal(size=(20, 6))
-    X = (words[:, None, :] + positions[None, :, :]).reshape(-1, 6) * 1.37 + 5.0
+    grid = 2.0**35
+    words = np.round(rng.normal(size=(40, 6)) * 3 * grid) / grid
+    positions = np.round(rng.normal(size=(20, 6)) * grid) / grid
+    X = (words[:, None, :] + positions[None, :, :]).reshape(-1, 6) + 5.0
     return X, np.repeat(np.arange(40) % 4, 20)
 
 

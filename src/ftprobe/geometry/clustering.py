@@ -460,11 +460,11 @@ class SupervisedClustering:
         self.y = y
         self.n = len(y)
         self.labels_present = [int(v) for v in np.unique(y)]
-        # Centring and scale in sums whose order cannot change their bits (exact_centre,
-        # exact_sqnorms): the centroid distances that order the merges start from these.
-        self.mean = exact_centre(self.X)
+        # numpy's own sums (no BLAS): the same bits on every machine. The centroid
+        # distances, which order the merges, are summed exactly (exact_gram).
+        self.mean = self.X.mean(axis=0)
         self.Xc = self.X - self.mean
-        self.sqnorm = exact_sqnorms(self.Xc)
+        self.sqnorm = (self.Xc**2).sum(axis=1)
         self.scale = max(float(np.sqrt(self.sqnorm.max())), 1e-300)
         self.Xs = self.Xc / self.scale
         self.state_path = Path(state_path) if state_path is not None else None
@@ -1475,7 +1475,6 @@ _RADIUS_DRIFT = 0.03
 _FACTORS_KEPT = 128
 _FACTOR_MISSING = 8
 _BALL_DIMS = 24
-_CENTRE_BITS = 20
 
 
 def _slices(P: np.ndarray, bits: int, pieces: int, axis: int = 1) -> list[np.ndarray]:
@@ -1499,25 +1498,6 @@ def _slices(P: np.ndarray, bits: int, pieces: int, axis: int = 1) -> list[np.nda
 def _product_bits(d: int) -> int:
     """Bits per slice for products summed over ``d`` terms: ``2 b + log2(d) <= 53``."""
     return (53 - int(np.ceil(np.log2(max(d, 2))))) // 2
-
-
-def exact_centre(X: np.ndarray) -> np.ndarray:
-    """A centre for ``X``: its column means, rounded from the exact sums (the same bits
-    whatever the order of summation, see :func:`exact_gram`) and then to
-    ``_CENTRE_BITS`` bits below each column's largest entry.
-
-    Any point near the mean centres as well; one on that coarse grid makes ``X - centre``
-    exact for the usual inputs (float32 vectors, small integers), so that the centred
-    coordinates keep every exact tie of the original distances.
-    """
-    n = len(X)
-    bits = 53 - int(np.ceil(np.log2(max(n, 2))))
-    s0, s1 = (piece.sum(axis=0) for piece in _slices(X, bits, 2, axis=0))
-    mean = (s0 + s1) / n
-    top = np.abs(X).max(axis=0)
-    _, expo = np.frexp(np.where(top > 0, top, 1.0))
-    grid = np.ldexp(1.0, np.maximum(expo - _CENTRE_BITS, -1074))
-    return np.rint(mean / grid) * grid
 
 
 def exact_gram(P: np.ndarray) -> np.ndarray:
