@@ -461,7 +461,8 @@ class SupervisedClustering:
         self.n = len(y)
         self.labels_present = [int(v) for v in np.unique(y)]
         # numpy's own sums (no BLAS): the same bits on every machine. The centroid
-        # distances, which order the merges, are summed exactly (exact_gram).
+        # distances, which order the merges, are summed exactly from their own origin.
+        self._origin = exact_centre(self.X)
         self.mean = self.X.mean(axis=0)
         self.Xc = self.X - self.mean
         self.sqnorm = (self.Xc**2).sum(axis=1)
@@ -572,7 +573,10 @@ class SupervisedClustering:
         its points share that vector), ``cids`` its creation id, ``sizes`` its points."""
         P = self.Xc[pts]
         m = len(pts)
-        gram = exact_gram(P)
+        # The distances from exactly translated points and exact sums (exact_centre,
+        # exact_gram): the same bits on every machine, and exact ties kept.
+        E = self.X[pts] - self._origin
+        gram = exact_gram(E)
         sq = np.diag(gram).copy()
         d2 = sq[:, None] + sq[None, :] - 2.0 * gram
         np.maximum(d2, 0.0, out=d2)
@@ -581,9 +585,10 @@ class SupervisedClustering:
         close = np.argwhere(d2 < 1e-6 * 2.0 * float(sq.max()))
         close = close[close[:, 0] < close[:, 1]]
         if len(close):
-            v = exact_sqnorms(P[close[:, 0]] - P[close[:, 1]])
+            v = exact_sqnorms(E[close[:, 0]] - E[close[:, 1]])
             d2[close[:, 0], close[:, 1]] = v
             d2[close[:, 1], close[:, 0]] = v
+        sq = (P**2).sum(axis=1)  # the centroids' norms in the run's centred coordinates
         np.fill_diagonal(d2, np.inf)
         fz = self.frozen[pts]
         pcentre = None if self.basis is None else P @ self.basis
@@ -1475,6 +1480,7 @@ _RADIUS_DRIFT = 0.03
 _FACTORS_KEPT = 128
 _FACTOR_MISSING = 8
 _BALL_DIMS = 24
+_CENTRE_BITS = 20
 
 
 def _slices(P: np.ndarray, bits: int, pieces: int, axis: int = 1) -> list[np.ndarray]:
@@ -1498,6 +1504,27 @@ def _slices(P: np.ndarray, bits: int, pieces: int, axis: int = 1) -> list[np.nda
 def _product_bits(d: int) -> int:
     """Bits per slice for products summed over ``d`` terms: ``2 b + log2(d) <= 53``."""
     return (53 - int(np.ceil(np.log2(max(d, 2))))) // 2
+
+
+def exact_centre(X: np.ndarray) -> np.ndarray:
+    """The origin the centroid distances are summed from: the column means of ``X``,
+    rounded from the exact sums (the same bits whatever the order of summation, see
+    :func:`exact_gram`) and then to ``_CENTRE_BITS`` bits below each column's largest
+    entry.
+
+    Any point near the mean serves (distances do not move with the origin); one on that
+    coarse grid makes ``X - centre`` exact for the usual inputs (float32 vectors, small
+    integers), so the distances keep every exact tie of the original points, which the
+    order of the merges then breaks by creation id as it should.
+    """
+    n = len(X)
+    bits = 53 - int(np.ceil(np.log2(max(n, 2))))
+    s0, s1 = (piece.sum(axis=0) for piece in _slices(X, bits, 2, axis=0))
+    mean = (s0 + s1) / n
+    top = np.abs(X).max(axis=0)
+    _, expo = np.frexp(np.where(top > 0, top, 1.0))
+    grid = np.ldexp(1.0, np.maximum(expo - _CENTRE_BITS, -1074))
+    return np.rint(mean / grid) * grid
 
 
 def exact_gram(P: np.ndarray) -> np.ndarray:
