@@ -577,12 +577,12 @@ class SupervisedClustering:
         # exact_gram): the same bits on every machine, and exact ties kept.
         E = self.X[pts] - self._origin
         gram = exact_gram(E)
-        sq = np.diag(gram).copy()
-        d2 = sq[:, None] + sq[None, :] - 2.0 * gram
+        esq = np.diag(gram)
+        d2 = esq[:, None] + esq[None, :] - 2.0 * gram
         np.maximum(d2, 0.0, out=d2)
         # Near-coincident pairs lose digits in the expansion above: recompute them directly
         # so that near-ties are ordered correctly (the slots' vectors are all distinct).
-        close = np.argwhere(d2 < 1e-6 * 2.0 * float(sq.max()))
+        close = np.argwhere(d2 < 1e-6 * 2.0 * float(esq.max()))
         close = close[close[:, 0] < close[:, 1]]
         if len(close):
             v = exact_sqnorms(E[close[:, 0]] - E[close[:, 1]])
@@ -1490,15 +1490,21 @@ def _slices(P: np.ndarray, bits: int, pieces: int, axis: int = 1) -> list[np.nda
     entries or of their products are exact in float64 whenever their bits fit in 53, so
     any summation order (any BLAS, CPU, thread count or column order) gives the same."""
     top = np.abs(P).max(axis=axis, keepdims=True)
-    _, expo = np.frexp(np.where(top > 0, top, 1.0))  # top < 2**expo
     rest = np.array(P, dtype=np.float64)
     out = []
     for k in range(1, pieces + 1):
-        grid = np.ldexp(1.0, np.maximum(expo - k * bits, -1074))
-        piece = np.rint(rest / grid) * grid  # exact: powers of two and integers
+        piece = _on_grid(rest, top, k * bits)
         rest -= piece
         out.append(piece)
     return out
+
+
+def _on_grid(x: np.ndarray, top: np.ndarray, bits: int) -> np.ndarray:
+    """``x`` rounded to the grid ``2**-bits`` of the power of two above ``top`` (exact
+    arithmetic: powers of two and integers)."""
+    _, expo = np.frexp(np.where(top > 0, top, 1.0))  # top < 2**expo
+    grid = np.ldexp(1.0, np.maximum(expo - bits, -1074))
+    return np.rint(x / grid) * grid
 
 
 def _product_bits(d: int) -> int:
@@ -1520,11 +1526,7 @@ def exact_centre(X: np.ndarray) -> np.ndarray:
     n = len(X)
     bits = 53 - int(np.ceil(np.log2(max(n, 2))))
     s0, s1 = (piece.sum(axis=0) for piece in _slices(X, bits, 2, axis=0))
-    mean = (s0 + s1) / n
-    top = np.abs(X).max(axis=0)
-    _, expo = np.frexp(np.where(top > 0, top, 1.0))
-    grid = np.ldexp(1.0, np.maximum(expo - _CENTRE_BITS, -1074))
-    return np.rint(mean / grid) * grid
+    return _on_grid((s0 + s1) / n, np.abs(X).max(axis=0), _CENTRE_BITS)
 
 
 def exact_gram(P: np.ndarray) -> np.ndarray:

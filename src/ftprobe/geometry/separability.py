@@ -533,10 +533,7 @@ def _active_set_nnls(
             unsettled = False
             while passive:
                 ks = len(passive)
-                qtr = Qf[d, :ks] + Qf[d + 1, :ks]  # = Q^T r, as r = e_d + e_{d+1}
-                # R is (m, ks) with zeros below row ks: LAPACK solves with its leading
-                # triangle in place (a slice would be copied on every one of these solves).
-                s, info = dtrtrs(R, qtr)
+                s, info = _passive_solution(Qf, R, ks)
                 if info != 0:
                     return None
                 if np.all(s > 0):
@@ -636,6 +633,16 @@ def _active_set_nnls(
     return None
 
 
+def _passive_solution(Qf: np.ndarray, R: np.ndarray, ks: int) -> tuple[np.ndarray, int]:
+    """The least-squares weights of the ``ks`` passive columns factored as ``Qf R`` against
+    the dual's right-hand side ``r = e_d + e_{d+1}``, and LAPACK's info (0: solved)."""
+    d = Qf.shape[0] - 2
+    qtr = Qf[d, :ks] + Qf[d + 1, :ks]  # = Q^T r
+    # R is (m, ks) with zeros below row ks: LAPACK solves with its leading triangle in
+    # place (a slice would be copied on every one of these solves).
+    return dtrtrs(R, qtr)
+
+
 def _touching(factor: Factor, na: int) -> tuple | None:
     """The weights of the exact method's end state (``factor``), as a candidate common
     point ``("ovl", ...)``: at the optimum of a pair whose widest margin is below the
@@ -643,9 +650,7 @@ def _touching(factor: Factor, na: int) -> tuple | None:
     ks = len(factor.index)
     if ks == 0:
         return None
-    d = factor.q.shape[0] - 2
-    qtr = factor.q[d, :ks] + factor.q[d + 1, :ks]  # Q^T r, as r = e_d + e_{d+1}
-    z, info = dtrtrs(factor.r, qtr)
+    z, info = _passive_solution(factor.q, factor.r, ks)
     if info != 0:
         return None
     idx = np.asarray(factor.index, dtype=np.int64)
