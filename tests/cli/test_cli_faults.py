@@ -16,11 +16,15 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from tests.probe_task import probe_flags, write_task
+
+if TYPE_CHECKING:
+    from ftprobe.geometry.runner import ProbeJob
 
 
 def _one_error_line(err: str) -> str:
@@ -396,6 +400,20 @@ def test_embed_sweeps_what_a_killed_run_left_in_the_store(
 # -- user mistakes in probe: one line, before any work -------------------------
 
 
+def _tangled_job(tmp_path: Path) -> tuple[Path, ProbeJob]:
+    """A task whose clustering takes many steps (so it can be cut), and its probe job."""
+    from ftprobe.geometry.runner import ProbeJob
+
+    data = write_task(tmp_path, seed=3, tangled=True)
+    return data, ProbeJob(
+        train_embeddings=data / "embeddings/layers/train/3.txt",
+        train_entities=data / "entities/train.txt",
+        labels=data / "labels/tags.txt",
+        out=tmp_path / "cut",
+        device="cpu",
+    )
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_a_damaged_state_file_says_what_to_do_and_the_advice_works(
     damage: str,
@@ -403,17 +421,10 @@ def test_a_damaged_state_file_says_what_to_do_and_the_advice_works(
     run_main: Callable[..., tuple[int, str, str]],
 ) -> None:
     from ftprobe.geometry.clustering import ClusteringInterrupted
-    from ftprobe.geometry.runner import STATE_FILE, ProbeJob, run_probe
+    from ftprobe.geometry.runner import STATE_FILE, run_probe
 
-    data = write_task(tmp_path, seed=3, tangled=True)
-    out = tmp_path / "cut"
-    job = ProbeJob(
-        train_embeddings=data / "embeddings/layers/train/3.txt",
-        train_entities=data / "entities/train.txt",
-        labels=data / "labels/tags.txt",
-        out=out,
-        device="cpu",
-    )
+    data, job = _tangled_job(tmp_path)
+    out = job.out
     with pytest.raises(ClusteringInterrupted):
         run_probe(job, progress=False, max_steps=20)
     state = out / STATE_FILE
@@ -451,17 +462,10 @@ def test_a_full_disk_while_saving_the_clustering_state_names_it_and_leaves_no_tm
 ) -> None:
     import numpy as np
 
-    from ftprobe.geometry.runner import STATE_FILE, ProbeJob, run_probe
+    from ftprobe.geometry.runner import STATE_FILE, run_probe
 
-    data = write_task(tmp_path, seed=3, tangled=True)
-    out = tmp_path / "cut"
-    job = ProbeJob(
-        train_embeddings=data / "embeddings/layers/train/3.txt",
-        train_entities=data / "entities/train.txt",
-        labels=data / "labels/tags.txt",
-        out=out,
-        device="cpu",
-    )
+    data, job = _tangled_job(tmp_path)
+    out = job.out
 
     def full_disk(file: object, **arrays: object) -> None:
         Path(file.name).write_bytes(b"PK half")  # type: ignore[attr-defined]
