@@ -21,7 +21,8 @@ clustering's partition (ids included) is compared with ``benchmarks/partitions.j
 recorded once per input: ``same``, ``DIFFERENT`` (a speed-up changed a result: the script
 exits 1) or ``no fixture`` / ``other input`` (no fixture for these inputs' SHA-256: another
 CPU or torch build made the vectors). ``--record`` adds (or replaces) the fixtures of the
-rows run for their inputs, keeping those of other inputs.
+rows run for their inputs, keeping those of other inputs, and says what the comparison
+would have said (``recorded (was: same)``).
 
 The store is made once (about 10 minutes on 2 cores)::
 
@@ -362,13 +363,17 @@ def _check_fixture(
         "partition_sha256": res["digest"],
     }
     known = [f for f in fixtures.get(workload, []) if f["input_sha256"] == digest]
+    if not known:
+        verdict = "other input" if workload in fixtures else "no fixture"
+    elif known[0]["partition_sha256"] == found["partition_sha256"]:
+        verdict = "same"
+    else:
+        verdict = "DIFFERENT"
     if record:
         others = [f for f in fixtures.get(workload, []) if f["input_sha256"] != digest]
         fixtures[workload] = [*others, found]
-        return "recorded"
-    if not known:
-        return "other input" if workload in fixtures else "no fixture"
-    return "same" if known[0]["partition_sha256"] == found["partition_sha256"] else "DIFFERENT"
+        return f"recorded (was: {verdict})"
+    return verdict
 
 
 if __name__ == "__main__":
