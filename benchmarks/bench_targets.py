@@ -362,15 +362,14 @@ def _check_fixture(
         "clusters": res["clusters"],
         "partition_sha256": res["digest"],
     }
-    known = [f for f in fixtures.get(workload, []) if f["input_sha256"] == digest]
-    if not known:
-        verdict = "other input" if workload in fixtures else "no fixture"
-    elif known[0]["partition_sha256"] == found["partition_sha256"]:
-        verdict = "same"
+    entries = fixtures.get(workload, [])
+    others = [f for f in entries if f["input_sha256"] != digest]
+    known = next((f for f in entries if f["input_sha256"] == digest), None)
+    if known is None:
+        verdict = "other input" if entries else "no fixture"
     else:
-        verdict = "DIFFERENT"
+        verdict = "same" if known["partition_sha256"] == found["partition_sha256"] else "DIFFERENT"
     if record:
-        others = [f for f in fixtures.get(workload, []) if f["input_sha256"] != digest]
         fixtures[workload] = [*others, found]
         return f"recorded (was: {verdict})"
     return verdict
