@@ -304,3 +304,37 @@ def test_two_level_row_max_agrees_with_torch_max(m: int) -> None:
     assert torch.equal(best, a.max(dim=1).values)
     assert torch.equal(a.gather(1, idx[:, None])[:, 0], best)
     assert int(idx[5]) == m - 1
+
+
+def test_worker_processes_give_the_same_matrix_as_this_process() -> None:
+    # Pairs of more than 128 points go to Wolfe's method, here in two worker processes.
+    rng = np.random.default_rng(5)
+    d = 16
+    sizes = [90, 120, 70, 150]
+    x = np.vstack([rng.normal(size=(n, d)) + 2 * rng.normal(size=d) for n in sizes])
+    assignment = np.repeat(np.arange(len(sizes)), sizes)
+    labels = np.array([0, 1, 2, 0])
+    clustering = Clustering.from_assignment(assignment, labels[assignment], ["a", "b", "c"])
+    here = cluster_distance_matrix(x, clustering, progress=False, workers=1)
+    spread = cluster_distance_matrix(x, clustering, progress=False, workers=2)
+    assert np.array_equal(here, spread, equal_nan=True)
+    assert np.isfinite(here[0, 1]) and here[0, 1] > 0
+
+
+def test_overlap_is_proven_by_the_lp_once_the_working_sets_could_hold_a_support(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Wolfe's method stalls on some large overlapping pairs (two POS clusters of 1,390 and
+    # 2,905 points); the QP rounds then creep towards 0 and cannot certify it. Overlapping
+    # clouds with Wolfe's method made to stall must come back as an LP-proven overlap in
+    # the first rounds, not after many.
+    import ftprobe.geometry.distances as distances
+
+    monkeypatch.setattr(distances, "_min_norm_pair", lambda *a, **k: None)
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(400, 30))
+    b = rng.normal(size=(400, 30)) + 0.1
+    res = hull_distance(a, b)
+    assert res.overlap and res.distance == 0.0
+    assert res.certificate == "lp"
+    assert res.rounds < distances._LP_AFTER

@@ -614,6 +614,7 @@ def _hull_distance(
         in_b[work_b] = True
 
         rounds = 0
+        lp_tried = False
         while True:
             rounds += 1
             wa, wb = np.flatnonzero(in_a), np.flatnonzero(in_b)
@@ -641,13 +642,23 @@ def _hull_distance(
             level = tol * upper
             viol_a = np.flatnonzero((sa < z @ p - level) & ~in_a)
             viol_b = np.flatnonzero((sb > z @ q + level) & ~in_b)
-            if converged or rounds >= max_rounds or (len(viol_a) == 0 and len(viol_b) == 0):
-                break
+            stopping = converged or rounds >= max_rounds or (len(viol_a) == 0 and len(viol_b) == 0)
+            # Overlapping hulls make the working set grow round after round towards a
+            # distance of 0 that it never certifies; an LP proves the overlap at once. It runs
+            # once, when the sets are still not separated after _LP_AFTER rounds, after the
+            # working sets could hold a full support in each hull (d + 1 points), or when the
+            # rounds stop short of a certificate (the QP solver's precision limits it).
             if (
-                rounds == _LP_AFTER
+                not lp_tried
                 and lower <= 0.0
-                and _separable_lp(a0, b0, lp_time_limit) is False
+                and not converged
+                and (stopping or rounds >= _LP_AFTER or min(len(wa), len(wb)) > a0.shape[1])
             ):
+                lp_tried = True
+                separable = _separable_lp(a0, b0, lp_time_limit)
+            else:
+                separable = None
+            if separable is False:
                 # HiGHS proves that no plane separates the sets: the hulls overlap.
                 return HullDistance(
                     distance=0.0,
@@ -661,6 +672,8 @@ def _hull_distance(
                     rounds=rounds,
                     certificate="lp",
                 )
+            if stopping:
+                break
             in_a[viol_a[np.argsort(sa[viol_a])][:add_size]] = True
             in_b[viol_b[np.argsort(-sb[viol_b])][:add_size]] = True
 
@@ -865,6 +878,9 @@ def _bpp(
 # --------------------------------------------------------------------------------------
 
 _SMALL_PAIR = 128  # pairs with at most this many points go to the batched solver
+# Points x dimensions over the pairs left to Wolfe's method past which worker processes
+# pay for their start (about two seconds each, importing torch; 10^7 is about a second).
+_PROCESS_WORK = 3 * 10**7
 _LP_AFTER = 12  # rounds without separation before an LP checks for overlap
 # Hull points this close (relative to the coordinates' scale) with no separating direction
 # found count as overlapping: HiGHS's QP tolerances put distances near 0 at about 1e-7.
@@ -937,6 +953,24 @@ def _small_pair_distances(
     return out, certified
 
 
+def _pair_distance(
+    x: np.ndarray, ia: np.ndarray, ib: np.ndarray, rtol: float, atol: float
+) -> float:
+    """Certified distance between the hulls of ``x[ia]`` and ``x[ib]`` (one task of
+    :func:`cluster_distance_matrix`, in this process or a worker)."""
+    with _one_blas_thread():
+        return _hull_distance(
+            x[ia],
+            x[ib],
+            rtol=rtol,
+            atol=atol,
+            init_size=64,
+            add_size=64,
+            max_rounds=100,
+            lp_time_limit=120.0,
+        ).distance
+
+
 def cluster_distance_matrix(
     x: np.ndarray,
     clustering: ClusteringLike,
@@ -947,6 +981,7 @@ def cluster_distance_matrix(
     progress: bool = True,
     rtol: float = 1e-7,
     atol: float = 1e-9,
+    workers: int | None = None,
 ) -> np.ndarray:
     """Hull-to-hull distances between the clusters of a partition of the points ``x``.
 
@@ -955,7 +990,9 @@ def cluster_distance_matrix(
     entries are ``nan``; ``"all"`` computes every pair. ``clusters`` (a boolean mask or
     index array over the K clusters) restricts the computation to those clusters, e.g. the
     clusters large enough to count in the statistics. Every distance is certified to
-    ``rtol * distance + atol * scale`` (see :func:`hull_distance`).
+    ``rtol * distance + atol * scale`` (see :func:`hull_distance`). The pairs too large to
+    batch are solved by ``workers`` processes (default: torch's thread count when there is
+    enough work to pay for starting them, else one, in this process).
     """
     x = _check_points("x", x)
     assignment = np.asarray(clustering.assignment)
@@ -994,28 +1031,29 @@ def cluster_distance_matrix(
     # Larger pairs first, so that the workers finish together.
     rest.sort(key=lambda t: -(len(groups[todo[t][0]]) + len(groups[todo[t][1]])))
 
-    def solve(t: int) -> float:
-        i, j = todo[t]
-        return _hull_distance(
-            x[groups[i]],
-            x[groups[j]],
-            rtol=rtol,
-            atol=atol,
-            init_size=64,
-            add_size=64,
-            max_rounds=100,
-            lp_time_limit=120.0,
-        ).distance
+    # Wolfe's method is many small NumPy and BLAS calls that hold the GIL, so threads would
+    # take turns (two ran slower than one); worker processes share the points through a
+    # memory map (joblib's) and each solves whole pairs with BLAS on one thread.
+    if workers is None:
+        workers = torch.get_num_threads()
+        work = sum((len(groups[todo[t][0]]) + len(groups[todo[t][1]])) * x.shape[1] for t in rest)
+        if work < _PROCESS_WORK:
+            workers = 1
+    workers = max(1, min(workers, len(rest)))
+    tasks = [(groups[todo[t][0]], groups[todo[t][1]]) for t in rest]
+    if workers > 1:
+        from joblib import Parallel, delayed
 
-    # One pair per thread of the torch thread budget, each with single-threaded BLAS
-    # (Wolfe's method makes many small calls; NumPy and HiGHS release the GIL in them).
-    workers = max(1, min(torch.get_num_threads(), len(rest))) if dev.type == "cpu" else 1
+        values: Iterator[float] = Parallel(n_jobs=workers, backend="loky", return_as="generator")(
+            delayed(_pair_distance)(x, ia, ib, rtol, atol) for ia, ib in tasks
+        )
+    else:
+        values = (_pair_distance(x, ia, ib, rtol, atol) for ia, ib in tasks)
     bar = tqdm(total=len(rest), desc="hull distances", disable=not progress or len(rest) < 20)
-    with _one_blas_thread(), ThreadPoolExecutor(workers) as pool:
-        for t, value in zip(rest, pool.map(solve, rest), strict=True):
-            i, j = todo[t]
-            dist[i, j] = dist[j, i] = value
-            bar.update()
+    for t, value in zip(rest, values, strict=True):
+        i, j = todo[t]
+        dist[i, j] = dist[j, i] = value
+        bar.update()
     bar.close()
     return dist
 
