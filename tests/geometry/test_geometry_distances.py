@@ -338,3 +338,44 @@ def test_overlap_is_proven_by_the_lp_once_the_working_sets_could_hold_a_support(
     assert res.overlap and res.distance == 0.0
     assert res.certificate == "lp"
     assert res.rounds < distances._LP_AFTER
+
+
+_WORKER_SCRIPT = """
+import multiprocessing
+import numpy as np
+from ftprobe.geometry.clustering import Clustering
+from ftprobe.geometry.distances import cluster_distance_matrix
+
+print("script body", flush=True)  # no main guard: worker processes must not run this again
+rng = np.random.default_rng(0)
+x = np.vstack([rng.normal(size=(100, 8)) + 3 * i for i in range(3)])
+assignment = np.repeat(np.arange(3), 100)
+clustering = Clustering.from_assignment(assignment, assignment, ["a", "b", "c"])
+
+def run():
+    cluster_distance_matrix(x, clustering, progress=False, workers=2)
+
+# A forked child (as a benchmark's runs or a study's workers are) must exit when done,
+# not wait for idle worker processes.
+child = multiprocessing.get_context("fork").Process(target=run)
+child.start()
+child.join(60)
+print("child exit", child.exitcode, flush=True)
+if child.exitcode is None:
+    child.kill()
+print(cluster_distance_matrix(x, clustering, progress=False, workers=2)[0, 1] > 0)
+"""
+
+
+def test_worker_processes_need_no_main_guard_and_let_their_caller_exit(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "no_guard.py"
+    script.write_text(_WORKER_SCRIPT, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=True
+    ).stdout
+    assert out.count("script body") == 1
+    assert "child exit 0" in out
+    assert out.strip().endswith("True")

@@ -32,10 +32,13 @@ sets grown by batched matrix products (torch, on the GPU when there is one).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from itertools import repeat
+from pathlib import Path
 from typing import Literal, Protocol
 
 import highspy
@@ -957,7 +960,7 @@ def _pair_distance(
     x: np.ndarray, ia: np.ndarray, ib: np.ndarray, rtol: float, atol: float
 ) -> float:
     """Certified distance between the hulls of ``x[ia]`` and ``x[ib]`` (one task of
-    :func:`cluster_distance_matrix`, in this process or a worker)."""
+    :func:`cluster_distance_matrix`), BLAS on one thread."""
     with _one_blas_thread():
         return _hull_distance(
             x[ia],
@@ -969,6 +972,30 @@ def _pair_distance(
             max_rounds=100,
             lp_time_limit=120.0,
         ).distance
+
+
+def _pair_distance_in(path: str, ia: np.ndarray, ib: np.ndarray, rtol: float, atol: float) -> float:
+    """:func:`_pair_distance` in a worker process, on the points saved at ``path`` (opened
+    as a memory map: the workers share the pages, and opening one costs microseconds)."""
+    return _pair_distance(np.load(path, mmap_mode="r"), ia, ib, rtol, atol)
+
+
+@contextmanager
+def _pair_pool(x: np.ndarray, workers: int) -> Iterator[tuple[Executor, str]]:
+    """Worker processes for :func:`_pair_distance_in`, and the path of ``x`` saved for them.
+
+    Loky's processes, because they do not run the caller's ``__main__`` again (a script
+    without a main guard works) and start clean of this process's threads; a pool of its
+    own, shut down on leaving, because workers left idle would hold up the exit of a
+    process that made them (the forked runs of a benchmark, a study's workers).
+    """
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    with tempfile.TemporaryDirectory(prefix="ftprobe-points-") as tmp:
+        path = str(Path(tmp) / "points.npy")
+        np.save(path, x)
+        with ProcessPoolExecutor(max_workers=workers, env={"OMP_NUM_THREADS": "1"}) as pool:
+            yield pool, path
 
 
 def cluster_distance_matrix(
@@ -1032,28 +1059,26 @@ def cluster_distance_matrix(
     rest.sort(key=lambda t: -(len(groups[todo[t][0]]) + len(groups[todo[t][1]])))
 
     # Wolfe's method is many small NumPy and BLAS calls that hold the GIL, so threads would
-    # take turns (two ran slower than one); worker processes share the points through a
-    # memory map (joblib's) and each solves whole pairs with BLAS on one thread.
+    # take turns (two ran slower than one): worker processes solve whole pairs instead.
     if workers is None:
         workers = torch.get_num_threads()
         work = sum((len(groups[todo[t][0]]) + len(groups[todo[t][1]])) * x.shape[1] for t in rest)
         if work < _PROCESS_WORK:
             workers = 1
     workers = max(1, min(workers, len(rest)))
-    tasks = [(groups[todo[t][0]], groups[todo[t][1]]) for t in rest]
-    if workers > 1:
-        from joblib import Parallel, delayed
-
-        values: Iterator[float] = Parallel(n_jobs=workers, backend="loky", return_as="generator")(
-            delayed(_pair_distance)(x, ia, ib, rtol, atol) for ia, ib in tasks
-        )
-    else:
-        values = (_pair_distance(x, ia, ib, rtol, atol) for ia, ib in tasks)
     bar = tqdm(total=len(rest), desc="hull distances", disable=not progress or len(rest) < 20)
-    for t, value in zip(rest, values, strict=True):
-        i, j = todo[t]
-        dist[i, j] = dist[j, i] = value
-        bar.update()
+    with ExitStack() as stack:
+        ia = [groups[todo[t][0]] for t in rest]
+        ib = [groups[todo[t][1]] for t in rest]
+        if workers > 1:
+            pool, path = stack.enter_context(_pair_pool(x, workers))
+            values = pool.map(_pair_distance_in, repeat(path), ia, ib, repeat(rtol), repeat(atol))
+        else:
+            values = map(_pair_distance, repeat(x), ia, ib, repeat(rtol), repeat(atol))
+        for t, value in zip(rest, values, strict=True):
+            i, j = todo[t]
+            dist[i, j] = dist[j, i] = value
+            bar.update()
     bar.close()
     return dist
 
