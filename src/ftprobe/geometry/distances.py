@@ -658,23 +658,20 @@ def _hull_distance(
                 and (stopping or rounds >= _LP_AFTER or min(len(wa), len(wb)) > a0.shape[1])
             ):
                 lp_tried = True
-                separable = _separable_lp(a0, b0, lp_time_limit)
-            else:
-                separable = None
-            if separable is False:
-                # HiGHS proves that no plane separates the sets: the hulls overlap.
-                return HullDistance(
-                    distance=0.0,
-                    lower=0.0,
-                    upper=0.0,
-                    w=np.zeros(a.shape[1]),
-                    b=0.0,
-                    alpha=np.zeros(na),
-                    beta=np.zeros(nb),
-                    overlap=True,
-                    rounds=rounds,
-                    certificate="lp",
-                )
+                if _separable_lp(a0, b0, lp_time_limit) is False:
+                    # HiGHS proves that no plane separates the sets: the hulls overlap.
+                    return HullDistance(
+                        distance=0.0,
+                        lower=0.0,
+                        upper=0.0,
+                        w=np.zeros(a.shape[1]),
+                        b=0.0,
+                        alpha=np.zeros(na),
+                        beta=np.zeros(nb),
+                        overlap=True,
+                        rounds=rounds,
+                        certificate="lp",
+                    )
             if stopping:
                 break
             in_a[viol_a[np.argsort(sa[viol_a])][:add_size]] = True
@@ -959,19 +956,8 @@ def _small_pair_distances(
 def _pair_distance(
     x: np.ndarray, ia: np.ndarray, ib: np.ndarray, rtol: float, atol: float
 ) -> float:
-    """Certified distance between the hulls of ``x[ia]`` and ``x[ib]`` (one task of
-    :func:`cluster_distance_matrix`), BLAS on one thread."""
-    with _one_blas_thread():
-        return _hull_distance(
-            x[ia],
-            x[ib],
-            rtol=rtol,
-            atol=atol,
-            init_size=64,
-            add_size=64,
-            max_rounds=100,
-            lp_time_limit=120.0,
-        ).distance
+    """One task of :func:`cluster_distance_matrix`: the hulls of ``x[ia]`` and ``x[ib]``."""
+    return hull_distance(x[ia], x[ib], rtol=rtol, atol=atol).distance
 
 
 def _pair_distance_in(path: str, ia: np.ndarray, ib: np.ndarray, rtol: float, atol: float) -> float:
