@@ -293,8 +293,8 @@ def _standin(x: np.ndarray, y: np.ndarray, spec: str) -> np.ndarray:
 def pos_distances(args: argparse.Namespace) -> None:
     """Label distances and test predictions on POS (EWT dev clusters, EWT test points)."""
     from ftprobe.geometry import outputs
-    from ftprobe.geometry.clustering import Clustering
     from ftprobe.geometry.distances import nearest_hulls, point_hull_distances, tie_tolerance
+    from ftprobe.geometry.partition import Clustering
     from ftprobe.geometry.statistics import label_statistics
 
     x, lab = _pos_train(args)

@@ -273,7 +273,7 @@ def main() -> None:
                 if part is None:
                     print(f"{row.key}: needs the clustering row of {row.workload} first")
                     continue
-                from ftprobe.geometry.clustering import Clustering
+                from ftprobe.geometry.partition import Clustering
 
                 clustering = Clustering(part["assignment"], part["cluster_labels"], names)
                 if row.kind == "stats":

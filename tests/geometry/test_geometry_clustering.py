@@ -11,13 +11,13 @@ import pytest
 
 from ftprobe.errors import FtprobeError
 from ftprobe.geometry.clustering import (
-    Clustering,
     ClusteringInterrupted,
     SupervisedClustering,
     exact_gram,
     exact_sqnorms,
     supervised_clustering,
 )
+from ftprobe.geometry.partition import Clustering
 from ftprobe.geometry.separability import Overlap, Separation, decide
 
 

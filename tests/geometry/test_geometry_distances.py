@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from ftprobe.geometry.clustering import Clustering
 from ftprobe.geometry.distances import (
     cluster_distance_matrix,
     hull_distance,
     nearest_hulls,
     point_hull_distances,
 )
+from ftprobe.geometry.partition import Clustering
 
 
 def _segment_distance(p0, p1, q0, q1, steps: int = 4001) -> float:
@@ -343,7 +343,7 @@ def test_overlap_is_proven_by_the_lp_once_the_working_sets_could_hold_a_support(
 _WORKER_SCRIPT = """
 import multiprocessing
 import numpy as np
-from ftprobe.geometry.clustering import Clustering
+from ftprobe.geometry.partition import Clustering
 from ftprobe.geometry.distances import cluster_distance_matrix
 
 print("script body", flush=True)  # no main guard: worker processes must not run this again

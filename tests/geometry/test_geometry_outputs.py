@@ -9,7 +9,7 @@ import pytest
 
 from ftprobe.errors import InputError
 from ftprobe.geometry import outputs
-from ftprobe.geometry.clustering import Clustering
+from ftprobe.geometry.partition import Clustering
 from ftprobe.geometry.statistics import LabelStatistics
 
 NAMES = ("p.Agent", "p.Goal", "p.Theme")

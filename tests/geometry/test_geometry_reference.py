@@ -16,7 +16,8 @@ import pytest
 
 from ftprobe.data.prepacked import read_embeddings, read_entities, read_label_set
 from ftprobe.geometry import outputs
-from ftprobe.geometry.clustering import Clustering, supervised_clustering
+from ftprobe.geometry.clustering import supervised_clustering
+from ftprobe.geometry.partition import Clustering
 from ftprobe.geometry.runner import job_from_config, run_probe
 
 

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from ftprobe.geometry.clustering import Clustering
+from ftprobe.geometry.partition import Clustering
 from ftprobe.geometry.similarity import (
     ClusterCountWarning,
     DistanceVector,

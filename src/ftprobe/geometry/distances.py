@@ -39,7 +39,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import highspy
 import numpy as np
@@ -51,6 +51,7 @@ from tqdm import tqdm
 
 from ftprobe.encode.device import resolve_device
 from ftprobe.errors import FtprobeError
+from ftprobe.geometry.partition import ClusteringLike
 
 __all__ = [
     "TIE_RTOL",
@@ -111,22 +112,6 @@ def ranking_order(distances: np.ndarray, tol: float = 0.0) -> np.ndarray:
         group[:, j] = current
     within = np.argsort(group * d.shape[1] + order, axis=1)
     return np.take_along_axis(order, within, axis=1)
-
-
-class ClusteringLike(Protocol):
-    """What the distance functions need of a partition (see ``geometry.clustering``)."""
-
-    @property
-    def assignment(self) -> np.ndarray: ...
-
-    @property
-    def cluster_labels(self) -> np.ndarray: ...
-
-    @property
-    def n_clusters(self) -> int: ...
-
-    @property
-    def label_names(self) -> tuple[str, ...]: ...
 
 
 def _device(device: str | torch.device) -> torch.device:

@@ -29,8 +29,8 @@ import numpy as np
 
 from ftprobe.data.atomic import atomic_open
 from ftprobe.errors import InputError
-from ftprobe.geometry.clustering import Clustering
 from ftprobe.geometry.distances import nearest_group, ranking_order
+from ftprobe.geometry.partition import Clustering
 from ftprobe.geometry.statistics import LabelStatistics
 
 __all__ = [

@@ -30,7 +30,6 @@ import numpy as np
 from ftprobe.data.prepacked import read_config, read_embeddings, read_entities, read_label_set
 from ftprobe.encode.device import resolve_device
 from ftprobe.errors import ConfigError, InputError
-from ftprobe.geometry.clustering import Clustering, find_conflicts
 from ftprobe.geometry.fitted import FittedPartition
 from ftprobe.geometry.outputs import (
     PredictionTies,
@@ -47,6 +46,7 @@ from ftprobe.geometry.outputs import (
     write_statistics,
     zero_distance_lines,
 )
+from ftprobe.geometry.partition import Clustering, find_conflicts
 from ftprobe.geometry.settings import MIN_CLUSTER_SIZE, Checkpoints, check_min_cluster_size
 
 STATE_FILE = ".ftprobe-clustering-state.npz"

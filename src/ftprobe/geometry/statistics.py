@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from ftprobe.encode.device import resolve_device
-from ftprobe.geometry.distances import ClusteringLike, cluster_distance_matrix
+from ftprobe.geometry.distances import cluster_distance_matrix
+from ftprobe.geometry.partition import ClusteringLike
 from ftprobe.geometry.settings import MIN_CLUSTER_SIZE, check_min_cluster_size
 
 __all__ = ["LabelStatistics", "label_statistics", "within_cluster_distances"]
