@@ -113,7 +113,7 @@ def timed(name: str, fn: Callable[[], Any], threads: int, repeat: int, limit: fl
 
 
 def _cluster(x: np.ndarray, y: np.ndarray, names: list[str]) -> tuple[int, dict]:
-    from ftprobe.geometry.clustering import SupervisedClustering
+    from ftprobe.geometry.merging import SupervisedClustering
 
     engine = SupervisedClustering(x, y, names)
     c = engine.run()
@@ -262,7 +262,7 @@ def reference_distances(root: Path, threads: int, repeat: int, limit: float) -> 
 
 
 def _partition(x: np.ndarray, y: np.ndarray, names: list[str]) -> np.ndarray:
-    from ftprobe.geometry.clustering import SupervisedClustering
+    from ftprobe.geometry.merging import SupervisedClustering
 
     return np.asarray(SupervisedClustering(x, y, names).run().assignment)
 

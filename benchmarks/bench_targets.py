@@ -156,7 +156,7 @@ def input_digest(x: np.ndarray, y: np.ndarray) -> str:
 
 
 def _cluster(x: np.ndarray, y: np.ndarray, names: list) -> dict[str, Any]:
-    from ftprobe.geometry.clustering import SupervisedClustering
+    from ftprobe.geometry.merging import SupervisedClustering
 
     engine = SupervisedClustering(x, y, names)
     c = engine.run()

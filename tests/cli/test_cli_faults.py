@@ -420,7 +420,7 @@ def test_a_damaged_state_file_says_what_to_do_and_the_advice_works(
     tmp_path: Path,
     run_main: Callable[..., tuple[int, str, str]],
 ) -> None:
-    from ftprobe.geometry.clustering import ClusteringInterrupted
+    from ftprobe.geometry.merging import ClusteringInterrupted
     from ftprobe.geometry.runner import STATE_FILE, run_probe
 
     data, job = _tangled_job(tmp_path)

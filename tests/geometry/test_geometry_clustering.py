@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 
 from ftprobe.errors import FtprobeError
-from ftprobe.geometry.clustering import (
+from ftprobe.geometry.merging import (
     ClusteringInterrupted,
+    ClusteringStats,
     SupervisedClustering,
-    exact_gram,
-    exact_sqnorms,
     supervised_clustering,
 )
+from ftprobe.geometry.merging.exact import exact_gram, exact_sqnorms
+from ftprobe.geometry.merging.frame import Frame
+from ftprobe.geometry.merging.label_pairs import LabelPairs
 from ftprobe.geometry.partition import Clustering
 from ftprobe.geometry.separability import Overlap, Separation, decide
 
@@ -210,8 +212,8 @@ def test_a_label_pair_verdict_from_the_second_thread_is_checked_before_use() -> 
     rng = np.random.default_rng(5)
     X = np.vstack([rng.normal(size=(30, 4)), rng.normal(size=(30, 4)) + [9.0, 0, 0, 0]])
     y = np.repeat([0, 1], 30)
-    eng = SupervisedClustering(X, y, ["a", "b"], background=False)
-    eng._setup()
+    stats = ClusteringStats()
+    pairs = LabelPairs(Frame.of(X), y, stats)
 
     def arrived(sep: bool, w: np.ndarray | None, b: float) -> dict:
         fut: Future = Future()
@@ -219,25 +221,25 @@ def test_a_label_pair_verdict_from_the_second_thread_is_checked_before_use() -> 
         return {(0, 1): fut}
 
     # A hyperplane that does not separate is not trusted: the pair is decided here.
-    eng._pair_futures = arrived(True, np.array([0.0, 1.0, 0.0, 0.0]), 0.0)
-    assert eng._settle_label_pair(0, 1) is True
-    assert eng.stats.label_pair_checks == 1
-    w, b = eng.pair_cert[(0, 1)]
+    pairs.pending = arrived(True, np.array([0.0, 1.0, 0.0, 0.0]), 0.0)
+    assert pairs.settle(0, 1) is True
+    assert stats.label_pair_checks == 1
+    w, b = pairs.cert[(0, 1)]
     assert abs(w[0]) > 0.9  # the real separating direction, not the one sent
     # A verdict the second thread has not started on is decided here, not waited for.
-    eng.pair_status.clear()
+    pairs.status.clear()
     queued: Future = Future()
-    eng._pair_futures = {(0, 1): queued}
-    assert eng._settle_label_pair(0, 1) is True
-    assert queued.cancelled() and eng.stats.label_pair_checks == 2
+    pairs.pending = {(0, 1): queued}
+    assert pairs.settle(0, 1) is True
+    assert queued.cancelled() and stats.label_pair_checks == 2
     # One it is working on is waited for, and checked as well.
-    eng.pair_status.clear()
+    pairs.status.clear()
     running: Future = Future()
     assert running.set_running_or_notify_cancel()
-    eng._pair_futures = {(0, 1): running}
+    pairs.pending = {(0, 1): running}
     threading.Timer(0.2, running.set_result, [(True, np.array([0.0, 1.0, 0.0, 0.0]), 0.0)]).start()
-    assert eng._settle_label_pair(0, 1) is True
-    assert abs(eng.pair_cert[(0, 1)][0][0]) > 0.9 and eng.stats.label_pair_checks == 3
+    assert pairs.settle(0, 1) is True
+    assert abs(pairs.cert[(0, 1)][0][0]) > 0.9 and stats.label_pair_checks == 3
 
 
 def _textbook_clustering(X: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ftprobe.geometry.clustering import SupervisedClustering
+from ftprobe.geometry.merging import SupervisedClustering
 
 
 def voronoi_task(

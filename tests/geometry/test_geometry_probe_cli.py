@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from ftprobe.cli.main import app
 from ftprobe.errors import ConfigError, FtprobeError, InputError
-from ftprobe.geometry.clustering import ClusteringInterrupted
+from ftprobe.geometry.merging import ClusteringInterrupted
 from ftprobe.geometry.outputs import read_clusters, read_dis, read_predictions
 from ftprobe.geometry.runner import STATE_FILE, ProbeJob, job_from_config, run_probe
 from tests.probe_task import probe_flags, write_task

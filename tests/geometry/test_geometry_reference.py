@@ -16,7 +16,7 @@ import pytest
 
 from ftprobe.data.prepacked import read_embeddings, read_entities, read_label_set
 from ftprobe.geometry import outputs
-from ftprobe.geometry.clustering import supervised_clustering
+from ftprobe.geometry.merging import supervised_clustering
 from ftprobe.geometry.partition import Clustering
 from ftprobe.geometry.runner import job_from_config, run_probe
 

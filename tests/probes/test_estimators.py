@@ -17,8 +17,8 @@ import pytest
 from sklearn.base import clone
 
 from ftprobe.errors import ConfigError, FtprobeError
-from ftprobe.geometry.clustering import ClusteringInterrupted
 from ftprobe.geometry.directprobe import Checkpoints, DirectProbe
+from ftprobe.geometry.merging import ClusteringInterrupted
 from ftprobe.probes import ClassifierProbe
 
 NAMES = ("noun", "verb", "adj", "adv")  # "adv" never occurs: the label set is wider than y

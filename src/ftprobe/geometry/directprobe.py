@@ -24,8 +24,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from ftprobe.encode.device import resolve_device
 from ftprobe.errors import FtprobeError
 from ftprobe.estimators import Labels, check_labels, class_names, label_indices, learn_classes
-from ftprobe.geometry.clustering import ClusteringStats
 from ftprobe.geometry.fitted import FittedPartition
+from ftprobe.geometry.merging import ClusteringStats
 from ftprobe.geometry.outputs import PredictionTies
 from ftprobe.geometry.partition import Clustering
 from ftprobe.geometry.settings import MIN_CLUSTER_SIZE, Checkpoints, check_min_cluster_size

@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 
 from ftprobe.errors import FtprobeError
-from ftprobe.geometry.clustering import ClusteringStats, SupervisedClustering
 from ftprobe.geometry.distances import (
     cluster_distance_matrix,
     nearest_group,
@@ -24,6 +23,7 @@ from ftprobe.geometry.distances import (
     point_hull_distances,
     tie_tolerance,
 )
+from ftprobe.geometry.merging import ClusteringStats, SupervisedClustering
 from ftprobe.geometry.outputs import PredictionTies, prediction_ties
 from ftprobe.geometry.partition import Clustering, nonfinite_rows
 from ftprobe.geometry.settings import MIN_CLUSTER_SIZE, Checkpoints, check_min_cluster_size

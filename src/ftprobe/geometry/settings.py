@@ -32,7 +32,7 @@ def check_min_cluster_size(size: object, *, name: str = "min_cluster_size") -> i
 class Checkpoints:
     """Where a clustering saves its state, how often, and whether it resumes from it.
 
-    See :class:`~ftprobe.geometry.clustering.SupervisedClustering`: the state is
+    See :class:`~ftprobe.geometry.merging.SupervisedClustering`: the state is
     saved every ``every_seconds`` (0: after every merge decision); with ``resume``
     the clustering continues from ``path`` to the same result as an uninterrupted
     run.

@@ -1,0 +1,210 @@
+"""The clusters of a run, by label, and the queue of closest same-label pairs.
+
+Glossary:
+
+- *unit*: a starting cluster: the points of one (vector, label), in order of first point
+  (copies of a vector with one label start together; merging them changes no hull);
+- *forced* unit: one whose vector also carries another label; it is never merged;
+- *creation id* (``cid``): a cluster's number in order of creation: units of one point are
+  that point's index, units of copies come next, then merged clusters in order of merging
+  (the published ``clusters.txt`` numbering);
+- *block*: the clusters of one label, addressed by *slot* (a unit's place in its label,
+  kept by the cluster that absorbs it); ``d2`` holds the squared centroid distances between
+  slots, ``inf`` for pairs that may never merge;
+- *queue*: a heap of each slot's nearest same-label slot; entries go stale as clusters
+  merge and are checked when they come out.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from ftprobe.geometry.merging.exact import exact_gram, exact_sqnorms
+from ftprobe.geometry.merging.frame import Frame
+from ftprobe.geometry.partition import conflict_groups, vector_ids
+
+# Principal directions of the bounding-ball pre-filter's cheap lower bound.
+BALL_DIMS = 24
+
+
+@dataclass(frozen=True)
+class Units:
+    """The clusters the run starts from: one per (vector, label), in order of first point.
+
+    ``point_unit[i]`` is the unit of point ``i``; ``first[u]`` its first point, ``label[u]``
+    its label, ``size[u]`` its number of points, ``forced[u]`` whether its vector also
+    carries another label (then the unit is never merged with anything).
+    """
+
+    point_unit: np.ndarray
+    first: np.ndarray
+    label: np.ndarray
+    size: np.ndarray
+    forced: np.ndarray
+    conflicts: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def of(cls, X: np.ndarray, y: np.ndarray) -> Units:
+        """The units of the points ``X`` with labels ``y``."""
+        vid = vector_ids(X)
+        # (vector, label) pairs, renumbered in order of their first point
+        key = vid * (int(y.max()) + 1) + y
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+        point_unit = rank[inverse.ravel()]
+        first = np.sort(first)
+        # each unit is one (vector, label): a vector's units count its labels
+        n_labels_of_vector = np.bincount(vid[first], minlength=int(vid.max()) + 1)
+        forced = n_labels_of_vector[vid[first]] > 1
+        return cls(
+            point_unit=point_unit,
+            first=first.astype(np.int64),
+            label=y[first],
+            size=np.bincount(point_unit, minlength=len(first)),
+            forced=forced,
+            conflicts=conflict_groups(vid, y),
+        )
+
+
+@dataclass
+class LabelBlock:
+    """The same-label clusters of one label, addressed by slot (0..size-1)."""
+
+    label: int
+    points: np.ndarray  # first point of each initial slot's (vector, label) unit
+    d2: np.ndarray  # squared centroid distances between slots (inf: inactive/frozen/self)
+    cid: np.ndarray  # creation id of the cluster in each slot (-1: inactive)
+    size: np.ndarray  # number of points per slot
+    centre: np.ndarray  # centroid per slot (centred coordinates)
+    pcentre: np.ndarray | None  # the centroids' coordinates on the principal directions
+    pcnorm2: np.ndarray | None  # their squared norms
+    radius: np.ndarray  # largest member distance from the centroid per slot (or a bound)
+    rexact: np.ndarray  # the lineage's radius when it was last measured
+    cnorm2: np.ndarray  # squared norm of each centroid
+    nn: np.ndarray  # candidate nearest same-label slot (-1: none)
+    nn_cid: np.ndarray  # its creation id when recorded
+    nn_d2: np.ndarray  # recorded distance (a lower bound when stale)
+    epoch: np.ndarray  # heap entry version per slot
+
+    @classmethod
+    def of(
+        cls,
+        frame: Frame,
+        frozen: np.ndarray,
+        basis: np.ndarray | None,
+        lab: int,
+        pts: np.ndarray,
+        cids: np.ndarray,
+        sizes: np.ndarray,
+    ) -> LabelBlock:
+        """The label's block: one slot per starting cluster, ``pts`` its first point (all
+        its points share that vector), ``cids`` its creation id, ``sizes`` its points;
+        ``frozen`` flags the points of forced units, ``basis`` the principal directions."""
+        P = frame.Xc[pts]
+        m = len(pts)
+        # The distances from exactly translated points and exact sums (exact_centre,
+        # exact_gram): the same bits on every machine, and exact ties kept.
+        E = frame.X[pts] - frame.origin
+        gram = exact_gram(E)
+        esq = np.diag(gram)
+        d2 = esq[:, None] + esq[None, :] - 2.0 * gram
+        np.maximum(d2, 0.0, out=d2)
+        # Near-coincident pairs lose digits in the expansion above: recompute them directly
+        # so that near-ties are ordered correctly (the slots' vectors are all distinct).
+        close = np.argwhere(d2 < 1e-6 * 2.0 * float(esq.max()))
+        close = close[close[:, 0] < close[:, 1]]
+        if len(close):
+            v = exact_sqnorms(E[close[:, 0]] - E[close[:, 1]])
+            d2[close[:, 0], close[:, 1]] = v
+            d2[close[:, 1], close[:, 0]] = v
+        sq = (P**2).sum(axis=1)  # the centroids' norms in the run's centred coordinates
+        np.fill_diagonal(d2, np.inf)
+        fz = frozen[pts]
+        pcentre = None if basis is None else P @ basis
+        d2[fz, :] = np.inf
+        d2[:, fz] = np.inf
+        return cls(
+            label=lab,
+            points=pts,
+            d2=d2,
+            cid=cids.copy(),
+            size=sizes.astype(np.int64),
+            centre=P.copy(),
+            pcentre=pcentre,
+            pcnorm2=None if pcentre is None else (pcentre**2).sum(axis=1),
+            radius=np.zeros(m),
+            rexact=np.zeros(m),
+            cnorm2=sq.copy(),
+            nn=np.full(m, -1, dtype=np.int64),
+            nn_cid=np.full(m, -1, dtype=np.int64),
+            nn_d2=np.full(m, np.inf),
+            epoch=np.zeros(m, dtype=np.int64),
+        )
+
+
+def principal_directions(Xc: np.ndarray, k: int, sample: int = 4096) -> np.ndarray | None:
+    """``k`` orthonormal columns spanning the top principal directions of (centred) ``Xc``.
+
+    None when the vectors have too few dimensions for a projection to save anything. The
+    directions come from an evenly spaced sample of the rows (any orthonormal columns give
+    a valid lower bound on distances; principal ones give the tightest).
+    """
+    d = Xc.shape[1]
+    if d <= 4 * k:
+        return None
+    rows = Xc[:: max(1, len(Xc) // sample)]
+    _, _, vt = np.linalg.svd(rows, full_matrices=False)
+    return np.ascontiguousarray(vt[:k].T)
+
+
+class MergeQueue:
+    """The closest same-label pair of every block, in one heap.
+
+    Ties in distance are broken by the creation id of the cluster, then by label and slot.
+    """
+
+    def __init__(self, blocks: dict[int, LabelBlock]) -> None:
+        self.blocks = blocks
+        self.heap: list[tuple[float, int, int, int, int]] = []
+
+    def refresh(self, blk: LabelBlock, s: int) -> None:
+        """Look up slot ``s``'s nearest same-label slot again, and queue it."""
+        row = blk.d2[s]
+        t = int(np.argmin(row))
+        blk.epoch[s] += 1
+        if not np.isfinite(row[t]):
+            blk.nn[s] = -1
+            blk.nn_d2[s] = np.inf
+            return
+        blk.nn[s] = t
+        blk.nn_cid[s] = blk.cid[t]
+        blk.nn_d2[s] = row[t]
+        self.push(blk, s)
+
+    def push(self, blk: LabelBlock, s: int) -> None:
+        """Queue slot ``s`` with its recorded nearest neighbour."""
+        heapq.heappush(
+            self.heap, (float(blk.nn_d2[s]), int(blk.cid[s]), blk.label, s, int(blk.epoch[s]))
+        )
+
+    def pop(self) -> tuple[LabelBlock, int, int] | None:
+        """The closest pair still valid (block, slot, its nearest slot), None when none."""
+        heap = self.heap
+        while heap:
+            _, cid, lab, s, epoch = heapq.heappop(heap)
+            blk = self.blocks[lab]
+            if blk.epoch[s] != epoch or blk.cid[s] != cid:
+                continue
+            t = blk.nn[s]
+            if t < 0:
+                continue
+            valid = blk.cid[t] == blk.nn_cid[s] and blk.cid[t] >= 0 and blk.d2[s, t] == blk.nn_d2[s]
+            if not valid:
+                self.refresh(blk, s)
+                continue
+            return blk, s, int(t)
+        return None

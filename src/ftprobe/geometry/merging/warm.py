@@ -1,0 +1,181 @@
+"""Warm starts: what the last exact separations between two lineages leave for the next.
+
+Glossary:
+
+- *lineage*: a cluster and the clusters it was merged from; consecutive checks of a growing
+  cluster against the same neighbours are nearly the same problem;
+- *support*: the points (global ids) that carried weight in an exact separation
+  (:class:`Support`); while the run keeps it, also the solver's end state (its
+  factorisation), from which the next check of the lineage starts;
+- *one to one*: a support found against a single cluster because the union of that label's
+  nearby clusters overlapped; such a pair is checked one to one again;
+- *union support*: a lineage's support against a union of one label's clusters.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from ftprobe.geometry.separability import Factor
+
+# Supports that keep their factorisation (about 1 MB each at 384-d), least recently used
+# dropped first.
+_FACTORS_KEPT = 128
+# Points of a kept end state that may be missing from a new problem before the support
+# alone is the better start.
+_FACTOR_MISSING = 8
+
+
+class Support:
+    """The points (global ids) that carried weight in an exact separation, and while the
+    run keeps it, the solver's end state: the same points in column order, whether each
+    was on the P side, and the factorisation (to start the next check of the lineage)."""
+
+    __slots__ = ("ids", "factor")
+
+    def __init__(
+        self, ids: np.ndarray, factor: tuple[np.ndarray, np.ndarray, Factor] | None
+    ) -> None:
+        self.ids = ids
+        self.factor = factor
+
+
+class WarmStarts:
+    """The supports of a run, by lineage, and the ones found for the candidate at hand."""
+
+    def __init__(self, n_points: int) -> None:
+        # supports[a][b]: the last support between the lineages of clusters a and b (kept
+        # through merges on either side) and whether the two had to be checked one to one
+        self.supports: dict[int, dict[int, tuple[Support, bool]]] = {}
+        # union_supports[a][L]: the same for a's lineage against a union of L-clusters
+        self.union_supports: dict[int, dict[int, Support]] = {}
+        # the last exact separation's points between clusters of two labels, by label pair
+        self.pair_support: dict[tuple[int, int], np.ndarray] = {}
+        # found while checking the current candidate; they go to its lineage when it is
+        # decided (merged or rejected)
+        self._new: dict[int, tuple[Support, bool]] = {}
+        self._new_union: dict[int, Support] = {}
+        self._factored: OrderedDict[int, Support] = OrderedDict()
+        self._scratch = np.full(n_points, -1, dtype=np.int64)
+
+    def begin(self) -> None:
+        """A new candidate: forget what was found for the last one."""
+        self._new = {}
+        self._new_union = {}
+
+    def lineage(self, big: int, small: int, oc: int) -> tuple[Support | None, bool]:
+        """The last support between a parent's lineage and ``oc``'s (bigger parent first),
+        and whether they were checked one to one."""
+        for parent in (big, small):
+            found = self.supports.get(parent, {}).get(oc)
+            if found is not None:
+                return found
+        return None, False
+
+    def union_lineage(self, big: int, small: int, label: int) -> Support | None:
+        """The last support between a parent's lineage and a union of ``label``'s clusters."""
+        for cid in (big, small):
+            sup = self.union_supports.get(cid, {}).get(label)
+            if sup is not None:
+                return sup
+        return None
+
+    def found(
+        self,
+        support: Support,
+        *,
+        other: int | None = None,
+        label: int | None = None,
+        alone: bool = False,
+    ) -> None:
+        """Record the candidate's support against cluster ``other`` (one to one when
+        ``alone``) or against a union of ``label``'s clusters."""
+        if other is not None:
+            self._new[other] = (support, alone)
+        elif label is not None:
+            self._new_union[label] = support
+
+    def keep(
+        self, ids: np.ndarray, factor: Factor | None, mem: np.ndarray, union: np.ndarray
+    ) -> Support:
+        """A separation's support, with the solver's end state in global ids."""
+        if factor is None:
+            return Support(ids, None)
+        gids = np.concatenate([mem, union])[factor.index]
+        support = Support(ids, (gids, factor.index < len(mem), factor))
+        self._factored[id(support)] = support
+        while len(self._factored) > _FACTORS_KEPT:
+            _, old = self._factored.popitem(last=False)
+            old.factor = None
+        return support
+
+    def positions(
+        self, ids: np.ndarray, mem: np.ndarray, union: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Where each point of ``ids`` stands in ``mem`` and in ``union`` (-1: not there)."""
+        pos = self._scratch
+        pos[mem] = np.arange(len(mem))
+        at_p = pos[ids]
+        pos[mem] = -1
+        pos[union] = np.arange(len(union))
+        at_q = pos[ids]
+        pos[union] = -1
+        return at_p, at_q
+
+    def start(self, support: Support, mem: np.ndarray, union: np.ndarray) -> Factor | None:
+        """The lineage's last end state, renumbered for the problem (mem, union)."""
+        if support.factor is None:
+            return None
+        self._factored.move_to_end(id(support))
+        gids, on_p, factor = support.factor
+        at_p, at_q = self.positions(gids, mem, union)
+        in_p = at_p >= 0
+        present = in_p | (at_q >= 0)
+        if (~present).sum() > _FACTOR_MISSING:
+            return None  # too far from this problem: its support alone is a better start
+        if np.array_equal(in_p[present], on_p[present]):
+            swapped = False
+        elif np.array_equal(in_p[present], ~on_p[present]):
+            swapped = True
+        else:
+            return None
+        index = np.where(in_p, at_p, len(mem) + at_q)
+        return factor.renumbered(index, present, swapped)
+
+    def merged(self, m: int, big: int, small: int) -> None:
+        """Parents ``big`` and ``small`` became cluster ``m``: it inherits their supports,
+        the ones found for this merge taking precedence."""
+        moved: dict[int, tuple[Support, bool]] = {}
+        for parent in (small, big):
+            for other, sup in self.supports.pop(parent, {}).items():
+                moved[other] = sup
+                theirs = self.supports.get(other)
+                if theirs is not None:
+                    theirs.pop(parent, None)
+        for other, (sup, alone) in self._new.items():
+            moved[other] = (sup, alone or moved.get(other, (None, False))[1])
+        self._new = {}
+        unions = self.union_supports.pop(small, {})
+        unions.update(self.union_supports.pop(big, {}))
+        unions.update(self._new_union)
+        self._new_union = {}
+        if unions:
+            self.union_supports[m] = unions
+        for other, sup in moved.items():
+            self._link(m, other, sup)
+
+    def rejected(self, big: int) -> None:
+        """The candidate was rejected: the supports found for it are the best warm start
+        the bigger parent's lineage has against those clusters."""
+        for other, sup in self._new.items():
+            self._link(big, other, sup)
+        self._new = {}
+        if self._new_union:
+            self.union_supports.setdefault(big, {}).update(self._new_union)
+            self._new_union = {}
+
+    def _link(self, a: int, b: int, support: tuple[Support, bool]) -> None:
+        self.supports.setdefault(a, {})[b] = support
+        self.supports.setdefault(b, {})[a] = support
