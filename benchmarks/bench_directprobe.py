@@ -224,7 +224,7 @@ def _dims(x: np.ndarray, args: argparse.Namespace, idx: np.ndarray):
 def reference_distances(root: Path, threads: int, repeat: int, limit: float) -> None:
     """Distances, statistics and predictions on the reference task's published partition."""
     from ftprobe.geometry import outputs
-    from ftprobe.geometry.distances import (
+    from ftprobe.geometry.hulls import (
         cluster_distance_matrix,
         point_hull_distances,
         tie_tolerance,
@@ -293,7 +293,7 @@ def _standin(x: np.ndarray, y: np.ndarray, spec: str) -> np.ndarray:
 def pos_distances(args: argparse.Namespace) -> None:
     """Label distances and test predictions on POS (EWT dev clusters, EWT test points)."""
     from ftprobe.geometry import outputs
-    from ftprobe.geometry.distances import nearest_hulls, point_hull_distances, tie_tolerance
+    from ftprobe.geometry.hulls import nearest_hulls, point_hull_distances, tie_tolerance
     from ftprobe.geometry.partition import Clustering
     from ftprobe.geometry.statistics import label_statistics
 

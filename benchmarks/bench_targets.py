@@ -282,7 +282,7 @@ def main() -> None:
                     def fn(clustering=clustering, x=x):  # noqa: ANN202
                         return int(label_statistics(x, clustering, progress=False).defined.sum())
                 else:
-                    from ftprobe.geometry.distances import nearest_hulls
+                    from ftprobe.geometry.hulls import nearest_hulls
 
                     xt, yt = store.test(row.workload)
 

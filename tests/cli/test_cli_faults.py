@@ -239,10 +239,10 @@ def test_the_lp_and_qp_solvers_print_nothing() -> None:
     # printed once per process, so a run after another test could miss it.
     code = (
         "import numpy as np\n"
-        "from ftprobe.geometry.distances import _dual_qp, _separable_lp\n"
+        "from ftprobe.geometry.hulls.pair import dual_qp, separable_lp\n"
         "a = np.random.default_rng(0).normal(size=(12, 3)); b = a + 4.0\n"
-        "assert _separable_lp(a, b, 10.0) is True\n"
-        "alpha, beta = _dual_qp(a, b)\n"
+        "assert separable_lp(a, b, 10.0) is True\n"
+        "alpha, beta = dual_qp(a, b)\n"
         "assert abs(alpha.sum() - 1) < 1e-6 and abs(beta.sum() - 1) < 1e-6\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from ftprobe.cli.main import app
 from ftprobe.geometry.directprobe import DirectProbe
-from ftprobe.geometry.distances import nearest_group, ranking_order, tie_tolerance
+from ftprobe.geometry.hulls import nearest_group, ranking_order, tie_tolerance
 from ftprobe.geometry.outputs import read_predictions
 from ftprobe.geometry.runner import ProbeJob, run_probe
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ftprobe.errors import FtprobeError
-from ftprobe.geometry.distances import (
+from ftprobe.geometry.hulls import (
     cluster_distance_matrix,
     nearest_group,
     nearest_hulls,
@@ -154,7 +154,7 @@ class FittedPartition:
 
         From ``distances`` when given (see :meth:`point_distances`); otherwise only the
         clusters that could be nearest to ``X`` are solved exactly
-        (:func:`~ftprobe.geometry.distances.nearest_hulls`): the same answer, faster.
+        (:func:`~ftprobe.geometry.hulls.nearest_hulls`): the same answer, faster.
         """
         k = self.clustering.n_clusters
         if distances is not None:

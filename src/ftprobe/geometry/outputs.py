@@ -29,7 +29,7 @@ import numpy as np
 
 from ftprobe.data.atomic import atomic_open
 from ftprobe.errors import InputError
-from ftprobe.geometry.distances import nearest_group, ranking_order
+from ftprobe.geometry.hulls import nearest_group, ranking_order
 from ftprobe.geometry.partition import Clustering
 from ftprobe.geometry.statistics import LabelStatistics
 
@@ -223,7 +223,7 @@ def write_predictions(
     """``prediction.txt``: per test example, its gold label and all clusters by distance.
 
     Distances within ``tol`` are ties, listed by cluster id (:func:`ranking_order`); pass
-    :func:`~ftprobe.geometry.distances.tie_tolerance` of the training points so that the
+    :func:`~ftprobe.geometry.hulls.tie_tolerance` of the training points so that the
     first cluster of each line is the one ``DirectProbe.predict`` gives.
     """
     dist = np.asarray(distances)
@@ -362,9 +362,9 @@ def cluster_summary_lines(
 ) -> list[str]:
     """The published headline lines: cluster count, accuracy, min/max/mean hull distance.
 
-    ``distances`` is the ``(K, K)`` matrix of :func:`~ftprobe.geometry.distances.
-    cluster_distance_matrix`; its defined off-diagonal entries (the ``dis.txt`` pairs) are
-    summarised.
+    ``distances`` is the ``(K, K)`` matrix of
+    :func:`~ftprobe.geometry.hulls.cluster_distance_matrix`; its defined off-diagonal entries
+    (the ``dis.txt`` pairs) are summarised.
     """
     out = []
     if n_clusters is not None:
@@ -446,7 +446,7 @@ def prediction_ties(
     nearest: np.ndarray, cluster_labels: np.ndarray, gold: Sequence[int] | np.ndarray
 ) -> PredictionTies:
     """Ties at the top from the ``(n, K)`` booleans of the nearest group of each test
-    point (:func:`~ftprobe.geometry.distances.nearest_group`), the clusters' label
+    point (:func:`~ftprobe.geometry.hulls.nearest_group`), the clusters' label
     indices and the gold label indices."""
     top = np.asarray(nearest, dtype=bool)
     labels = np.asarray(cluster_labels)

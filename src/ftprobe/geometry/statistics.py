@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ftprobe.encode.device import resolve_device
-from ftprobe.geometry.distances import cluster_distance_matrix
+from ftprobe.geometry.hulls import cluster_distance_matrix
 from ftprobe.geometry.partition import ClusteringLike
 from ftprobe.geometry.settings import MIN_CLUSTER_SIZE, check_min_cluster_size
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ftprobe.geometry import outputs
-from ftprobe.geometry.distances import cluster_distance_matrix, point_hull_distances
+from ftprobe.geometry.hulls import cluster_distance_matrix, point_hull_distances
 from ftprobe.geometry.statistics import label_statistics
 
 

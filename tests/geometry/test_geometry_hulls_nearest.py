@@ -1,0 +1,78 @@
+"""The nearest hull of each point (``hulls.nearest``): the answer of the full distance
+matrix, whatever the bounds and pruning did on the way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ftprobe.geometry.hulls import nearest_hulls, point_hull_distances
+from ftprobe.geometry.hulls.nearest import row_max
+from ftprobe.geometry.partition import Clustering
+
+
+def test_nearest_hulls_gives_the_full_matrix_argmin_and_distance() -> None:
+    # Eight overlapping-ish Gaussian clusters in 20-d, test points among them, some inside
+    # a hull: pruning must never change the nearest cluster or its distance.
+    rng = np.random.default_rng(5)
+    centres = rng.normal(scale=2.5, size=(8, 20))
+    x = np.concatenate([c + rng.normal(size=(60, 20)) for c in centres])
+    assignment = np.repeat(np.arange(8), 60)
+    clustering = Clustering.from_assignment(assignment, assignment % 4, list("ABCD"))
+    inside = x[assignment == 3][:5].mean(axis=0)  # a convex combination of cluster 3
+    points = np.vstack([rng.normal(scale=3.0, size=(150, 20)), inside, x[7]])
+    full = point_hull_distances(points, x, clustering, progress=False)
+    nearest, dist = nearest_hulls(points, x, clustering, progress=False)
+    expected = np.argsort(full, axis=1, kind="stable")[:, 0]
+    assert np.array_equal(nearest, expected)
+    np.testing.assert_allclose(dist, full[np.arange(len(points)), expected], rtol=1e-6, atol=1e-9)
+    assert nearest[-2] == 3 and dist[-2] == 0.0
+    assert dist[-1] == 0.0  # a training point lies in its own hull
+
+
+def test_nearest_hulls_breaks_exact_ties_by_the_lower_cluster_id() -> None:
+    # A point halfway between two mirror-image clusters is equally far from both.
+    a = np.array([[1.0, 0.0], [2.0, 1.0], [2.0, -1.0]])
+    x = np.vstack([a, -a])
+    clustering = Clustering.from_assignment([0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 1], ["L", "R"])
+    nearest, dist = nearest_hulls(np.zeros((1, 2)), x, clustering, progress=False)
+    assert nearest.tolist() == [0]
+    assert dist[0] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_nearest_hulls_blocks_and_staged_pruning_match_the_full_matrix() -> None:
+    # Clusters of very different sizes (one a single point, one with duplicate points),
+    # test points near several hulls at once, and blocks smaller than the test set: the
+    # float32 bounds, the Frank-Wolfe stages and the early-stopped exact solves must
+    # never change the answer of the full distance matrix.
+    rng = np.random.default_rng(11)
+    d = 16
+    sizes = [600, 90, 40, 1, 25, 120]  # 600: past the plain-max size of the FW step
+    centres = rng.normal(scale=1.5, size=(len(sizes), d))
+    x = np.concatenate([c + rng.normal(size=(s, d)) for c, s in zip(centres, sizes, strict=True)])
+    x[1] = x[0]  # a duplicate point
+    assignment = np.repeat(np.arange(len(sizes)), sizes)
+    clustering = Clustering.from_assignment(assignment, assignment % 3, ["A", "B", "C"])
+    mix = rng.dirichlet(np.ones(len(sizes)), size=90) @ centres
+    points = np.vstack([mix + rng.normal(scale=0.8, size=mix.shape), x[600 + 90 + 40], x[5]])
+    full = point_hull_distances(points, x, clustering, progress=False)
+    nearest, dist = nearest_hulls(
+        points, x, clustering, progress=False, block_size=16, bound_steps=(2, 3, 10)
+    )
+    expected = np.argsort(full, axis=1, kind="stable")[:, 0]
+    assert np.array_equal(nearest, expected)
+    np.testing.assert_allclose(dist, full[np.arange(len(points)), expected], rtol=1e-6, atol=1e-9)
+    assert nearest[-2] == 3 and dist[-2] == 0.0  # the single-point cluster itself
+    assert dist[-1] == 0.0
+
+
+@pytest.mark.parametrize("m", [10, 512, 513, 600, 4160])
+def test_two_level_row_max_agrees_with_torch_max(m: int) -> None:
+    a = torch.from_numpy(np.random.default_rng(m).normal(size=(37, m)).astype(np.float32))
+    a[3] = 1.0  # a row of ties: any column holding the maximum will do
+    a[5, -1] = 100.0  # the maximum in the columns past the last full block
+    best, idx = row_max(a)
+    assert torch.equal(best, a.max(dim=1).values)
+    assert torch.equal(a.gather(1, idx[:, None])[:, 0], best)
+    assert int(idx[5]) == m - 1
