@@ -5,7 +5,7 @@ Glossary:
 - *points*: a non-empty 2-d array of finite float64 rows (:func:`check_points`);
 - *device*: where torch computes, from a ``--device`` value (:func:`torch_device`);
 - *query*: points whose distances to the hulls of a partition are asked, with the
-  training points and their partition (:func:`check_query`): what
+  training points, their partition and the device (:func:`check_query`): what
   :func:`~ftprobe.geometry.hulls.point.point_hull_distances` and
   :func:`~ftprobe.geometry.hulls.nearest.nearest_hulls` both take.
 """
@@ -39,12 +39,13 @@ def check_points(name: str, a: np.ndarray, dim: int | None = None) -> np.ndarray
 
 
 def check_query(
-    points: np.ndarray, x: np.ndarray, clustering: ClusteringLike
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """The checked query: ``x``, ``points``, the assignment and the number of clusters."""
+    points: np.ndarray, x: np.ndarray, clustering: ClusteringLike, device: str | torch.device
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, torch.device]:
+    """The checked query: ``x``, ``points``, the assignment, the number of clusters, and
+    the torch device."""
     x = check_points("x", x)
     pts = check_points("points", points, x.shape[1])
     assignment = np.asarray(clustering.assignment)
     if len(assignment) != len(x):
         raise ValueError(f"clustering has {len(assignment)} points but x has {len(x)}")
-    return x, pts, assignment, int(clustering.n_clusters)
+    return x, pts, assignment, int(clustering.n_clusters), torch_device(device)

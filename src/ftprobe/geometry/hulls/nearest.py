@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ftprobe.geometry.hulls.inputs import check_query, torch_device
+from ftprobe.geometry.hulls.inputs import check_query
 from ftprobe.geometry.hulls.point import Hull, batch_rows, hull_of, hull_points, point_hull_chunk
 from ftprobe.geometry.hulls.ties import nearest_group, tie_tolerance
 from ftprobe.geometry.partition import ClusteringLike
@@ -343,8 +343,7 @@ def nearest_hulls(
     certified in float64 (products widened by their worst-case rounding error), so the
     answer is the one the full distance matrix gives.
     """
-    x, pts, assignment, k = check_query(points, x, clustering)
-    dev = torch_device(device)
+    x, pts, assignment, k, dev = check_query(points, x, clustering, device)
     n = len(pts)
     if n == 0 or k == 0:
         empty = (np.zeros(n, dtype=np.int64), np.zeros(n))

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ftprobe.geometry.hulls.inputs import check_query, torch_device
+from ftprobe.geometry.hulls.inputs import check_query
 from ftprobe.geometry.hulls.pivoting import bpp
 from ftprobe.geometry.partition import ClusteringLike
 
@@ -353,8 +353,7 @@ def point_hull_distances(
     the nearest cluster is wanted, :func:`~ftprobe.geometry.hulls.nearest_hulls` is much
     faster.
     """
-    x, pts, assignment, k = check_query(points, x, clustering)
-    dev = torch_device(device)
+    x, pts, assignment, k, dev = check_query(points, x, clustering, device)
     dist = np.zeros((len(pts), k))
     errs = np.zeros((len(pts), k))
     bar = tqdm(total=k * len(pts), desc="point-hull distances", disable=not progress)
