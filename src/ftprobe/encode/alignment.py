@@ -417,15 +417,17 @@ def encode_units(
         if any(piece >= kept for slot in slots for piece, _ in slot):
             truncated += 1
         base = i * seq_len
-        row_maps.append(_TruncatedRows(base, offset, kept))
+        row_maps.append(TruncatedRows(base, offset, kept))
         terms.append(slots)
     plan = PoolingPlan.build(terms, row_maps)
     return EncodedBatch(input_ids, mask, plan, truncated)
 
 
 @dataclass(frozen=True)
-class _TruncatedRows:
-    """Piece index -> row of a flattened ``(batch, seq)`` array, clamped at the cut."""
+class TruncatedRows:
+    """Piece index -> row of a flattened ``(batch, seq)`` array (such as the hidden states
+    of a batch), clamped at the cut: a row map of :meth:`PoolingPlan.build` for a sentence
+    whose pieces were cut after ``kept``."""
 
     base: int
     offset: int

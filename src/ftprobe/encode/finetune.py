@@ -66,9 +66,9 @@ from ftprobe.data.atomic import (
 )
 from ftprobe.data.task import Task
 from ftprobe.encode.alignment import (
-    CLS,
     PoolingPlan,
     SpecialTemplate,
+    TruncatedRows,
     WordPieces,
     check_pooling,
     special_template,
@@ -421,20 +421,6 @@ class _Batch:
     labels: np.ndarray
 
 
-@dataclass(frozen=True)
-class _Rows:
-    """Piece index -> row of the flattened ``(batch * seq)`` hidden states, clamped at the cut."""
-
-    base: int
-    offset: int
-    kept: int
-
-    def __getitem__(self, piece: int) -> int:
-        if piece == CLS:
-            return self.base
-        return self.base + self.offset + min(piece, max(self.kept - 1, 0))
-
-
 class _Corpus:
     """A task's distinct sentences, tokenized once, with each sentence's units pooled per rules."""
 
@@ -483,7 +469,7 @@ class _Corpus:
         offset = len(self.template.prefix)
         terms, rows, labels = [], [], []
         for b, s in enumerate(sentences):
-            where = _Rows(b * seq_len, offset, self.length(s))
+            where = TruncatedRows(b * seq_len, offset, self.length(s))
             for i in self.members[s]:
                 terms.append(self.slots[i])
                 rows.append(where)
