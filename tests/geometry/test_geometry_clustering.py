@@ -71,6 +71,26 @@ def test_xor_of_round_blobs_merges_one_diagonal() -> None:
     _pure_and_disjoint(X, y, c)
 
 
+@pytest.mark.parametrize(("height", "clusters"), [(1e-7, 3), (1e-4, 2)])
+def test_a_merge_whose_hull_would_touch_another_label_is_rejected(
+    height: float, clusters: int
+) -> None:
+    # Label a's two points make a segment; b's point sits `height` above its middle (the
+    # scale is about 1). Closer than TOUCH_TOL the hulls touch, which counts as overlap:
+    # the merge is refused, so no two clusters of different labels end up at hull distance
+    # 0 in dis.txt. (A hyperplane clearing both sides by 1e-9 of the scale used to let
+    # this merge through, and dis.txt then said 0.)
+    from ftprobe.geometry.hulls import cluster_distance_matrix
+
+    X = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, height]])
+    y = np.array([0, 0, 1])
+    c = supervised_clustering(X, y, ["a", "b"])
+    assert c.n_clusters == clusters
+    dist = cluster_distance_matrix(X, c, progress=False)
+    other = c.cluster_labels[:, None] != c.cluster_labels[None, :]
+    assert np.all(dist[other] > 0)
+
+
 def test_a_label_split_by_another_labels_slab_makes_three_clusters() -> None:
     rng = np.random.default_rng(2)
     left = np.column_stack([rng.uniform(-3, -1, 25), rng.uniform(-1, 1, 25)])

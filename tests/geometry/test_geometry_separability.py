@@ -7,8 +7,8 @@ import pytest
 from scipy.optimize import linprog
 
 from ftprobe.geometry.separability import (
+    TOUCH_TOL,
     Overlap,
-    SeparabilityError,
     Separation,
     _dual_columns,
     decide,
@@ -119,23 +119,57 @@ def test_hints_are_used_and_bad_inputs_rejected() -> None:
         decide(P, np.full((2, 4), np.nan))
 
 
-def test_hulls_touching_within_rounding_are_an_overlap_not_an_error(monkeypatch) -> None:
-    # Layer-0 vectors make hulls that touch to within float32 rounding, where neither
-    # certificate verifies at the strict tolerances. Simulate that on two segments 1e-7
-    # apart (relative to the scale) by refusing every separating hyperplane: the pair
-    # must come back as an overlap certified at TOUCH_TOL, not as a SeparabilityError.
-    from ftprobe.geometry import separability
+def _pair_at_distance(gap: float, n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """P in x0 >= 0 and Q in x0 <= -gap, each with a point on its face that faces the other
+    set at the same place: their hulls are exactly ``gap`` apart, along e0."""
+    rng = np.random.default_rng(seed)
+    P = rng.normal(size=(n, d))
+    Q = rng.normal(size=(n, d))
+    P[:, 0] = np.abs(P[:, 0]) + 0.1
+    Q[:, 0] = -np.abs(Q[:, 0]) - 0.1 - gap
+    P[0, 0], Q[0, 0] = 0.0, -gap
+    Q[0, 1:] = P[0, 1:]
+    return P, Q
 
-    monkeypatch.setattr(separability, "hyperplane_from_direction", lambda *a, **k: None)
-    P = np.array([[0.0, 0.0], [2.0, 0.0]])
-    Q = np.array([[1.0, 1e-7], [1.0, 1.0]])
-    verdict = separability.decide(P, Q, scale=1.0)
-    assert isinstance(verdict, Overlap)
-    assert verdict.residual <= separability.TOUCH_TOL
-    assert verdict.residual > separability.OVERLAP_TOL * 1.0
-    # Farther apart than TOUCH_TOL, no overlap may be claimed.
-    with pytest.raises(SeparabilityError):
-        separability.decide(P, Q + [0.0, 1e-4], scale=1.0)
+
+@pytest.mark.parametrize("n", [40, 1500])  # 1500 a side: the working-set path
+def test_touching_is_decided_by_the_distance_whatever_the_path(n: int) -> None:
+    # Hulls closer than TOUCH_TOL (relative to the scale) touch, and touching counts as
+    # overlap; farther apart they are separated. The verdict must not depend on how it was
+    # reached: a hint, a wide run, or a large problem. Before, a hint or a lucky pivot
+    # that found a hyperplane clearing both sides by 1e-9 of the scale separated hulls
+    # that dis.txt then put at distance 0, and the same pair could come out either way.
+    e0 = np.eye(6)[0]
+    for factor, touching in ((0.1, True), (0.6, True), (3.0, False), (30.0, False)):
+        P, Q = _pair_at_distance(1.0, n, 6, seed=n)
+        scale = _scale(P, Q)
+        gap = factor * TOUCH_TOL * scale
+        P, Q = _pair_at_distance(gap, n, 6, seed=n)
+        scale = _scale(P, Q)
+        for kwargs in ({}, {"hints": [e0]}, {"wide": True}, {"hints": [-e0], "wide": True}):
+            verdict = decide(P, Q, scale=scale, **kwargs)
+            assert isinstance(verdict, Overlap) == touching, (factor, kwargs)
+            if touching:
+                assert overlap_holds(verdict, P, Q, scale, TOUCH_TOL)
+            else:
+                assert separation_holds(verdict, P, Q, scale)
+                assert verdict.gap > TOUCH_TOL * scale
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_large_problems_on_a_working_set_agree_with_an_lp(seed: int) -> None:
+    # Over _WORKING_MIN points most steps price only a working set; the verdict must be
+    # the one an LP gives on all points, and the certificate must hold on all of them.
+    rng = np.random.default_rng(100 + seed)
+    d = 12
+    P = rng.normal(size=(900, d))
+    Q = rng.normal(size=(800, d)) + (1.0 + 0.6 * seed) * rng.normal(size=d) / np.sqrt(d) * 3
+    verdict = decide(P, Q)
+    assert isinstance(verdict, Separation) == _lp_separable(P, Q)
+    if isinstance(verdict, Separation):
+        assert separation_holds(verdict, P, Q, _scale(P, Q))
+    else:
+        assert overlap_holds(verdict, P, Q, _scale(P, Q))
 
 
 def test_a_start_from_a_related_problem_gives_the_cold_verdict() -> None:

@@ -9,13 +9,22 @@ Every verdict carries a certificate that is checked on the data before it is ret
 * :class:`Separation` -- a hyperplane ``(w, b)``, ``||w|| = 1``, with every point of P at
   signed distance ``>= tol`` and every point of Q at ``<= -tol``, where
   ``tol = SEPARATION_TOL * scale`` (``scale``: the largest distance of a point from the
-  centre used for the check). The slack covers floating-point rounding of the dot
-  products (about ``d * 1e-16`` relative), so a verified hyperplane really separates.
+  centre used for the check): the hulls are more than ``TOUCH_TOL * scale`` apart.
 * :class:`Overlap` -- convex weights on a few points of P and of Q whose weighted means
-  coincide up to ``OVERLAP_TOL * scale`` (Euclidean norm): a point in both hulls. Hulls
-  closer than that are treated as touching, i.e. overlapping, which is the same
-  convention as an LP solver's feasibility tolerance, only 1,000 times tighter than the
-  published code's Gurobi setting (1e-4).
+  coincide up to ``OVERLAP_TOL * scale`` (``= TOUCH_TOL * scale``, Euclidean norm): the
+  hulls meet, or touch.
+
+Hulls closer than ``TOUCH_TOL * scale`` (about float32's resolution, the precision the
+vectors have) touch, and touching counts as overlap, the same convention as an LP
+solver's feasibility tolerance, 100 times tighter than the published code's Gurobi
+setting (1e-4). The two certificates exclude each other (two hull points within
+``TOUCH_TOL * scale`` leave no room for a hyperplane that clears both sides by half of
+it), so the verdict is fixed by the distance between the hulls, not by the route a solver
+took to it: a solver that stops at a thinner hyperplane runs on to the widest one. (With
+a hyperplane allowed to clear the sides by 1e-9 of the scale, pairs 1e-8 to 1e-6 apart
+came out separated or touching depending on the warm start, so the partition of POS
+layer 0 moved with any change to the solver, and the distance between two final clusters
+could be 0 in ``dis.txt``, which uses this tolerance for touching too.)
 
 How the verdict is found (cheapest first, each result verified):
 
@@ -31,16 +40,15 @@ How the verdict is found (cheapest first, each result verified):
    steps on small dense matrices, whatever the number of points. It stops as soon as the
    current residual direction separates every point (any separating hyperplane is a
    certificate; the optimal one is not needed) or the residual vanishes;
-3. if that ever fails to produce a verified certificate (numerical trouble), the
+3. when the first separating hyperplane is too thin to verify, the same method runs on to
+   its optimum, the widest hyperplane: it verifies, or the hulls touch and the optimum's
+   weights (their nearest points) are the common point;
+4. if that ever fails to produce a verified certificate (numerical trouble), the
    textbook one-point-at-a-time Lawson-Hanson (scipy) is tried, then the problem is
    handed to HiGHS as an LP (maximise the margin ``t`` with ``|w|_inf <= 1``),
    whose primal gives the hyperplane and whose duals give the common point; both are
-   verified like any other certificate;
-4. hulls that touch to within rounding (common in layer 0, where a word's vectors differ
-   only by position embeddings) defeat the strict tolerances both ways: a common point
-   found to within ``TOUCH_TOL * scale`` (about float32's resolution, the precision of
-   the vectors) then settles the pair as overlapping. Only when none is found either is
-   :class:`SeparabilityError` raised.
+   verified like any other certificate, and scipy's weights are a last candidate common
+   point. Only when none verifies is :class:`SeparabilityError` raised.
 """
 
 from __future__ import annotations
@@ -62,11 +70,22 @@ qr = getattr(linalg.qr, "__wrapped__", linalg.qr)
 qr_delete = getattr(linalg.qr_delete, "__wrapped__", linalg.qr_delete)
 qr_insert = getattr(linalg.qr_insert, "__wrapped__", linalg.qr_insert)
 
-SEPARATION_TOL = 1e-9
-"""A separating hyperplane must clear every point by this much, relative to the scale."""
+TOUCH_TOL = 1e-6
+"""Hulls closer than this, relative to the scale, touch, and touching counts as overlap.
+It is about float32's resolution, the precision the vectors have."""
 
-OVERLAP_TOL = 1e-8
+SEPARATION_TOL = TOUCH_TOL / 2
+"""A separating hyperplane must clear every point by this much, relative to the scale, so
+that a separation proves the hulls farther apart than :data:`TOUCH_TOL`."""
+
+OVERLAP_TOL = TOUCH_TOL
 """Two weighted means closer than this, relative to the scale, are a common point."""
+
+_OPTIMUM_SLACK = 1e-3
+"""Relative slack for the touching points found at the exact method's optimum once its
+widest hyperplane came out no wider than TOUCH_TOL: both are only as accurate as the
+optimum, and a pair within that accuracy of the tolerance (5e-5 of it, seen on POS at
+50,241 words) would otherwise verify neither way."""
 
 
 _WARM_MIN = 8
@@ -75,10 +94,11 @@ _WARM_MIN = 8
 _WARM_BLOCK = 8
 """Columns added per step after a full warm start (32 from a cold start)."""
 
-TOUCH_TOL = 1e-6
-"""Last resort: when neither certificate verifies at the tolerances above (hulls within
-rounding of each other), a common point this close, relative to the scale, settles the
-pair as overlapping. It is about float32's resolution, the precision the vectors have."""
+_WORKING_MIN = 1024
+"""Problems with more points than this price most steps on a working set (see below)."""
+
+_WORKING_ADD = 256
+"""Points that join the working set at each pass over all points."""
 
 
 class SeparabilityError(FtprobeError):
@@ -342,26 +362,32 @@ def decide(
         Qn = (Q - centre) / own_scale
     seed = best if best is not None or warm_start else P.mean(axis=0) - Q.mean(axis=0)
     unverified: list[tuple | None] = []
+    # The gap a hyperplane needs to verify, in the local coordinates (a hair more, so that
+    # rounding does not fail the check made on the caller's coordinates): the exact method
+    # goes on past thinner separating hyperplanes, as their verdict would not stand.
+    min_gap = 2 * SEPARATION_TOL * scale * (1 + 1e-6) / (1.0 if centre is None else own_scale)
 
     def run_on() -> tuple | None:
-        # The first separating hyperplane was too thin to verify (the hulls nearly touch):
-        # the same solver, run on to its optimum from where it stopped, settles such pairs
-        # at a fraction of the fallbacks' cost (on a 5,119-point pair of POS layer 0,
-        # scipy's NNLS and HiGHS's LP took 40 s together).
+        # The first separating hyperplane was too thin to verify (the hulls are close):
+        # the same solver, run on to its optimum from where it stopped (a wide run is
+        # there already), settles such pairs at a fraction of the fallbacks' cost (on a
+        # 5,119-point pair of POS layer 0, scipy's NNLS and HiGHS's LP took 40 s together).
         first = unverified[0] if unverified else None
-        if wide or first is None or first[0] != "sep" or len(first) < 4:
+        if first is None or first[0] != "sep" or len(first) < 4:
             return None
-        found = _active_set_nnls(Pn, Qn, None, optimal=True, start=first[3])
+        found = first if wide else _active_set_nnls(Pn, Qn, None, optimal=True, start=first[3])
         if found is None or found[0] != "sep" or len(found) < 4:
             return found
-        if _to_caller(found, P, Q, scale, local=centre is None) is not None:
+        if found is not first and _to_caller(found, P, Q, scale, local=centre is None):
             return found
         # Even the widest hyperplane is thinner than the tolerance: the hulls touch, and
         # the optimum's weights are their nearest points, checked as a common point.
         return _touching(found[3], len(Pn))
 
     attempts = (
-        lambda: _active_set_nnls(Pn, Qn, seed, optimal=wide, warm=warm, start=start),
+        lambda: _active_set_nnls(
+            Pn, Qn, seed, optimal=wide, warm=warm, start=start, min_gap=min_gap
+        ),
         run_on,
         lambda: _single_column_nnls(Pn, Qn),
         lambda: _highs_lp(Pn, Qn),
@@ -369,20 +395,19 @@ def decide(
     for attempt in attempts:
         verdict = attempt()
         if verdict is not None:
-            checked = _to_caller(verdict, P, Q, scale, local=centre is None)
-            if checked is None and verdict[0] == "ovl":
-                checked = _to_caller(verdict, P, Q, scale, TOUCH_TOL)
+            # The optimum's nearest points are as accurate as the optimum: where even the
+            # widest hyperplane was no wider than TOUCH_TOL they may lie a hair farther
+            # apart (see _OPTIMUM_SLACK).
+            tol = OVERLAP_TOL * (1 + _OPTIMUM_SLACK) if attempt is run_on else OVERLAP_TOL
+            checked = _to_caller(verdict, P, Q, scale, tol, local=centre is None)
             if checked is not None:
                 return checked
             unverified.append(verdict)
-    # Nothing verified at the strict tolerances: when a common point is found to within
-    # the precision of float32 data (the vectors' usual origin), the hulls touch.
-    unverified.append(_single_column_nnls(Pn, Qn, weights=True))
-    for verdict in unverified:
-        if verdict is not None and verdict[0] == "ovl":
-            checked = _to_caller(verdict, P, Q, scale, TOUCH_TOL)
-            if checked is not None:
-                return checked
+    # Nothing verified: scipy's weights are the hulls' nearest points even where its
+    # residual calls them apart, and they are the last candidate common point.
+    last = _single_column_nnls(Pn, Qn, weights=True)
+    if last is not None and (checked := _to_caller(last, P, Q, scale)) is not None:
+        return checked
     raise SeparabilityError(
         f"no verified certificate for a pair of sets of {len(P)} and {len(Q)} points: "
         "the hulls are too close to tell apart at the tolerances used"
@@ -458,15 +483,17 @@ def _active_set_nnls(
     optimal: bool = False,
     warm: tuple[np.ndarray, np.ndarray] | None = None,
     start: Factor | None = None,
+    min_gap: float = 0.0,
 ) -> tuple | None:
     """Lawson-Hanson active-set NNLS on the dual, adding a block of columns per step.
 
-    Stops as soon as the current residual direction separates all points (a separable
-    verdict needs any separating hyperplane, not the optimal one) or the residual vanishes
-    (the current weights are a common point). The factorisation of the passive columns is
-    kept up to date with QR insertions and deletions; the dual's matrix itself is never
-    formed (its columns are the points, with a 1 marking the side). ``seed`` (a normal
-    direction with P on its positive side) picks the first block: the points nearest the
+    Stops as soon as the current residual direction separates all points by a gap wider
+    than ``min_gap`` (a separable verdict needs a hyperplane that verifies, not the optimal
+    one) or the residual vanishes (the current weights are a common point). The
+    factorisation of the passive columns is kept up to date with QR insertions and
+    deletions; the dual's matrix itself is never formed (its columns are the points, with
+    a 1 marking the side). ``seed`` (a normal direction with P on its positive side) picks
+    the first block: the points nearest the
     other side; ``warm`` (indices into P and into Q, e.g. the points that carried weight in
     a related problem) joins that first block; ``start`` replaces all that with a related
     problem's end state (its passive columns and their factorisation). A separable verdict
@@ -526,6 +553,16 @@ def _active_set_nnls(
     def end_state() -> Factor:
         return Factor(np.asarray(passive, dtype=np.int64), Qf, R)
 
+    # Working set. Pricing every point at every step is a pass over all of P and Q, and
+    # on large problems those passes were most of the solver's time (an overlap proof
+    # takes dozens of steps). Large problems price only a working set: the passive
+    # points and the best-priced ones of the last full pass. All points are priced again
+    # when the working set has nothing left to add or its points are all separated, so
+    # every verdict still rests on a pass over all points, as before.
+    ws = _WorkingSet(P, Q) if n > _WORKING_MIN else None
+    if ws is not None:
+        ws.add(np.asarray(passive, dtype=np.int64))
+
     # A start's passive set is settled first (its weights are not known in this problem).
     unsettled = start is not None
     for _ in range(max_outer):
@@ -576,37 +613,50 @@ def _active_set_nnls(
                 idx = np.asarray(passive, dtype=np.int64)
                 on_p = idx < na
                 return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
-        # g[j] > 0 means column j would lower the residual; for p it is p.u + v_d, for q it
-        # is -q.u + v_{d+1} (u = v[:d]). Separation: every p.u below every q.u.
         u = v[:d]
-        np.matmul(P, u, out=g[:na])
-        np.matmul(Q, u, out=g[na:])
-        top_p = g[:na].max()
-        low_q = g[na:].min()
-        if not optimal and top_p < low_q:
-            return ("sep", -u.copy(), support(), end_state(), (-top_p, -low_q))
-        g[:na] += v[d]
-        g[na:] *= -1.0
-        g[na:] += v[d + 1]
-        g[passive] = -np.inf
-        g[blocked] = -np.inf
-        if first is not None:
-            cand, first = first, None
+        picked = None
+        if ws is not None and first is None:
+            wide_enough = None if optimal else min_gap * float(np.linalg.norm(u))
+            picked = ws.candidates(u, v[d], v[d + 1], passive, blocked, block, wide_enough)
+        if picked is not None:
+            cand, price = picked
         else:
-            k = min(block, n - len(passive))
-            cand = np.argpartition(-g, k - 1)[:k] if k < n else np.arange(n)
-        cand = cand[g[cand] > 1e-14]
-        if len(cand) == 0:
-            if top_p < low_q:
+            # A pass over all points. g[j] > 0 means column j would lower the residual;
+            # for p it is p.u + v_d, for q it is -q.u + v_{d+1} (u = v[:d]).
+            # Separation: every p.u below every q.u.
+            np.matmul(P, u, out=g[:na])
+            np.matmul(Q, u, out=g[na:])
+            top_p = g[:na].max()
+            low_q = g[na:].min()
+            if not optimal and low_q - top_p > min_gap * float(np.linalg.norm(u)):
                 return ("sep", -u.copy(), support(), end_state(), (-top_p, -low_q))
-            # Optimal without separating and without a zero residual: the hulls touch to
-            # within rounding. The weights are the caller's candidate common point.
-            idx = np.asarray(passive, dtype=np.int64)
-            on_p = idx < na
-            if not on_p.any() or on_p.all():
-                return None
-            return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
-        cand = cand[np.argsort(-g[cand], kind="stable")]
+            g[:na] += v[d]
+            g[na:] *= -1.0
+            g[na:] += v[d + 1]
+            g[passive] = -np.inf
+            g[blocked] = -np.inf
+            if first is not None:
+                cand, first = first, None
+            else:
+                k = min(block, n - len(passive))
+                cand = np.argpartition(-g, k - 1)[:k] if k < n else np.arange(n)
+            cand = cand[g[cand] > 1e-14]
+            if len(cand) == 0:
+                if top_p < low_q:
+                    return ("sep", -u.copy(), support(), end_state(), (-top_p, -low_q))
+                # Optimal without separating and without a zero residual: the hulls touch
+                # to within rounding. The weights are the caller's candidate common point.
+                idx = np.asarray(passive, dtype=np.int64)
+                on_p = idx < na
+                if not on_p.any() or on_p.all():
+                    return None
+                return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
+            price = g[cand]
+            if ws is not None:
+                k = min(_WORKING_ADD, n - len(passive))
+                best = np.argpartition(-g, k - 1)[:k] if k < n else np.arange(n)
+                ws.add(np.concatenate([cand, best[g[best] > 1e-14]]))
+        cand = cand[np.argsort(-price, kind="stable")]
         k0 = len(passive)
         Qf, R = qr_insert(
             Qf,
@@ -631,6 +681,76 @@ def _active_set_nnls(
             z = np.concatenate([z, np.zeros(len(kept))])
             unsettled = True
     return None
+
+
+class _WorkingSet:
+    """The points priced at most steps of :func:`_active_set_nnls` on a large problem.
+
+    Rows are kept gathered, signed as the dual's columns (``p``, or ``-q`` for a point of
+    Q), so that pricing them is one product; ``index`` holds their positions in
+    ``[P; Q]``.
+    """
+
+    def __init__(self, P: np.ndarray, Q: np.ndarray) -> None:
+        self.P, self.Q, self.na = P, Q, len(P)
+        self.rows = np.empty((64, P.shape[1]))
+        self.index = np.empty(64, dtype=np.int64)
+        self.size = 0
+        self.member = np.zeros(len(P) + len(Q), dtype=bool)
+        self.g = np.empty(0)
+
+    def add(self, idx: np.ndarray) -> None:
+        """Add the points ``idx`` (positions in ``[P; Q]``) not in the set yet."""
+        idx = np.unique(idx[~self.member[idx]])
+        if not len(idx):
+            return
+        k = self.size + len(idx)
+        if k > len(self.index):
+            cap = max(k, 2 * len(self.index))
+            self.rows = np.concatenate(
+                [self.rows[: self.size], np.empty((cap - self.size, self.rows.shape[1]))]
+            )
+            self.index = np.concatenate(
+                [self.index[: self.size], np.empty(cap - self.size, np.int64)]
+            )
+        on_p = idx < self.na
+        new = self.rows[self.size : k]
+        new[on_p] = self.P[idx[on_p]]
+        new[~on_p] = -self.Q[idx[~on_p] - self.na]
+        self.index[self.size : k] = idx
+        self.member[idx] = True
+        self.size = k
+
+    def candidates(
+        self,
+        u: np.ndarray,
+        vp: float,
+        vq: float,
+        passive: list[int],
+        blocked: np.ndarray,
+        block: int,
+        gap: float | None,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The best-priced points of the set (positions in ``[P; Q]``) and their prices, or
+        None when all points must be priced: the set is empty, separated by more than
+        ``gap`` (None: the run goes to the optimum), or has no improving point left."""
+        k = self.size
+        if k == 0:
+            return None
+        idx = self.index[:k]
+        g = self.rows[:k] @ u  # p.u, or -q.u
+        on_p = idx < self.na
+        if gap is not None and -g[~on_p].max(initial=-np.inf) - g[on_p].max(initial=-np.inf) > gap:
+            return None
+        g += np.where(on_p, vp, vq)
+        g[blocked[idx]] = -np.inf
+        g[np.isin(idx, passive)] = -np.inf
+        good = np.flatnonzero(g > 1e-14)
+        if not len(good):
+            return None
+        if len(good) > block:
+            good = good[np.argpartition(-g[good], block - 1)[:block]]
+        return idx[good], g[good]
 
 
 def _passive_solution(Qf: np.ndarray, R: np.ndarray, ks: int) -> tuple[np.ndarray, int]:
