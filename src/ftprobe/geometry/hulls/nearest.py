@@ -27,7 +27,15 @@ import torch
 from tqdm import tqdm
 
 from ftprobe.geometry.hulls.inputs import check_query
-from ftprobe.geometry.hulls.point import Hull, batch_rows, hull_of, hull_points, point_hull_chunk
+from ftprobe.geometry.hulls.point import (
+    ATOL,
+    RTOL,
+    Hull,
+    batch_rows,
+    hull_of,
+    hull_points,
+    point_hull_chunk,
+)
 from ftprobe.geometry.hulls.ties import nearest_group, tie_tolerance
 from ftprobe.geometry.partition import ClusteringLike
 
@@ -315,8 +323,8 @@ def nearest_hulls(
     clustering: ClusteringLike,
     *,
     device: str | torch.device = "auto",
-    rtol: float = 1e-6,
-    atol: float = 1e-7,
+    rtol: float = RTOL,
+    atol: float = ATOL,
     bound_steps: tuple[int, ...] = (5, 15, 30),
     block_size: int = 2048,
     progress: bool = True,

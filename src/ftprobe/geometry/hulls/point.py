@@ -37,6 +37,11 @@ from ftprobe.geometry.hulls.inputs import check_query
 from ftprobe.geometry.hulls.pivoting import bpp
 from ftprobe.geometry.partition import ClusteringLike
 
+# The certified error of a point-to-hull distance: at most RTOL * distance + ATOL * radius
+# (the cluster's), which keeps 4-decimal output exact for distances up to about 50. One
+# rule for the full distance matrix and for the nearest hulls, whose answers must agree.
+RTOL = 1e-6
+ATOL = 1e-7
 _GRAM_MAX = 6000  # clusters up to this size keep their Gram matrix; larger ones use products
 _GROW = 16  # candidates added per round; more makes each pivoting step costlier
 # Pivoting steps per round: only the last round's answer must be optimal, and the
@@ -327,8 +332,8 @@ def point_hull_distances(
     clustering: ClusteringLike,
     *,
     device: str | torch.device = "auto",
-    rtol: float = 1e-6,
-    atol: float = 1e-7,
+    rtol: float = RTOL,
+    atol: float = ATOL,
     pool_size: int = 32,
     max_pool: int = 512,
     chunk_size: int | None = None,
