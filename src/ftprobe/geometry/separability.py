@@ -696,12 +696,15 @@ class _WorkingSet:
         self.rows = np.empty((64, P.shape[1]))
         self.index = np.empty(64, dtype=np.int64)
         self.size = 0
-        self.member = np.zeros(len(P) + len(Q), dtype=bool)
+        # Row of each point of [P; Q] in the set (-1: not in it): the passive points are
+        # always in the set, and masking them by position costs their number, where a
+        # membership test against the set cost a sort of it at every step.
+        self.row_of = np.full(len(P) + len(Q), -1, dtype=np.int64)
         self.g = np.empty(0)
 
     def add(self, idx: np.ndarray) -> None:
         """Add the points ``idx`` (positions in ``[P; Q]``) not in the set yet."""
-        idx = np.unique(idx[~self.member[idx]])
+        idx = np.unique(idx[self.row_of[idx] < 0])
         if not len(idx):
             return
         k = self.size + len(idx)
@@ -718,7 +721,7 @@ class _WorkingSet:
         new[on_p] = self.P[idx[on_p]]
         new[~on_p] = -self.Q[idx[~on_p] - self.na]
         self.index[self.size : k] = idx
-        self.member[idx] = True
+        self.row_of[idx] = np.arange(self.size, k)
         self.size = k
 
     def candidates(
@@ -744,7 +747,11 @@ class _WorkingSet:
             return None
         g += np.where(on_p, vp, vq)
         g[blocked[idx]] = -np.inf
-        g[np.isin(idx, passive)] = -np.inf
+        if passive:
+            rows = self.row_of[passive]
+            if rows.min() < 0:  # not expected: the caller adds every passive point
+                rows = np.flatnonzero(np.isin(idx, passive))
+            g[rows] = -np.inf
         good = np.flatnonzero(g > 1e-14)
         if not len(good):
             return None
