@@ -281,7 +281,10 @@ class Hull:
 
 def hull_of(x: np.ndarray, members: np.ndarray, dev: torch.device) -> Hull:
     """The :class:`Hull` of the points ``x[members]``, on the device ``dev``."""
-    c = np.unique(x[members], axis=0)
+    rows = x[members]
+    # Most clusters of a layer-0 partition are copies of one vector (a word at one position
+    # with several labels): np.unique over rows costs about 2 ms even for those.
+    c = rows[:1] if (rows == rows[0]).all() else np.unique(rows, axis=0)
     centre = c.mean(axis=0)
     c0 = c - centre
     radius = float(np.sqrt((c0 * c0).sum(axis=1).max()))
