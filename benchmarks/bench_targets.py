@@ -282,12 +282,14 @@ def main() -> None:
                     def fn(clustering=clustering, x=x):  # noqa: ANN202
                         return int(label_statistics(x, clustering, progress=False).defined.sum())
                 else:
-                    from ftprobe.geometry.hulls import nearest_hulls
+                    from ftprobe.geometry.hulls import nearest_groups
 
                     xt, yt = store.test(row.workload)
 
+                    # What DirectProbe.predict and score run: the nearest group of each
+                    # test point, its first cluster the prediction.
                     def fn(clustering=clustering, x=x, xt=xt, yt=yt):  # noqa: ANN202
-                        near = nearest_hulls(xt, x, clustering, progress=False)[0]
+                        near = nearest_groups(xt, x, clustering, progress=False).argmax(axis=1)
                         return float(np.mean(clustering.cluster_labels[near] == yt))
 
                 out = median_run(fn, args.threads, args.repeat, args.limit, args.once_after)

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from ftprobe.geometry.hulls import nearest_hulls, point_hull_distances
+from ftprobe.geometry.hulls import (
+    nearest_group,
+    nearest_groups,
+    nearest_hulls,
+    point_hull_distances,
+    tie_tolerance,
+)
 from ftprobe.geometry.hulls.nearest import row_max
 from ftprobe.geometry.partition import Clustering
 
@@ -65,6 +71,42 @@ def test_nearest_hulls_blocks_and_staged_pruning_match_the_full_matrix() -> None
     np.testing.assert_allclose(dist, full[np.arange(len(points)), expected], rtol=1e-6, atol=1e-9)
     assert nearest[-2] == 3 and dist[-2] == 0.0  # the single-point cluster itself
     assert dist[-1] == 0.0
+
+
+def test_nearest_groups_are_the_full_matrix_groups_ties_included() -> None:
+    # Layer-0-like data: clusters of nearly dependent points (one direction plus small
+    # noise, as the same word at many positions), one vector shared by two clusters of
+    # two labels (a tie at distance 0), mirror-image clusters (a tie at a positive
+    # distance), and test points near one hull only, which the bounds settle without an
+    # exact solve. Every group must be the one the full distance matrix gives.
+    rng = np.random.default_rng(21)
+    d = 12
+    base = rng.normal(scale=3.0, size=(6, d))
+    x = np.concatenate([b + 0.05 * rng.normal(size=(40, d)) for b in base])
+    assignment = np.repeat(np.arange(6), 40)
+    shared = x[0].copy()
+    a = np.array(
+        [[1.0] + [0.0] * (d - 1), [2.0, 1.0] + [0.0] * (d - 2), [2.0, -1.0] + [0.0] * (d - 2)]
+    )
+    a = a + 20.0
+    mirror = np.vstack([a, 40.0 - a])
+    x = np.vstack([x, shared[None, :], mirror])
+    assignment = np.concatenate([assignment, [6], [7, 7, 7, 8, 8, 8]])
+    labels = np.array([0, 1, 2, 0, 1, 2, 1, 0, 1])[assignment]
+    clustering = Clustering.from_assignment(assignment, labels, ["A", "B", "C"])
+    near_one = base + 0.3 * rng.normal(size=base.shape)
+    points = np.vstack(
+        [near_one, shared, np.full(d, 20.0), x[5], rng.normal(scale=3, size=(40, d))]
+    )
+    full = point_hull_distances(points, x, clustering, progress=False)
+    expected = nearest_group(full, tie_tolerance(x))
+    top = nearest_groups(points, x, clustering, progress=False, block_size=16)
+    assert np.array_equal(top, expected)
+    assert top[6, [0, 6]].all() and top[6].sum() == 2  # the shared vector: both clusters
+    assert top[7, [7, 8]].all() and top[7].sum() == 2  # halfway between the mirrors
+    assert np.array_equal(
+        top, nearest_hulls(points, x, clustering, progress=False, with_ties=True)[2]
+    )
 
 
 @pytest.mark.parametrize("m", [10, 512, 513, 600, 4160])

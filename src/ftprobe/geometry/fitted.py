@@ -19,7 +19,7 @@ from ftprobe.errors import FtprobeError
 from ftprobe.geometry.hulls import (
     cluster_distance_matrix,
     nearest_group,
-    nearest_hulls,
+    nearest_groups,
     point_hull_distances,
     tie_tolerance,
 )
@@ -154,7 +154,7 @@ class FittedPartition:
 
         From ``distances`` when given (see :meth:`point_distances`); otherwise only the
         clusters that could be nearest to ``X`` are solved exactly
-        (:func:`~ftprobe.geometry.hulls.nearest_hulls`): the same answer, faster.
+        (:func:`~ftprobe.geometry.hulls.nearest_groups`): the same answer, faster.
         """
         k = self.clustering.n_clusters
         if distances is not None:
@@ -167,10 +167,9 @@ class FittedPartition:
         X = self.test_points(X)
         if len(X) == 0:
             return np.zeros((0, k), dtype=bool)
-        _, _, top = nearest_hulls(
-            X, self.X, self.clustering, device=self.device, progress=self.progress, with_ties=True
+        return nearest_groups(
+            X, self.X, self.clustering, device=self.device, progress=self.progress
         )
-        return top
 
     def nearest_clusters(
         self, X: np.ndarray | None, distances: np.ndarray | None = None

@@ -22,7 +22,7 @@ error (``upper - lower``) at most ``rtol * distance + atol`` unless a result say
 - :mod:`~ftprobe.geometry.hulls.point`: from points to every cluster's hull
   (:func:`point_hull_distances`);
 - :mod:`~ftprobe.geometry.hulls.nearest`: the nearest hull of each point, for prediction
-  (:func:`nearest_hulls`);
+  (:func:`nearest_hulls`; :func:`nearest_groups` when only the nearest clusters matter);
 - :mod:`~ftprobe.geometry.hulls.ties`: when two distances tie, and the order ties give;
 - :mod:`~ftprobe.geometry.hulls.pivoting`: the batched exact solver of small QPs the rooms
   share;
@@ -32,7 +32,7 @@ The partition measured is :class:`ftprobe.geometry.partition.Clustering`.
 """
 
 from ftprobe.geometry.hulls.matrix import cluster_distance_matrix
-from ftprobe.geometry.hulls.nearest import nearest_hulls
+from ftprobe.geometry.hulls.nearest import nearest_groups, nearest_hulls
 from ftprobe.geometry.hulls.pair import HullDistance, hull_distance
 from ftprobe.geometry.hulls.point import point_hull_distances
 from ftprobe.geometry.hulls.ties import TIE_RTOL, nearest_group, ranking_order, tie_tolerance
@@ -43,6 +43,7 @@ __all__ = [
     "cluster_distance_matrix",
     "hull_distance",
     "nearest_group",
+    "nearest_groups",
     "nearest_hulls",
     "point_hull_distances",
     "ranking_order",

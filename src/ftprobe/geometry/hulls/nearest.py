@@ -223,9 +223,12 @@ def _nearest_block(
     bound_steps: tuple[int, ...],
     rtol: float,
     atol: float,
+    distances: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`nearest_hulls` for one block of test points (see there); also the nearest
-    group of each point (:func:`nearest_group`)."""
+    group of each point (:func:`nearest_group`). Without ``distances``, a point whose
+    bounds leave one cluster that can be nearest gets no exact solve, and its distance
+    is NaN (see :func:`nearest_groups`)."""
     n, k = len(pts), len(hulls)
     upper = np.zeros((n, k))
     lower = np.zeros((n, k))
@@ -265,11 +268,15 @@ def _nearest_block(
     # The middle of the certified interval picks the nearest more often than the upper
     # bound alone (on POS, 79% against 74% of the test points), and every wrong pick
     # costs a full solve.
-    first = np.argmin(upper + lower, axis=1)
-    for ci in range(k):
-        rows = np.flatnonzero((first == ci) & ~np.isfinite(exact[:, ci]))
-        if len(rows):
-            solve(rows, ci, None)
+    def solve_first(todo: np.ndarray) -> None:
+        first = np.argmin(upper + lower, axis=1)
+        for ci in range(k):
+            rows = np.flatnonzero(todo & (first == ci) & ~np.isfinite(exact[:, ci]))
+            if len(rows):
+                solve(rows, ci, None)
+
+    if distances:
+        solve_first(np.ones(n, dtype=bool))
     best = np.minimum(upper.min(axis=1), exact.min(axis=1))
     # Frank-Wolfe bounds for the pairs still open, in stages, each pruning against the
     # best certified distance so far; the iterates go on from where they stopped.
@@ -304,8 +311,17 @@ def _nearest_block(
             upper[rows, ci] = np.minimum(upper[rows, ci], up.cpu().numpy() * radius)
             lower[rows, ci] = np.maximum(lower[rows, ci], lo.cpu().numpy() * radius)
         best = np.minimum(best, upper.min(axis=1))
+    alone = np.zeros(n, dtype=bool)
+    if not distances:
+        # The cluster of the smallest upper bound can always be nearest; when no other
+        # can (every other lower bound exceeds that upper bound by the slack, at least the
+        # tie tolerance), it is the nearest group on its own, whatever its exact distance.
+        # The others solve their most promising cluster exactly first, as above.
+        alone = (lower <= best[:, None] + slack).sum(axis=1) == 1
+        solve_first(~alone)
+        best = np.minimum(best, exact.min(axis=1))
     # Exact solves for the rest, each stopped as soon as it cannot beat the best.
-    open_ = (lower <= best[:, None] + slack) & ~np.isfinite(exact)
+    open_ = (lower <= best[:, None] + slack) & ~np.isfinite(exact) & ~alone[:, None]
     for ci in range(k):
         rows = np.flatnonzero(open_[:, ci])
         if len(rows):
@@ -313,8 +329,13 @@ def _nearest_block(
     # Every cluster within tol of the nearest was solved exactly (slack >= tol keeps
     # them from being pruned): the ties are those of the full distance matrix.
     top = nearest_group(exact, tol)
+    if alone.any():
+        top[alone] = False
+        top[alone, np.argmin(upper[alone], axis=1)] = True
     nearest = np.argmax(top, axis=1)  # the first of the group: ties go to the lower id
-    return nearest, exact[np.arange(n), nearest], top
+    dist = exact[np.arange(n), nearest]
+    dist[alone & ~np.isfinite(dist)] = np.nan
+    return nearest, dist, top
 
 
 def nearest_hulls(
@@ -351,11 +372,57 @@ def nearest_hulls(
     certified in float64 (products widened by their worst-case rounding error), so the
     answer is the one the full distance matrix gives.
     """
+    nearest, dist, top = _nearest(
+        points, x, clustering, device, rtol, atol, bound_steps, block_size, progress, True
+    )
+    return (nearest, dist, top) if with_ties else (nearest, dist)
+
+
+def nearest_groups(
+    points: np.ndarray,
+    x: np.ndarray,
+    clustering: ClusteringLike,
+    *,
+    device: str | torch.device = "auto",
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    bound_steps: tuple[int, ...] = (5, 15, 30),
+    block_size: int = 2048,
+    progress: bool = True,
+) -> np.ndarray:
+    """Which clusters tie for the nearest hull of each point: ``(n_points, K)`` booleans,
+    the same as the ``with_ties`` answer of :func:`nearest_hulls`, without the distances.
+
+    What predictions need (the first of each group is the predicted cluster). A point
+    whose certified bounds already leave a single cluster that can be nearest (every
+    other cluster's lower bound beyond that one's upper bound by the tie tolerance) gets
+    no exact solve; the others are solved as in :func:`nearest_hulls`. The exact solve of
+    the nearest hull is the costly one where hulls have many nearly dependent points
+    (the same word at many positions, at layer 0).
+    """
+    return _nearest(
+        points, x, clustering, device, rtol, atol, bound_steps, block_size, progress, False
+    )[2]
+
+
+def _nearest(
+    points: np.ndarray,
+    x: np.ndarray,
+    clustering: ClusteringLike,
+    device: str | torch.device,
+    rtol: float,
+    atol: float,
+    bound_steps: tuple[int, ...],
+    block_size: int,
+    progress: bool,
+    distances: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`nearest_hulls` (``distances``) or :func:`nearest_groups`: the nearest cluster,
+    its distance (NaN where not solved) and the nearest group of every point."""
     x, pts, assignment, k, dev = check_query(points, x, clustering, device)
     n = len(pts)
     if n == 0 or k == 0:
-        empty = (np.zeros(n, dtype=np.int64), np.zeros(n))
-        return (*empty, np.zeros((n, k), dtype=bool)) if with_ties else empty
+        return np.zeros(n, dtype=np.int64), np.zeros(n), np.zeros((n, k), dtype=bool)
     hulls = [hull_of(x, np.flatnonzero(assignment == ci), dev) for ci in range(k)]
     singles = [_single(hull) for hull in hulls]
     tol = tie_tolerance(x)
@@ -364,11 +431,11 @@ def nearest_hulls(
     slack = max(tol, 1e-9 * max(float(np.abs(pts).max()), 1.0))
     nearest = np.zeros(n, dtype=np.int64)
     dist = np.zeros(n)
-    top = np.zeros((n, k), dtype=bool) if with_ties else None
+    top = np.zeros((n, k), dtype=bool)
     bar = tqdm(total=n, desc="nearest hulls", disable=not progress)
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
-        nearest[start:stop], dist[start:stop], block_top = _nearest_block(
+        nearest[start:stop], dist[start:stop], top[start:stop] = _nearest_block(
             pts[start:stop],
             hulls,
             singles,
@@ -378,11 +445,8 @@ def nearest_hulls(
             bound_steps=bound_steps,
             rtol=rtol,
             atol=atol,
+            distances=distances,
         )
-        if top is not None:
-            top[start:stop] = block_top
         bar.update(stop - start)
     bar.close()
-    if top is not None:
-        return nearest, dist, top
-    return nearest, dist
+    return nearest, dist, top
