@@ -22,8 +22,9 @@ EWT test), the same for the partition of ``--pos-clusters`` (a ``clusters.txt``)
 stand-in given by ``--standin`` (``label``: one cluster per label; ``kmeans:N``: each label
 split by k-means into clusters of about N points), else the clustering's own partition
 when it finishes within ``--limit``, else the ``label`` stand-in; a stand-in is said so.
-POS predictions are timed as ``nearest_hulls`` (the nearest cluster of every test point,
-exact, pruning clusters that cannot be nearest); ``--full-matrix`` also times every
+POS predictions are timed as ``nearest_groups``, what ``DirectProbe.predict`` runs (the
+clusters that tie for the nearest of every test point, exact, pruning clusters that cannot
+be nearest); ``--full-matrix`` also times every
 point-hull distance (what ``prediction.txt`` lists). ``--pos-test-limit N`` times a
 random subset of the test points (time per test point is what matters: scale
 linearly); ``--pos-train-limit N`` uses a random subset of N training points throughout
@@ -293,7 +294,7 @@ def _standin(x: np.ndarray, y: np.ndarray, spec: str) -> np.ndarray:
 def pos_distances(args: argparse.Namespace) -> None:
     """Label distances and test predictions on POS (EWT dev clusters, EWT test points)."""
     from ftprobe.geometry import outputs
-    from ftprobe.geometry.hulls import nearest_hulls, point_hull_distances, tie_tolerance
+    from ftprobe.geometry.hulls import nearest_groups, point_hull_distances, tie_tolerance
     from ftprobe.geometry.partition import Clustering
     from ftprobe.geometry.statistics import label_statistics
 
@@ -337,7 +338,7 @@ def pos_distances(args: argparse.Namespace) -> None:
         gold = [gold[i] for i in pick]
     near = timed(
         f"nearest-cluster predictions ({len(xt)} points, {clustering.n_clusters} clusters)",
-        lambda: nearest_hulls(xt, x, clustering, progress=False)[0],
+        lambda: nearest_groups(xt, x, clustering, progress=False).argmax(axis=1),
         args.threads,
         args.repeat,
         args.limit,
