@@ -165,7 +165,7 @@ class DirectProbe(ClassifierMixin, BaseEstimator):
         Distances within ``tie_tolerance_`` (see
         :func:`~ftprobe.geometry.hulls.tie_tolerance`) are ties, the same with and
         without ``distances``. Without them, only the clusters that could be nearest are
-        solved exactly (:func:`~ftprobe.geometry.hulls.nearest_hulls`): same answer as
+        solved exactly (:func:`~ftprobe.geometry.hulls.nearest_groups`): same answer as
         the full distance matrix, several times faster.
         """
         return self._fitted().nearest_clusters(X, distances)

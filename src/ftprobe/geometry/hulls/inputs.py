@@ -7,7 +7,7 @@ Glossary:
 - *query*: points whose distances to the hulls of a partition are asked, with the
   training points, their partition and the device (:func:`check_query`): what
   :func:`~ftprobe.geometry.hulls.point.point_hull_distances` and
-  :func:`~ftprobe.geometry.hulls.nearest.nearest_hulls` both take.
+  :func:`~ftprobe.geometry.hulls.nearest.nearest_hulls` (and ``nearest_groups``) take.
 """
 
 from __future__ import annotations

@@ -358,8 +358,8 @@ def point_hull_distances(
     stalls, an exact Lawson-Hanson NNLS over the whole cluster settles the problem).
     ``chunk_size`` test points are solved together (default: sized to stay in cache). Use
     one torch thread on a busy CPU: the work is many small batched factorisations. When only
-    the nearest cluster is wanted, :func:`~ftprobe.geometry.hulls.nearest_hulls` is much
-    faster.
+    the nearest cluster is wanted, :func:`~ftprobe.geometry.hulls.nearest_hulls` (with its
+    distance) or :func:`~ftprobe.geometry.hulls.nearest_groups` (without) is much faster.
     """
     x, pts, assignment, k, dev = check_query(points, x, clustering, device)
     dist = np.zeros((len(pts), k))
