@@ -700,7 +700,6 @@ class _WorkingSet:
         # always in the set, and masking them by position costs their number, where a
         # membership test against the set cost a sort of it at every step.
         self.row_of = np.full(len(P) + len(Q), -1, dtype=np.int64)
-        self.g = np.empty(0)
 
     def add(self, idx: np.ndarray) -> None:
         """Add the points ``idx`` (positions in ``[P; Q]``) not in the set yet."""
@@ -749,8 +748,7 @@ class _WorkingSet:
         g[blocked[idx]] = -np.inf
         if passive:
             rows = self.row_of[passive]
-            if rows.min() < 0:  # not expected: the caller adds every passive point
-                rows = np.flatnonzero(np.isin(idx, passive))
+            assert rows.min() >= 0, "a passive point outside the working set"
             g[rows] = -np.inf
         good = np.flatnonzero(g > 1e-14)
         if not len(good):

@@ -39,6 +39,11 @@ from ftprobe.geometry.hulls.point import (
 from ftprobe.geometry.hulls.ties import nearest_group, tie_tolerance
 from ftprobe.geometry.partition import ClusteringLike
 
+# Frank-Wolfe steps per bound stage, and test points handled together: the defaults of
+# nearest_hulls and nearest_groups, which must answer alike.
+BOUND_STEPS = (5, 15, 30)
+BLOCK_SIZE = 2048
+
 
 # Relative error bound of a float32 inner product of length n (any summation order, the
 # rounding of both factors to float32 included): |fl(a.b) - a.b| <= _f32_gamma(n) |a| |b|.
@@ -223,7 +228,7 @@ def _nearest_block(
     bound_steps: tuple[int, ...],
     rtol: float,
     atol: float,
-    distances: bool = True,
+    distances: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`nearest_hulls` for one block of test points (see there); also the nearest
     group of each point (:func:`nearest_group`). Without ``distances``, a point whose
@@ -346,8 +351,8 @@ def nearest_hulls(
     device: str | torch.device = "auto",
     rtol: float = RTOL,
     atol: float = ATOL,
-    bound_steps: tuple[int, ...] = (5, 15, 30),
-    block_size: int = 2048,
+    bound_steps: tuple[int, ...] = BOUND_STEPS,
+    block_size: int = BLOCK_SIZE,
     progress: bool = True,
     with_ties: bool = False,
 ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -386,8 +391,8 @@ def nearest_groups(
     device: str | torch.device = "auto",
     rtol: float = RTOL,
     atol: float = ATOL,
-    bound_steps: tuple[int, ...] = (5, 15, 30),
-    block_size: int = 2048,
+    bound_steps: tuple[int, ...] = BOUND_STEPS,
+    block_size: int = BLOCK_SIZE,
     progress: bool = True,
 ) -> np.ndarray:
     """Which clusters tie for the nearest hull of each point: ``(n_points, K)`` booleans,
