@@ -206,7 +206,9 @@ def point_hull_chunk(
         )
         u = u * valid
         mu = u / u.sum(dim=1, keepdim=True).clamp_min(1e-300)
-        wc = pool.clamp_min(0)
+        # Padding points at a real candidate of its row (column 0 always is one), so that
+        # scattering into a row's scores never writes one column twice with two values.
+        wc = torch.where(valid, pool, pool[:, :1])
         y = hull_points(mu, wc, c0)
         up, lo, scores, level = _certify(y, x0[todo], c0)
         upper[todo] = up
@@ -218,7 +220,7 @@ def point_hull_chunk(
             pruned[todo[cut]] = True
             ok |= cut
         # Cluster points beyond the supporting plane at y join the candidate list.
-        scores.scatter_(1, wc, torch.where(valid, -torch.inf, scores.gather(1, wc)))
+        scores.scatter_(1, wc, -torch.inf)
         viol = scores > (level + tol * up)[:, None]
         n_viol = viol.sum(dim=1)
         grow = ~ok & ((n_viol > 0) | ~solved) & (valid.sum(dim=1) < max_pool)
