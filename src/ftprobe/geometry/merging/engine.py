@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,8 @@ from ftprobe.geometry.separability import Overlap, Separation, Verdict, decide
 # upper bound until it has drifted this far above the last measurement.
 _RADIUS_MEASURED = 64
 _RADIUS_DRIFT = 0.03
+# How often the merges record the label-pair verdicts the second thread has finished.
+_HARVEST_SECONDS = 0.5
 
 
 class ClusteringInterrupted(FtprobeError):
@@ -105,6 +107,10 @@ class SupervisedClustering:
     label-pair certificates, written atomically every ``checkpoint_seconds``) and resumed:
     resuming replays the recorded decisions (no solver calls) and continues, ending with
     the same result (:mod:`~ftprobe.geometry.merging.state`).
+
+    ``on_whole_label(K)`` is called, on the run's thread and at most once per label, as
+    soon as label K is known to end as one cluster of all its points (it is separable
+    from every other label), so that work on that cluster can start before the run ends.
     """
 
     def __init__(
@@ -119,6 +125,7 @@ class SupervisedClustering:
         max_steps: int | None = None,
         progress: bool = False,
         background: bool | None = None,
+        on_whole_label: Callable[[int], None] | None = None,
     ) -> None:
         X = np.asarray(X)
         y = np.asarray(y)
@@ -146,7 +153,7 @@ class SupervisedClustering:
             background = self.n >= BACKGROUND_MIN_POINTS and cpus() >= 2
         self.background = background
         self.stats = ClusteringStats()
-        self.pairs = LabelPairs(self.frame, y, self.stats)
+        self.pairs = LabelPairs(self.frame, y, self.stats, on_whole_label)
 
     # ----------------------------------------------------------------------------------
     def run(self) -> Clustering:
@@ -224,7 +231,7 @@ class SupervisedClustering:
         bar = tqdm(
             total=total, desc="clustering", unit="merge", disable=not self.progress, leave=False
         )
-        last_save = time.perf_counter()
+        last_save = last_harvest = time.perf_counter()
         step = 0
         with threadpool_limits(1):
             while True:
@@ -261,6 +268,9 @@ class SupervisedClustering:
                 else:
                     self._reject(blk, s, t)
                     self.stats.rejections += 1
+                if self.pairs.pending and time.perf_counter() - last_harvest > _HARVEST_SECONDS:
+                    self.pairs.harvest()
+                    last_harvest = time.perf_counter()
                 if (
                     self.state_path is not None
                     and time.perf_counter() - last_save > self.checkpoint_seconds

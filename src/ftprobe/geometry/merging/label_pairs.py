@@ -13,12 +13,17 @@ When two labels are separable, no cluster of one can ever overlap a cluster of t
 (subsets of separable sets are separable): their clusters are never checked against each
 other. A verdict that comes from elsewhere (the second thread, a state file) is checked
 before it is trusted.
+
+A label separable from every other label is *whole*: no merge within it can be rejected,
+so the run ends with all its points in one cluster. Whoever needs that cluster's hull can
+start on it long before the run ends (``on_whole_label``).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -57,14 +62,27 @@ def pair_key(k: int, m: int) -> tuple[int, int]:
 
 class LabelPairs:
     """The run's label-pair verdicts: ``status[(K, L)]`` (True: separable) and, for the
-    separable ones, ``cert[(K, L)] = (w, b)`` in the run's centred coordinates."""
+    separable ones, ``cert[(K, L)] = (w, b)`` in the run's centred coordinates.
 
-    def __init__(self, frame: Frame, y: np.ndarray, stats: ClusteringStats) -> None:
+    ``on_whole_label(K)`` is called (on the thread that records the verdict, once per
+    label) when label K is known to be separable from every other label present.
+    """
+
+    def __init__(
+        self,
+        frame: Frame,
+        y: np.ndarray,
+        stats: ClusteringStats,
+        on_whole_label: Callable[[int], None] | None = None,
+    ) -> None:
         self.frame = frame
         self.y = y
         self.stats = stats
         self.status: dict[tuple[int, int], bool] = {}
         self.cert: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+        self.on_whole_label = on_whole_label
+        self.labels = [int(v) for v in np.unique(y)]
+        self.whole: set[int] = set()
         # verdicts being decided elsewhere (the second thread), taken by settle()
         self.pending: dict[tuple[int, int], Future] = {}
 
@@ -119,6 +137,14 @@ class LabelPairs:
             return self._record(key, cert.w, cert.b)
         return self._record(key, None, 0.0)
 
+    def harvest(self) -> None:
+        """Record the verdicts the second thread has finished, so that whole labels are
+        announced without waiting for a merge to ask (only with ``on_whole_label``)."""
+        if self.on_whole_label is None:
+            return
+        for key in [k for k, fut in self.pending.items() if fut.done()]:
+            self.settle(*key)
+
     def decide(self, K: int, L: int) -> bool:
         """Decide (once) whether all of K is separable from all of L; True if separable."""
         key = pair_key(K, L)
@@ -140,6 +166,7 @@ class LabelPairs:
         elif self.holds(key, cert):
             self.status[key] = True
             self.cert[key] = (cert.w, cert.b)
+            self._announce(key)
 
     def _record(self, key: tuple[int, int], w: np.ndarray | None, b: float) -> bool:
         self.stats.label_pair_checks += 1
@@ -148,6 +175,18 @@ class LabelPairs:
         if sep:
             self.cert[key] = (w, b)
             self.stats.separable_label_pairs += 1
+            self._announce(key)
         else:
             self.stats.overlapping_label_pairs += 1
         return sep
+
+    def _announce(self, key: tuple[int, int]) -> None:
+        """Tell ``on_whole_label`` about the labels of ``key`` that are now whole."""
+        if self.on_whole_label is None:
+            return
+        for k in key:
+            if k not in self.whole and all(
+                self.status.get(pair_key(k, m), False) for m in self.labels if m != k
+            ):
+                self.whole.add(k)
+                self.on_whole_label(k)
