@@ -13,6 +13,9 @@ scikit-learn takes about a second, which the command line need not pay.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+
 import numpy as np
 
 from ftprobe.errors import FtprobeError
@@ -74,11 +77,14 @@ class FittedPartition:
         device: str = "auto",
         progress: bool = False,
         min_cluster_size: int = MIN_CLUSTER_SIZE,
+        on_whole_label: Callable[[int], None] | None = None,
     ) -> tuple[FittedPartition, ClusteringStats]:
         """Cluster ``X`` with label indices ``y`` into ``label_names``; and what it did.
 
         ``checkpoints`` saves the clustering's state as it goes and resumes from it;
-        ``max_steps`` stops after that many merge decisions (to test resuming).
+        ``max_steps`` stops after that many merge decisions (to test resuming);
+        ``on_whole_label`` hears of each label that will end as one cluster as soon as
+        that is known (see :class:`~ftprobe.geometry.merging.SupervisedClustering`).
         """
         saving = (
             {}
@@ -90,7 +96,13 @@ class FittedPartition:
             }
         )
         engine = SupervisedClustering(
-            X, y, label_names, max_steps=max_steps, progress=progress, **saving
+            X,
+            y,
+            label_names,
+            max_steps=max_steps,
+            progress=progress,
+            on_whole_label=on_whole_label,
+            **saving,
         )
         clustering = engine.run()
         fitted = cls(
@@ -140,13 +152,29 @@ class FittedPartition:
             raise FtprobeError(f"test vector {bad[0] + 1} has a NaN or infinite value")
         return X
 
-    def point_distances(self, X: np.ndarray) -> np.ndarray:
-        """(n_test, K) distance from each test point to each cluster's hull (0 inside)."""
+    def point_distances(
+        self,
+        X: np.ndarray,
+        ahead: Mapping[int, Future[tuple[np.ndarray, np.ndarray]]] | None = None,
+        helper: Callable[[np.ndarray], Future[tuple[np.ndarray, np.ndarray]]] | None = None,
+    ) -> np.ndarray:
+        """(n_test, K) distance from each test point to each cluster's hull (0 inside).
+
+        ``ahead`` (columns already being computed) and ``helper`` (a second process that
+        computes columns): see :func:`~ftprobe.geometry.hulls.point_hull_distances` and
+        :class:`~ftprobe.geometry.ahead.HullsAhead`.
+        """
         X = self.test_points(X)
         if len(X) == 0:
             return np.zeros((0, self.clustering.n_clusters))
         return point_hull_distances(
-            X, self.X, self.clustering, device=self.device, progress=self.progress
+            X,
+            self.X,
+            self.clustering,
+            device=self.device,
+            progress=self.progress,
+            ahead=ahead,
+            helper=helper,
         )
 
     def nearest(self, X: np.ndarray | None, distances: np.ndarray | None = None) -> np.ndarray:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 import zipfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,7 @@ import numpy as np
 from ftprobe.data.prepacked import read_config, read_embeddings, read_entities, read_label_set
 from ftprobe.encode.device import resolve_device
 from ftprobe.errors import ConfigError, InputError
+from ftprobe.geometry.ahead import HullsAhead
 from ftprobe.geometry.fitted import FittedPartition
 from ftprobe.geometry.outputs import (
     PredictionTies,
@@ -240,70 +242,91 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
         test = (test_X, test_y)
         log.info(f"Loaded {len(test_rows)} test examples from {job.test_entities}")
 
-    out = job.out
-    out.mkdir(parents=True, exist_ok=True)
-    state = out / STATE_FILE
-    if job.overwrite and not job.resume:
-        _remove_earlier_run(job)
-    computing = {
-        "device": job.device,
-        "progress": progress,
-        "min_cluster_size": job.min_cluster_size,
-    }
-    if job.mode == "probing":
-        log.info("Clustering" + (" (resumed)" if job.resume else ""))
-        checkpoints = Checkpoints(state, resume=job.resume, every_seconds=job.save_every)
-        fitted, st = FittedPartition.cluster(
-            X, y, names, checkpoints=checkpoints, max_steps=max_steps, **computing
-        )
-        clustering = fitted.clustering
-        log.info(
-            f"Clustering: {st.merges} merges, {st.rejections} rejected, "
-            f"{st.label_pair_checks} label pairs and {st.cluster_checks} cluster pairs checked "
-            f"exactly, {st.seconds:.1f} s"
-        )
-        for group in clustering.conflicts:
-            labels = sorted({names[y[i]] for i in group})
-            log.info(
-                "Identical vectors with different labels (one cluster per label, never "
-                "merged): examples "
-                + ", ".join(str(i + 1) for i in group)
-                + f" ({', '.join(labels)})"
+    # With a test set, its distances to the hulls of whole labels start during the merges,
+    # in a second process (which then shares the rest).
+    ahead = None
+    if test is not None and job.mode == "probing":
+        ahead = HullsAhead(X, y, test[0], device=job.device)
+    with ahead if ahead is not None else nullcontext():
+        out = job.out
+        out.mkdir(parents=True, exist_ok=True)
+        state = out / STATE_FILE
+        if job.overwrite and not job.resume:
+            _remove_earlier_run(job)
+        computing = {
+            "device": job.device,
+            "progress": progress,
+            "min_cluster_size": job.min_cluster_size,
+        }
+        if job.mode == "probing":
+            log.info("Clustering" + (" (resumed)" if job.resume else ""))
+            checkpoints = Checkpoints(state, resume=job.resume, every_seconds=job.save_every)
+            fitted, st = FittedPartition.cluster(
+                X,
+                y,
+                names,
+                checkpoints=checkpoints,
+                max_steps=max_steps,
+                on_whole_label=None if ahead is None else ahead.whole_label,
+                **computing,
             )
-        log.extend(repeated_vector_lines(clustering))
-        write_clusters(out / "clusters.txt", clustering)
-    else:
-        assert job.clusters is not None
-        given = read_clustering(job.clusters, y, names)
-        # the vectors with several labels, for the report on the clusters they force
-        clustering = Clustering(given.assignment, given.cluster_labels, names, find_conflicts(X, y))
-        log.extend(repeated_vector_lines(clustering))
-        fitted = FittedPartition(X, clustering, **computing)
-        log.info(f"Loaded the clusters from {job.clusters}")
-        if job.clusters.resolve() != (out / "clusters.txt").resolve():
+            clustering = fitted.clustering
+            log.info(
+                f"Clustering: {st.merges} merges, {st.rejections} rejected, "
+                f"{st.label_pair_checks} label pairs and {st.cluster_checks} cluster pairs checked "
+                f"exactly, {st.seconds:.1f} s"
+            )
+            for group in clustering.conflicts:
+                labels = sorted({names[y[i]] for i in group})
+                log.info(
+                    "Identical vectors with different labels (one cluster per label, never "
+                    "merged): examples "
+                    + ", ".join(str(i + 1) for i in group)
+                    + f" ({', '.join(labels)})"
+                )
+            log.extend(repeated_vector_lines(clustering))
             write_clusters(out / "clusters.txt", clustering)
-    log.extend(cluster_summary_lines(n_clusters=clustering.n_clusters))
+        else:
+            assert job.clusters is not None
+            given = read_clustering(job.clusters, y, names)
+            # the vectors with several labels, for the report on the clusters they force
+            clustering = Clustering(
+                given.assignment, given.cluster_labels, names, find_conflicts(X, y)
+            )
+            log.extend(repeated_vector_lines(clustering))
+            fitted = FittedPartition(X, clustering, **computing)
+            log.info(f"Loaded the clusters from {job.clusters}")
+            if job.clusters.resolve() != (out / "clusters.txt").resolve():
+                write_clusters(out / "clusters.txt", clustering)
+        log.extend(cluster_summary_lines(n_clusters=clustering.n_clusters))
 
-    accuracy = None
-    ties = None
-    if test is not None:
-        test_X, test_y = test
-        dist = fitted.point_distances(test_X)
-        gold = [names[i] for i in test_y]
-        write_predictions(out / "prediction.txt", gold, dist, clustering, tol=fitted.tie_tolerance)
-        accuracy = fitted.accuracy(test_y, None, dist)
-        ties = fitted.ties(test_y, None, dist)
-        log.extend(cluster_summary_lines(accuracy=accuracy))
-        log.extend(tie_summary_lines(ties))
-    distances = fitted.distances()
-    write_dis(out / "dis.txt", clustering, distances)
-    log.extend(cluster_summary_lines(distances=distances))
-    log.extend(zero_distance_lines(clustering, distances))
-    stats = fitted.statistics()
-    write_statistics(out, stats)
-    log.extend(statistics_summary_lines(stats))
-    seconds = time.perf_counter() - t0
-    log.info(f"Finished in {seconds:.1f} s")
-    write_log(out / "log.txt", log)
-    state.unlink(missing_ok=True)
-    return ProbeResult(clustering, accuracy, out, seconds, ties)
+        accuracy = None
+        ties = None
+        if test is not None:
+            test_X, test_y = test
+            if ahead is not None and ahead.enabled and ahead.serves(fitted.X):
+                dist = fitted.point_distances(
+                    test_X, ahead=ahead.collect(clustering), helper=ahead.column
+                )
+            else:
+                dist = fitted.point_distances(test_X)
+            gold = [names[i] for i in test_y]
+            write_predictions(
+                out / "prediction.txt", gold, dist, clustering, tol=fitted.tie_tolerance
+            )
+            accuracy = fitted.accuracy(test_y, None, dist)
+            ties = fitted.ties(test_y, None, dist)
+            log.extend(cluster_summary_lines(accuracy=accuracy))
+            log.extend(tie_summary_lines(ties))
+        distances = fitted.distances()
+        write_dis(out / "dis.txt", clustering, distances)
+        log.extend(cluster_summary_lines(distances=distances))
+        log.extend(zero_distance_lines(clustering, distances))
+        stats = fitted.statistics()
+        write_statistics(out, stats)
+        log.extend(statistics_summary_lines(stats))
+        seconds = time.perf_counter() - t0
+        log.info(f"Finished in {seconds:.1f} s")
+        write_log(out / "log.txt", log)
+        state.unlink(missing_ok=True)
+        return ProbeResult(clustering, accuracy, out, seconds, ties)

@@ -24,8 +24,10 @@ Glossary:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ftprobe.geometry.hulls.inputs import check_query
+from ftprobe.geometry.hulls.inputs import check_query, torch_device
 from ftprobe.geometry.hulls.pivoting import bpp
 from ftprobe.geometry.partition import ClusteringLike
 
@@ -331,6 +333,37 @@ def _exact_to_hull(
     return dist, errs
 
 
+def point_hull_column(
+    points: np.ndarray,
+    x: np.ndarray,
+    members: np.ndarray,
+    *,
+    device: str | torch.device = "auto",
+    rtol: float = RTOL,
+    atol: float = ATOL,
+    pool_size: int = 32,
+    max_pool: int = 512,
+    chunk_size: int | None = None,
+    bar: tqdm | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Certified distances, and their error bounds, from every point to the hull of
+    ``x[members]``: one column of :func:`point_hull_distances` (see there), computed the
+    same way, so a column computed on its own equals the one computed with the others."""
+    dev = torch_device(device)
+    hull = hull_of(x, np.asarray(members), dev)
+    return _exact_to_hull(
+        points,
+        hull,
+        dev,
+        rtol=rtol,
+        atol=atol,
+        pool_size=pool_size,
+        max_pool=max_pool,
+        chunk_size=chunk_size,
+        bar=bar,
+    )
+
+
 def point_hull_distances(
     points: np.ndarray,
     x: np.ndarray,
@@ -344,6 +377,8 @@ def point_hull_distances(
     chunk_size: int | None = None,
     progress: bool = True,
     with_errors: bool = False,
+    ahead: Mapping[int, Future[tuple[np.ndarray, np.ndarray]]] | None = None,
+    helper: Callable[[np.ndarray], Future[tuple[np.ndarray, np.ndarray]]] | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Distance from every point to the convex hull of every cluster.
 
@@ -362,18 +397,25 @@ def point_hull_distances(
     one torch thread on a busy CPU: the work is many small batched factorisations. When only
     the nearest cluster is wanted, :func:`~ftprobe.geometry.hulls.nearest_hulls` (with its
     distance) or :func:`~ftprobe.geometry.hulls.nearest_groups` (without) is much faster.
+
+    ``ahead`` maps clusters to columns already being computed elsewhere
+    (:func:`point_hull_column` with the same points and settings, in another process):
+    they are taken from there. ``helper(members)`` computes a column there: it then takes
+    clusters from the same queue as this process's threads, which are one fewer. A column
+    whose computation failed there is computed here.
     """
     x, pts, assignment, k, dev = check_query(points, x, clustering, device)
     dist = np.zeros((len(pts), k))
     errs = np.zeros((len(pts), k))
     bar = tqdm(total=k * len(pts), desc="point-hull distances", disable=not progress)
+    ahead = dict(ahead or {})
 
     def solve(ci: int) -> None:
-        hull = hull_of(x, np.flatnonzero(assignment == ci), dev)
-        dist[:, ci], errs[:, ci] = _exact_to_hull(
+        dist[:, ci], errs[:, ci] = point_hull_column(
             pts,
-            hull,
-            dev,
+            x,
+            np.flatnonzero(assignment == ci),
+            device=dev,
             rtol=rtol,
             atol=atol,
             pool_size=pool_size,
@@ -389,12 +431,43 @@ def point_hull_distances(
     workers = max(1, min(torch.get_num_threads(), k)) if dev.type == "cpu" else 1
     # Larger clusters first, so that the workers finish together.
     order = np.argsort(-np.bincount(assignment, minlength=k), kind="stable").tolist()
-    if workers == 1:
-        for ci in order:
+    queue = deque(ci for ci in order if ci not in ahead)
+    lock = threading.Lock()
+
+    def take(job: Future[tuple[np.ndarray, np.ndarray]], ci: int) -> None:
+        try:
+            dist[:, ci], errs[:, ci] = job.result()
+        except Exception:  # the error, if it is one, comes again from here
             solve(ci)
+            return
+        bar.update(len(pts))
+
+    def work(remote: bool) -> None:
+        if remote:
+            # The helper works through what it was given ahead first: a cluster queued
+            # behind that would leave the threads here idle at the end.
+            wait(list(ahead.values()))
+        while True:
+            with lock:
+                if not queue:
+                    return
+                ci = queue.popleft()
+            if remote:
+                assert helper is not None
+                take(helper(np.flatnonzero(assignment == ci)), ci)
+            else:
+                solve(ci)
+
+    local = max(1, workers - 1) if helper is not None else workers
+    if local == 1 and helper is None:
+        work(False)
     else:
-        with _torch_threads(1), ThreadPoolExecutor(workers) as pool:
-            list(pool.map(solve, order))
+        tasks = [False] * local + ([True] if helper is not None else [])
+        with _torch_threads(1), ThreadPoolExecutor(len(tasks)) as pool:
+            for done in [pool.submit(work, remote) for remote in tasks]:
+                done.result()
+    for ci, job in ahead.items():
+        take(job, ci)
     bar.close()
     if with_errors:
         return dist, errs
