@@ -29,6 +29,8 @@ from tqdm import tqdm
 from ftprobe.geometry.hulls.inputs import check_query
 from ftprobe.geometry.hulls.point import (
     ATOL,
+    MAX_POOL,
+    POOL_SIZE,
     RTOL,
     Hull,
     batch_rows,
@@ -199,7 +201,7 @@ def _solve_rows(
     assert hull.c0 is not None
     m = len(hull.points)
     out = np.zeros(len(x0))
-    pool_size = 32
+    pool_size = POOL_SIZE
     step = batch_rows(m, pool_size)
     for start in range(0, len(x0), step):
         stop = min(start + step, len(x0))
@@ -210,7 +212,7 @@ def _solve_rows(
             rtol=rtol,
             atol=atol,
             pool_size=pool_size,
-            max_pool=512,
+            max_pool=MAX_POOL,
             prune_at=None if prune_at is None else prune_at[start:stop],
         )
         out[start:stop] = res.distance * hull.radius

@@ -44,6 +44,10 @@ from ftprobe.geometry.partition import ClusteringLike
 # rule for the full distance matrix and for the nearest hulls, whose answers must agree.
 RTOL = 1e-6
 ATOL = 1e-7
+# Candidate points a problem starts with, and the most it may grow to before the exact
+# fallback: the defaults of every caller of the point-hull solver.
+POOL_SIZE = 32
+MAX_POOL = 512
 _GRAM_MAX = 6000  # clusters up to this size keep their Gram matrix; larger ones use products
 _GROW = 16  # candidates added per round; more makes each pivoting step costlier
 # Pivoting steps per round: only the last round's answer must be optimal, and the
@@ -341,8 +345,8 @@ def point_hull_column(
     device: str | torch.device = "auto",
     rtol: float = RTOL,
     atol: float = ATOL,
-    pool_size: int = 32,
-    max_pool: int = 512,
+    pool_size: int = POOL_SIZE,
+    max_pool: int = MAX_POOL,
     chunk_size: int | None = None,
     bar: tqdm | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -372,8 +376,8 @@ def point_hull_distances(
     device: str | torch.device = "auto",
     rtol: float = RTOL,
     atol: float = ATOL,
-    pool_size: int = 32,
-    max_pool: int = 512,
+    pool_size: int = POOL_SIZE,
+    max_pool: int = MAX_POOL,
     chunk_size: int | None = None,
     progress: bool = True,
     with_errors: bool = False,
