@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -113,9 +114,8 @@ def test_verdicts_finished_on_the_second_thread_announce_whole_labels() -> None:
     assert not pairs.pending
 
 
-def test_probe_with_the_second_process_writes_the_same_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _probe_job(tmp_path: Path) -> Callable[[str], ProbeJob]:
+    """A probing job with a test set on :func:`_task` data, by output folder name."""
     X, y = _task(seed=4)
     T, Ty = _task(seed=5, n=90)
     data = tmp_path / "data"
@@ -140,6 +140,18 @@ def test_probe_with_the_second_process_writes_the_same_files(
             device="cpu",
         )
 
+    return job
+
+
+def _same_files(a: Path, b: Path) -> None:
+    for name in ("clusters.txt", "dis.txt", "prediction.txt", "vec.txt", "inside_mean.txt"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_probe_with_the_second_process_writes_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = _probe_job(tmp_path)
     run_probe(job("here"), progress=False)  # too small for the process
     used: list[int] = []
     real = HullsAhead.column
@@ -152,6 +164,22 @@ def test_probe_with_the_second_process_writes_the_same_files(
     monkeypatch.setattr(ahead_module, "cpus", lambda: 2)
     monkeypatch.setattr(HullsAhead, "column", counted)
     run_probe(job("ahead"), progress=False)
+    _, y = _task(seed=4)
     assert used and used[0] == int((y == 0).sum())  # the whole label went first
-    for name in ("clusters.txt", "dis.txt", "prediction.txt", "vec.txt", "inside_mean.txt"):
-        assert (tmp_path / "ahead" / name).read_bytes() == (tmp_path / "here" / name).read_bytes()
+    _same_files(tmp_path / "ahead", tmp_path / "here")
+
+
+def test_a_second_process_that_cannot_start_only_costs_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = _probe_job(tmp_path)
+    run_probe(job("here"), progress=False)
+
+    def full_disk(*args: object, **kwargs: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ahead_module, "AHEAD_MIN_WORK", 0)
+    monkeypatch.setattr(ahead_module, "cpus", lambda: 2)
+    monkeypatch.setattr(ahead_module.tempfile, "mkdtemp", full_disk)
+    run_probe(job("ahead"), progress=False)
+    _same_files(tmp_path / "ahead", tmp_path / "here")

@@ -81,6 +81,7 @@ class HullsAhead:
         self._count = 0
         self._whole: dict[int, tuple[int, Future[Column]]] = {}
         self._closed = False
+        self._failed: BaseException | None = None
 
     # ------------------------------------------------------------------ requests
     def whole_label(self, label: int) -> None:
@@ -93,24 +94,26 @@ class HullsAhead:
 
     def column(self, members: np.ndarray) -> Future[Column]:
         """The distances from the test points to the hull of ``X[members]``, computed in
-        the process (in the order asked)."""
+        the process (in the order asked). Never raises: a process that cannot start or be
+        reached (a full disk, say) gives a failed future, and the caller computes the
+        column itself."""
         fut: Future[Column] = Future()
         with self._lock:
-            if self._closed:
-                fut.set_exception(RuntimeError("the second process was closed"))
+            if self._closed or self._failed is not None:
+                fut.set_exception(self._failed or RuntimeError("the second process was closed"))
                 return fut
-            proc = self._process()
             key = str(self._count)
             self._count += 1
-            assert self._folder is not None
-            np.save(self._folder / f"{key}-members.npy", np.asarray(members, dtype=np.int64))
-            self._waiting[key] = fut
             try:
-                assert proc.stdin is not None
+                proc = self._process()
+                assert self._folder is not None and proc.stdin is not None
+                np.save(self._folder / f"{key}-members.npy", np.asarray(members, dtype=np.int64))
+                self._waiting[key] = fut
                 proc.stdin.write(key + "\n")
                 proc.stdin.flush()
-            except OSError as exc:
-                del self._waiting[key]
+            except (OSError, ValueError) as exc:
+                self._waiting.pop(key, None)
+                self._failed = exc  # later requests fail at once instead of trying again
                 fut.set_exception(exc)
         return fut
 
