@@ -183,3 +183,16 @@ def test_a_second_process_that_cannot_start_only_costs_time(
     monkeypatch.setattr(ahead_module.tempfile, "mkdtemp", full_disk)
     run_probe(job("ahead"), progress=False)
     _same_files(tmp_path / "ahead", tmp_path / "here")
+
+
+def test_the_process_removes_its_folder_when_its_caller_is_gone() -> None:
+    X, y = _task()
+    T, _ = _task(seed=1, n=30)
+    h = HullsAhead(X, y, T, device="cpu", enabled=True)
+    h.column(np.flatnonzero(y == 0)).result(timeout=120)
+    proc, folder = h._proc, h._folder
+    assert proc is not None and proc.stdin is not None and folder is not None
+    proc.stdin.close()  # what a killed caller does to the process's input
+    assert proc.wait(timeout=60) == 0
+    assert not folder.exists()
+    h.close()

@@ -19,7 +19,8 @@ points as the distances step, so a column is the same whichever of the two compu
 It is started on the first request (``python -m ftprobe.geometry.ahead``, about two
 seconds to import torch), reads the points from ``.npy`` files in a temporary folder,
 and gets requests on its standard input, one per line; :meth:`HullsAhead.close` stops it
-and removes the folder.
+and removes the folder. If the caller is killed, the process sees its input close,
+finishes the column in hand, removes the folder and ends.
 """
 
 from __future__ import annotations
@@ -205,7 +206,8 @@ class HullsAhead:
 
 
 def _serve(folder: Path) -> None:
-    """The second process: one column per request line, until its input closes."""
+    """The second process: one column per request line, until its input closes; then it
+    removes the folder (the caller does too, unless it was killed)."""
     import torch
 
     from ftprobe.geometry.hulls.point import point_hull_column
@@ -225,6 +227,7 @@ def _serve(folder: Path) -> None:
             print(f"{key} ok", flush=True)
         except Exception as exc:  # reported to the caller, which computes it itself
             print(f"{key} {type(exc).__name__}: {exc}".replace("\n", " "), flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
