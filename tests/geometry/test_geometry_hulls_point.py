@@ -107,3 +107,21 @@ def test_point_distances_to_large_clusters_match_an_exact_solver() -> None:
         expected = np.linalg.norm(q - (u / u.sum()) @ big)
         assert g == pytest.approx(expected, rel=1e-6, abs=1e-8)
     assert np.all(err <= 1e-6 * got + 1e-6)
+
+
+def test_a_face_where_every_point_ties_is_certified_exactly() -> None:
+    # All 384 vertices of the simplex score alike along the direction to these queries:
+    # the float32 product that scores them cannot tell them apart, and the certificate
+    # must take the largest score from their float64 values.
+    d = 384
+    simplex = np.eye(d)
+    clustering = Clustering.from_assignment(np.zeros(d, int), np.zeros(d, int), ["A"])
+    normal = np.full(d, 1 / np.sqrt(d))
+    centroid = np.full(d, 1 / d)
+    shift = np.r_[1e-4, -1e-4, np.zeros(d - 2)]  # along the face: the nearest point moves
+    queries = np.stack(
+        [centroid - 5.0 * normal, centroid + shift - 5.0 * normal, centroid - 0.5 * normal]
+    )
+    got, err = point_hull_distances(queries, simplex, clustering, progress=False, with_errors=True)
+    np.testing.assert_allclose(got[:, 0], [5.0, 5.0, 0.5], rtol=0, atol=1e-9)
+    assert np.all(err[:, 0] <= 1e-6 * got[:, 0] + 1e-7)
