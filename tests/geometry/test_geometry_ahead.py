@@ -55,7 +55,7 @@ def test_columns_from_the_second_process_equal_the_ones_computed_here() -> None:
     dist, errs = point_hull_distances(
         T, X, clustering, device="cpu", progress=False, with_errors=True
     )
-    with HullsAhead(X, y, T, device="cpu", enabled=True) as h:
+    with HullsAhead(X, y, T) as h:
         h.whole_label(0)
         got = h.collect(clustering)
         (ci,) = got
@@ -188,7 +188,7 @@ def test_a_second_process_that_cannot_start_only_costs_time(
 def test_the_process_removes_its_folder_when_its_caller_is_gone() -> None:
     X, y = _task()
     T, _ = _task(seed=1, n=30)
-    h = HullsAhead(X, y, T, device="cpu", enabled=True)
+    h = HullsAhead(X, y, T)
     h.column(np.flatnonzero(y == 0)).result(timeout=120)
     proc, folder = h._proc, h._folder
     assert proc is not None and proc.stdin is not None and folder is not None

@@ -38,43 +38,30 @@ from pathlib import Path
 import numpy as np
 
 from ftprobe.encode.device import resolve_device
+from ftprobe.geometry.hulls.point import Column
 from ftprobe.geometry.merging.label_pairs import cpus
 from ftprobe.geometry.partition import Clustering
-
-Column = tuple[np.ndarray, np.ndarray]
-"""A column of distances and their certified error bounds (see ``point_hull_column``)."""
 
 # Training points times test points from which a second process pays for its start.
 AHEAD_MIN_WORK = 25_000_000
 
 
-class HullsAhead:
-    """A second process that computes columns of test distances (see the module).
+def ahead_pays(n_train: int, n_test: int, device: str = "auto") -> bool:
+    """Whether a second process pays for its start: a second CPU, the CPU as the device
+    (a GPU does the work faster alone), and at least :data:`AHEAD_MIN_WORK` of work."""
+    return cpus() >= 2 and resolve_device(device) == "cpu" and n_train * n_test >= AHEAD_MIN_WORK
 
-    ``X`` the training points, ``y`` their labels, ``test_X`` the test points; ``enabled``
-    defaults to: a second CPU, the CPU as the device, and at least
-    :data:`AHEAD_MIN_WORK` of work. Use it as a context manager (or call :meth:`close`).
+
+class HullsAhead:
+    """A second process that computes columns of test distances (see the module), from
+    ``X`` the training points, ``y`` their labels and ``test_X`` the test points; start it
+    where :func:`ahead_pays`. Use it as a context manager (or call :meth:`close`).
     """
 
-    def __init__(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        test_X: np.ndarray,
-        *,
-        device: str = "auto",
-        enabled: bool | None = None,
-    ) -> None:
+    def __init__(self, X: np.ndarray, y: np.ndarray, test_X: np.ndarray) -> None:
         self.X = X
         self.y = np.asarray(y)
         self.test_X = test_X
-        if enabled is None:
-            enabled = (
-                cpus() >= 2
-                and resolve_device(device) == "cpu"
-                and len(X) * len(test_X) >= AHEAD_MIN_WORK
-            )
-        self.enabled = enabled
         self._proc: subprocess.Popen[str] | None = None
         self._folder: Path | None = None
         self._lock = threading.Lock()
@@ -88,7 +75,7 @@ class HullsAhead:
     def whole_label(self, label: int) -> None:
         """Start on the hull of all of ``label``'s points (it will be one cluster); the
         clustering's ``on_whole_label``."""
-        if not self.enabled or label in self._whole:
+        if label in self._whole:
             return
         members = np.flatnonzero(self.y == label)
         self._whole[label] = (len(members), self.column(members))

@@ -26,6 +26,7 @@ from ftprobe.geometry.hulls import (
     point_hull_distances,
     tie_tolerance,
 )
+from ftprobe.geometry.hulls.point import Column
 from ftprobe.geometry.merging import ClusteringStats, SupervisedClustering
 from ftprobe.geometry.outputs import PredictionTies, prediction_ties
 from ftprobe.geometry.partition import Clustering, nonfinite_rows
@@ -155,8 +156,8 @@ class FittedPartition:
     def point_distances(
         self,
         X: np.ndarray,
-        ahead: Mapping[int, Future[tuple[np.ndarray, np.ndarray]]] | None = None,
-        helper: Callable[[np.ndarray], Future[tuple[np.ndarray, np.ndarray]]] | None = None,
+        ahead: Mapping[int, Future[Column]] | None = None,
+        helper: Callable[[np.ndarray], Future[Column]] | None = None,
     ) -> np.ndarray:
         """(n_test, K) distance from each test point to each cluster's hull (0 inside).
 

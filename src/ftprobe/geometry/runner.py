@@ -31,7 +31,7 @@ import numpy as np
 from ftprobe.data.prepacked import read_config, read_embeddings, read_entities, read_label_set
 from ftprobe.encode.device import resolve_device
 from ftprobe.errors import ConfigError, InputError
-from ftprobe.geometry.ahead import HullsAhead
+from ftprobe.geometry.ahead import HullsAhead, ahead_pays
 from ftprobe.geometry.fitted import FittedPartition
 from ftprobe.geometry.outputs import (
     PredictionTies,
@@ -245,8 +245,8 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
     # With a test set, its distances to the hulls of whole labels start during the merges,
     # in a second process (which then shares the rest).
     ahead = None
-    if test is not None and job.mode == "probing":
-        ahead = HullsAhead(X, y, test[0], device=job.device)
+    if test is not None and job.mode == "probing" and ahead_pays(len(X), len(test[0]), job.device):
+        ahead = HullsAhead(X, y, test[0])
     with ahead if ahead is not None else nullcontext():
         out = job.out
         out.mkdir(parents=True, exist_ok=True)
@@ -304,7 +304,7 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
         ties = None
         if test is not None:
             test_X, test_y = test
-            if ahead is not None and ahead.enabled and ahead.serves(fitted.X):
+            if ahead is not None and ahead.serves(fitted.X):
                 dist = fitted.point_distances(
                     test_X, ahead=ahead.collect(clustering), helper=ahead.column
                 )

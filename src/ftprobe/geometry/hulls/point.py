@@ -48,6 +48,8 @@ ATOL = 1e-7
 # fallback: the defaults of every caller of the point-hull solver.
 POOL_SIZE = 32
 MAX_POOL = 512
+Column = tuple[np.ndarray, np.ndarray]
+"""One cluster's column of point-hull distances and their certified error bounds."""
 _GRAM_MAX = 6000  # clusters up to this size keep their Gram matrix; larger ones use products
 _GROW = 16  # candidates added per round; more makes each pivoting step costlier
 # Pivoting steps per round: only the last round's answer must be optimal, and the
@@ -303,40 +305,6 @@ def hull_of(x: np.ndarray, members: np.ndarray, dev: torch.device) -> Hull:
     return Hull(c, centre, radius, c0_t, gram)
 
 
-def _exact_to_hull(
-    pts: np.ndarray,
-    hull: Hull,
-    dev: torch.device,
-    *,
-    rtol: float,
-    atol: float,
-    pool_size: int,
-    max_pool: int,
-    chunk_size: int | None,
-    bar: tqdm | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Certified distances (and error bounds) from the rows of ``pts`` to one hull."""
-    if hull.c0 is None:
-        if bar is not None:
-            bar.update(len(pts))
-        return np.linalg.norm(pts - hull.points[0], axis=1), np.zeros(len(pts))
-    m = len(hull.points)
-    dist = np.zeros(len(pts))
-    errs = np.zeros(len(pts))
-    step = chunk_size or batch_rows(m, pool_size)
-    for start in range(0, len(pts), step):
-        stop = min(start + step, len(pts))
-        x0 = torch.from_numpy((pts[start:stop] - hull.centre) / hull.radius).to(dev)
-        res = point_hull_chunk(
-            x0, hull.c0, hull.gram, rtol=rtol, atol=atol, pool_size=pool_size, max_pool=max_pool
-        )
-        dist[start:stop] = res.distance * hull.radius
-        errs[start:stop] = res.error * hull.radius
-        if bar is not None:
-            bar.update(stop - start)
-    return dist, errs
-
-
 def point_hull_column(
     points: np.ndarray,
     x: np.ndarray,
@@ -349,23 +317,31 @@ def point_hull_column(
     max_pool: int = MAX_POOL,
     chunk_size: int | None = None,
     bar: tqdm | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Column:
     """Certified distances, and their error bounds, from every point to the hull of
-    ``x[members]``: one column of :func:`point_hull_distances` (see there), computed the
-    same way, so a column computed on its own equals the one computed with the others."""
+    ``x[members]``: one column of :func:`point_hull_distances` (see there for the
+    parameters). It is the only place a column is computed, so a column computed on its
+    own (in another process, say) equals the one computed with the others."""
     dev = torch_device(device)
     hull = hull_of(x, np.asarray(members), dev)
-    return _exact_to_hull(
-        points,
-        hull,
-        dev,
-        rtol=rtol,
-        atol=atol,
-        pool_size=pool_size,
-        max_pool=max_pool,
-        chunk_size=chunk_size,
-        bar=bar,
-    )
+    if hull.c0 is None:
+        if bar is not None:
+            bar.update(len(points))
+        return np.linalg.norm(points - hull.points[0], axis=1), np.zeros(len(points))
+    dist = np.zeros(len(points))
+    errs = np.zeros(len(points))
+    step = chunk_size or batch_rows(len(hull.points), pool_size)
+    for start in range(0, len(points), step):
+        stop = min(start + step, len(points))
+        x0 = torch.from_numpy((points[start:stop] - hull.centre) / hull.radius).to(dev)
+        res = point_hull_chunk(
+            x0, hull.c0, hull.gram, rtol=rtol, atol=atol, pool_size=pool_size, max_pool=max_pool
+        )
+        dist[start:stop] = res.distance * hull.radius
+        errs[start:stop] = res.error * hull.radius
+        if bar is not None:
+            bar.update(stop - start)
+    return dist, errs
 
 
 def point_hull_distances(
@@ -381,8 +357,8 @@ def point_hull_distances(
     chunk_size: int | None = None,
     progress: bool = True,
     with_errors: bool = False,
-    ahead: Mapping[int, Future[tuple[np.ndarray, np.ndarray]]] | None = None,
-    helper: Callable[[np.ndarray], Future[tuple[np.ndarray, np.ndarray]]] | None = None,
+    ahead: Mapping[int, Future[Column]] | None = None,
+    helper: Callable[[np.ndarray], Future[Column]] | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Distance from every point to the convex hull of every cluster.
 
@@ -438,7 +414,7 @@ def point_hull_distances(
     queue = deque(ci for ci in order if ci not in ahead)
     lock = threading.Lock()
 
-    def take(job: Future[tuple[np.ndarray, np.ndarray]], ci: int) -> None:
+    def take(job: Future[Column], ci: int) -> None:
         try:
             dist[:, ci], errs[:, ci] = job.result()
         except Exception:  # the error, if it is one, comes again from here

@@ -141,7 +141,6 @@ class SupervisedClustering:
         self.X = self.frame.X
         self.y = y
         self.n = len(y)
-        self.labels_present = [int(v) for v in np.unique(y)]
         self.state_path = Path(state_path) if state_path is not None else None
         self.resume = resume
         self.checkpoint_seconds = checkpoint_seconds
@@ -154,6 +153,7 @@ class SupervisedClustering:
         self.background = background
         self.stats = ClusteringStats()
         self.pairs = LabelPairs(self.frame, y, self.stats, on_whole_label)
+        self.labels_present = self.pairs.labels
 
     # ----------------------------------------------------------------------------------
     def run(self) -> Clustering:
@@ -163,7 +163,7 @@ class SupervisedClustering:
         replay = load_state(self.state_path, stamp, self.pairs) if self.resume else None
         # The second thread starts before the set-up, which takes seconds on big inputs:
         # the first merges then find more of the verdicts they need.
-        pool = self.pairs.start(self.labels_present) if self.background else None
+        pool = self.pairs.start() if self.background else None
         try:
             # one BLAS thread beside the second thread's (two each would oversubscribe)
             with threadpool_limits(1 if pool is not None else None):

@@ -81,16 +81,16 @@ class LabelPairs:
         self.status: dict[tuple[int, int], bool] = {}
         self.cert: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
         self.on_whole_label = on_whole_label
-        self.labels = [int(v) for v in np.unique(y)]
+        self.labels = [int(v) for v in np.unique(y)]  # the labels present
         self.whole: set[int] = set()
         # verdicts being decided elsewhere (the second thread), taken by settle()
         self.pending: dict[tuple[int, int], Future] = {}
 
-    def start(self, labels: list[int]) -> ThreadPoolExecutor | None:
+    def start(self) -> ThreadPoolExecutor | None:
         """Hand every undecided label pair to a second thread, closest labels first, so
         that most verdicts are there before the merges first need them. Returns the pool
         (the caller shuts it down), None when no pair is left to decide."""
-        Xs, y = self.frame.Xs, self.y
+        Xs, y, labels = self.frame.Xs, self.y, self.labels
         means = {k: Xs[y == k].mean(axis=0) for k in labels}
         keys = [
             (a, b)
