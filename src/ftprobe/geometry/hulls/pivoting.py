@@ -90,10 +90,13 @@ def _width_groups(free: torch.Tensor) -> list[tuple[torch.Tensor | None, int]]:
     is solved as one.
     """
     counts = free.sum(dim=1)
-    top = int(counts.max()) if len(counts) else 0
-    if free.device.type != "cpu" or len(counts) < 2 or top <= _LADDER[0]:
-        return [(None, top)]
+    if free.device.type != "cpu" or len(counts) < 2:
+        return [(None, int(counts.max()) if len(counts) else 0)]
     cnt = counts.numpy()
+    top = int(cnt.max())
+    # No group can pay when even solving every problem at the narrowest width would not.
+    if len(cnt) * (_block_cost(top) - _block_cost(int(cnt.min()))) <= _GROUP_OVERHEAD:
+        return [(None, top)]
     bucket = np.searchsorted(_LADDER, cnt)
     n_in = np.bincount(bucket)
     widest = np.zeros(len(n_in), dtype=np.int64)
