@@ -33,10 +33,14 @@ def _kkt_solve(
     bsz, n = c.shape
     dtype, dev = q.dtype, q.device
     if n_groups == 0:
+        no_nu = torch.zeros(bsz, 0, dtype=dtype, device=dev)
+        groups = _width_groups(free)
+        if groups[0][0] is None:  # the whole batch as one
+            return _solve_free(q, c, free, None, groups[0][1]), no_nu
         x = torch.zeros_like(c)
-        for rows, width in _width_groups(free):
-            _solve_free(q, c, free, rows, width, x)
-        return x, torch.zeros(bsz, 0, dtype=dtype, device=dev)
+        for rows, width in groups:
+            x[rows] = _solve_free(q, c, free, rows, width)
+        return x, no_nu
     ff = free[:, :, None] & free[:, None, :]
     eye = torch.eye(n, dtype=dtype, device=dev).expand(bsz, n, n)
     m = torch.where(ff, q, torch.zeros((), dtype=dtype, device=dev))
@@ -84,10 +88,10 @@ def _width_groups(free: torch.Tensor) -> list[tuple[torch.Tensor | None, int]]:
     One batched factorisation pads every system to the widest one, and its cost is about
     cubic in that width; the free sets of the point-hull problems range from 20 to 120
     variables within one batch. On the CPU, problems are grouped by free-set size wherever
-    a group of their own saves more than the call costs (the point-hull distances of POS
-    layer 6 took 6 % less time, and 16 % less together with the longer rounds this makes
-    pay, see ``hulls.point``); on a GPU, where each call's fixed cost dominates, the batch
-    is solved as one.
+    a group of their own saves more than the call costs (in paired runs on the largest
+    clusters of POS layer 6, the point-hull distances took 0.95 of the time, and 0.87 to
+    0.92 together with the longer rounds this makes pay, see ``hulls.point``); on a GPU,
+    where each call's fixed cost dominates, the batch is solved as one.
     """
     counts = free.sum(dim=1)
     if free.device.type != "cpu" or len(counts) < 2:
@@ -128,15 +132,14 @@ def _solve_free(
     free: torch.Tensor,
     rows: torch.Tensor | None,
     width: int,
-    x: torch.Tensor,
-) -> None:
-    """Solve ``Q x = -c`` on the free variables of the problems ``rows`` (None: all),
-    factorised at ``width``; the solutions are written into ``x`` (zeros elsewhere)."""
-    if width == 0:
-        return
+) -> torch.Tensor:
+    """The solutions of ``Q x = -c`` on the free variables of the problems ``rows``
+    (None: all; zeros off the free variables), factorised at ``width``."""
     n = c.shape[1]
     if rows is not None:
         c, free = c[rows], free[rows]
+    if width == 0:
+        return torch.zeros_like(c)
     bsz = len(c)
     dtype = q.dtype
     if width < n:
@@ -177,15 +180,7 @@ def _solve_free(
     half = torch.linalg.solve_triangular(chol, rhs, upper=False)
     xs = torch.linalg.solve_triangular(chol.transpose(1, 2), half, upper=True)[:, :, 0]
     xs = torch.nan_to_num(xs, nan=0.0, posinf=0.0, neginf=0.0) * fm
-    if sel is None:
-        if rows is None:
-            x.copy_(xs)
-        else:
-            x[rows] = xs
-    elif rows is None:
-        x.scatter_(1, sel, xs)
-    else:
-        x[rows] = torch.zeros_like(c).scatter_(1, sel, xs)
+    return xs if sel is None else torch.zeros_like(c).scatter_(1, sel, xs)
 
 
 def bpp(
