@@ -27,6 +27,8 @@ from ftprobe.geometry.separability import SEPARATION_TOL
 
 # Planes of the bigger parent tried on a candidate, nearest clusters' first.
 _POOL_SIZE = 96
+# Up to this many directions, try_centroids projects every point on all of them.
+_DENSE_DIRECTIONS = 16
 # Points a plane is first tested on: most that fail on a big cluster fail early.
 _FIRST_POINTS = 32
 
@@ -260,7 +262,14 @@ def try_centroids(
     exact = np.flatnonzero(lo - hi <= 2 * tol)
     if len(exact):
         pts, lens = members_of(members, oblk, slots[exact])
-        proj = np.einsum("ij,ij->i", planes.Xc[pts], U[np.repeat(exact, lens)])
+        rows_of = np.repeat(np.arange(len(exact)), lens)
+        if len(exact) <= _DENSE_DIRECTIONS:
+            # Every point on every direction, one matrix product, and each point's own
+            # column kept: the wasted products cost less than gathering a direction per
+            # point (a second array the size of the points) for a row-wise product.
+            proj = (planes.Xc[pts] @ U[exact].T)[np.arange(len(pts)), rows_of]
+        else:
+            proj = np.einsum("ij,ij->i", planes.Xc[pts], U[exact][rows_of])
         hi[exact] = np.maximum.reduceat(proj, _starts(lens))
     stats.centroid_tries += len(todo)
     for i in np.flatnonzero(lo - hi > 2 * tol).tolist():
