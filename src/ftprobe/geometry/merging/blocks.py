@@ -28,6 +28,8 @@ from ftprobe.geometry.partition import conflict_groups, vector_ids
 
 # Principal directions of the bounding-ball pre-filter's cheap lower bound.
 BALL_DIMS = 24
+# Rows of a label's distance matrix computed at a time.
+_BAND = 512
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,14 @@ class LabelBlock:
         # exact_gram): the same bits on every machine, and exact ties kept.
         E = frame.X[pts] - frame.origin
         gram = exact_gram(E)
-        esq = np.diag(gram)
-        d2 = esq[:, None] + esq[None, :] - 2.0 * gram
+        esq = np.diag(gram).copy()
+        # (|a|^2 + |b|^2) - 2 a.b, in the Gram matrix's own memory, a band of rows at a
+        # time (whole, the temporaries of the biggest label were 2 GB on 50,241 words)
+        d2 = gram
+        d2 *= 2.0
+        for r0 in range(0, m, _BAND):
+            band = d2[r0 : r0 + _BAND]
+            np.subtract(esq[r0 : r0 + _BAND, None] + esq[None, :], band, out=band)
         np.maximum(d2, 0.0, out=d2)
         # Near-coincident pairs lose digits in the expansion above: recompute them directly
         # so that near-ties are ordered correctly (the slots' vectors are all distinct).

@@ -83,9 +83,19 @@ def exact_gram(P: np.ndarray) -> np.ndarray:
     if n == 0 or P.shape[1] == 0:
         return np.zeros((n, n))
     p0, p1, p2 = _slices(P, _product_bits(P.shape[1]), 3)
-    t01 = p0 @ p1.T
-    t02 = p0 @ p2.T
-    return p0 @ p0.T + (t01 + t01.T) + ((t02 + t02.T) + p1 @ p1.T)
+    # p0 p0' + (t01 + t01') + ((t02 + t02') + p1 p1'), summed in that order, with at most
+    # three n x n arrays alive at once (n = 8,600 makes each 0.6 GB).
+    t = p0 @ p1.T
+    cross = t + t.T
+    t = p0 @ p2.T
+    low = t + t.T
+    t = p1 @ p1.T
+    low += t
+    t = p0 @ p0.T
+    t += cross
+    del cross
+    t += low
+    return t
 
 
 def exact_sqnorms(D: np.ndarray) -> np.ndarray:
