@@ -165,9 +165,7 @@ class SupervisedClustering:
         # the first merges then find more of the verdicts they need.
         pool = self.pairs.start() if self.background else None
         try:
-            # one BLAS thread beside the second thread's (two each would oversubscribe)
-            with threadpool_limits(1 if pool is not None else None):
-                self._setup()
+            self._setup(background=pool is not None)
             self._loop(replay, stamp)
         finally:
             if pool is not None:
@@ -179,7 +177,28 @@ class SupervisedClustering:
         return self._result()
 
     # ----------------------------------------------------------------------------------
-    def _setup(self) -> None:
+    def _setup(self, background: bool = False) -> None:
+        # One BLAS thread beside the second thread's while it decides label pairs (two each
+        # would oversubscribe), all of them once it is done: on 50,241 POS words the pairs
+        # take 13 s of a 31 s set-up, most of it the distance matrices of the big labels.
+        with threadpool_limits(1 if background else None):
+            units, uid = self._setup_units()
+        for lab in self.labels_present:
+            with threadpool_limits(1 if background and self.pairs.busy() else None):
+                self._setup_block(lab, units, uid)
+        # certificates between current clusters of different labels; one hyperplane serves
+        # every pair it was verified for
+        self.certs = CertificateTable({lab: len(b.points) for lab, b in self.blocks.items()})
+        self.planes = Planes(self.frame.Xc, self.frame.scale)
+        self.warm = WarmStarts(self.n)
+        self._rows: dict[bool, np.ndarray] = {}
+        # what the accepted check measured, for the merge that follows it
+        self._pending: tuple | None = None
+        self.decisions: list[tuple[int, int, int]] = []  # (cid_a, cid_b, accepted)
+
+    def _setup_units(self) -> tuple[Units, np.ndarray]:
+        """The starting clusters (units) and their creation ids; the run's per-point and
+        per-cluster tables."""
         n, y, frame = self.n, self.y, self.frame
         units = Units.of(self.X, y)
         self.conflicts = units.conflicts
@@ -205,24 +224,19 @@ class SupervisedClustering:
         self.next_cid = n + int(copies.sum())
         self.blocks: dict[int, LabelBlock] = {}
         self.queue = MergeQueue(self.blocks)
-        for lab in self.labels_present:
-            us = np.flatnonzero(units.label == lab)  # in order of first point
-            self.c_slot[uid[us]] = np.arange(len(us))
-            blk = LabelBlock.of(
-                frame, self.frozen, self.basis, lab, units.first[us], uid[us], units.size[us]
-            )
-            self.blocks[lab] = blk
-            for s in np.flatnonzero(~units.forced[us]).tolist():
-                self.queue.refresh(blk, s)
-        # certificates between current clusters of different labels; one hyperplane serves
-        # every pair it was verified for
-        self.certs = CertificateTable({lab: len(b.points) for lab, b in self.blocks.items()})
-        self.planes = Planes(frame.Xc, frame.scale)
-        self.warm = WarmStarts(n)
-        self._rows: dict[bool, np.ndarray] = {}
-        # what the accepted check measured, for the merge that follows it
-        self._pending: tuple | None = None
-        self.decisions: list[tuple[int, int, int]] = []  # (cid_a, cid_b, accepted)
+        return units, uid
+
+    def _setup_block(self, lab: int, units: Units, uid: np.ndarray) -> None:
+        """Label ``lab``'s block of starting clusters (``units``, creation ids ``uid``),
+        queued for their first merges."""
+        us = np.flatnonzero(units.label == lab)  # in order of first point
+        self.c_slot[uid[us]] = np.arange(len(us))
+        blk = LabelBlock.of(
+            self.frame, self.frozen, self.basis, lab, units.first[us], uid[us], units.size[us]
+        )
+        self.blocks[lab] = blk
+        for s in np.flatnonzero(~units.forced[us]).tolist():
+            self.queue.refresh(blk, s)
 
     # ----------------------------------------------------------------------------------
     def _loop(self, replay: list[tuple[int, int, int]] | None, stamp: str) -> None:

@@ -108,6 +108,10 @@ class LabelPairs:
         self.pending = {k: pool.submit(label_pair_verdict, Xs, y, k[0], k[1]) for k in keys}
         return pool
 
+    def busy(self) -> bool:
+        """Is the second thread still deciding label pairs?"""
+        return any(not fut.done() for fut in self.pending.values())
+
     def stop(self) -> None:
         """Forget the verdicts still being decided elsewhere (their pool is shut down)."""
         self.pending = {}
