@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +185,8 @@ class SupervisedClustering:
         with threadpool_limits(1 if background else None):
             units, uid = self._setup_units()
         for lab in self.labels_present:
-            with threadpool_limits(1 if background and self.pairs.busy() else None):
+            busy = background and self.pairs.busy()
+            with threadpool_limits(1) if busy else nullcontext():
                 self._setup_block(lab, units, uid)
         # certificates between current clusters of different labels; one hyperplane serves
         # every pair it was verified for
