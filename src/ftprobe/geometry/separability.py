@@ -573,18 +573,24 @@ def _active_set_nnls(
                 s, info = _passive_solution(Qf, R, ks)
                 if info != 0:
                     return None
-                if np.all(s > 0):
+                # This loop runs a dozen times per check, and its own work is a few
+                # hundred flops: the cost is NumPy's per-call overhead, so it makes as few
+                # calls as it can (array methods, masks instead of np.delete).
+                if (s > 0).all():
                     z = s
                     break
                 neg = s <= 0
-                denom = z[neg] - s[neg]
-                alpha = float(
-                    np.min(np.divide(z[neg], denom, out=np.zeros_like(denom), where=denom > 0))
-                )
+                # Step from z towards s until the first weight reaches 0; a weight already
+                # at 0 (z = s = 0) stops the step at once. z > 0 off the new columns.
+                zn = z[neg]
+                denom = zn - s[neg]
+                alpha = float((zn / denom).min()) if (denom > 0).all() else 0.0
                 z = z + alpha * (s - z)
-                drop = np.flatnonzero(neg & (z <= 1e-14 * max(1.0, float(z.max()))))
+                out = neg & (z <= 1e-14 * max(1.0, float(z.max())))
+                drop = out.nonzero()[0]
                 if len(drop) == 0:
                     drop = np.array([int(np.argmin(np.where(neg, z, np.inf)))])
+                    out[drop] = True
                 if len(drop) > 8:
                     # many at once (typical after a warm start): refactorise instead
                     keep = np.setdiff1d(np.arange(len(passive)), drop)
@@ -604,7 +610,7 @@ def _active_set_nnls(
                             Qf, R, i, 1, which="col", check_finite=False, overwrite_qr=True
                         )
                         del passive[i]
-                z = np.delete(z, drop)
+                z = z[~out]
                 blocked[:] = False
             # the residual of the least-squares fit on the passive columns (= Q R z)
             ks = len(passive)
@@ -667,17 +673,19 @@ def _active_set_nnls(
             check_finite=False,
             overwrite_qru=True,
         )
-        kept = []
-        for i in range(len(cand) - 1, -1, -1):
-            col = k0 + i
-            if col >= m or abs(R[col, col]) <= 1e-10:
-                # dependent on the columns already in: skip it until the passive set changes
-                Qf, R = qr_delete(Qf, R, col, 1, which="col", check_finite=False, overwrite_qr=True)
-                blocked[cand[i]] = True
-            else:
-                kept.append(int(cand[i]))
-        if kept:
-            passive.extend(reversed(kept))
+        # A column dependent on the columns before it is skipped until the passive set
+        # changes. Deleting a column leaves the diagonal to its left as it was, so all of
+        # them are read at once and deleted from the right.
+        cols = k0 + np.arange(len(cand))
+        dep = cols >= m
+        fit = cols[~dep]
+        dep[~dep] = np.abs(R[fit, fit]) <= 1e-10
+        for col in cols[dep][::-1].tolist():
+            Qf, R = qr_delete(Qf, R, col, 1, which="col", check_finite=False, overwrite_qr=True)
+        blocked[cand[dep]] = True
+        kept = cand[~dep]
+        if len(kept):
+            passive.extend(kept.tolist())
             z = np.concatenate([z, np.zeros(len(kept))])
             unsettled = True
     return None
