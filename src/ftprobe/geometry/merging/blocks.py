@@ -73,6 +73,21 @@ class Units:
 
 
 @dataclass
+class LiveSlots:
+    """A block's slots that held a cluster when it was made, ascending, with what the ball
+    test reads of them (kept up to date by :meth:`LabelBlock.merged`; a slot merged away
+    since stays, with creation id -1 in its block)."""
+
+    slots: np.ndarray
+    pos: np.ndarray  # per slot of the block: its row here (-1: not here)
+    centre: np.ndarray
+    cnorm2: np.ndarray
+    pcentre: np.ndarray | None
+    pcnorm2: np.ndarray | None
+    radius: np.ndarray
+
+
+@dataclass
 class LabelBlock:
     """The same-label clusters of one label, addressed by slot (0..size-1)."""
 
@@ -91,6 +106,56 @@ class LabelBlock:
     nn_cid: np.ndarray  # its creation id when recorded
     nn_d2: np.ndarray  # recorded distance (a lower bound when stale)
     epoch: np.ndarray  # heap entry version per slot
+    n_live: int = 0  # slots holding a cluster
+    live_view: LiveSlots | None = None  # the last made by live()
+
+    def live(self) -> LiveSlots:
+        """The slots holding a cluster, or a few more (see :class:`LiveSlots`).
+
+        Every merge empties a slot, and a label's slots end mostly empty (25,147 POS words
+        end in a few dozen clusters): scanned whole, they cost every ball test as much
+        as at the start. The compact copy is made again whenever half of its slots have
+        emptied, which costs the merges a constant share; until the first half of all
+        slots has emptied, the block's own arrays serve, so that nothing is copied.
+        """
+        view = self.live_view
+        if view is None:
+            m = len(self.cid)
+            every = np.arange(m)
+            view = self.live_view = LiveSlots(
+                every, every, self.centre, self.cnorm2, self.pcentre, self.pcnorm2, self.radius
+            )
+        if 2 * self.n_live < len(view.slots):
+            slots = (self.cid >= 0).nonzero()[0]
+            pos = np.full(len(self.cid), -1, dtype=np.int64)
+            pos[slots] = np.arange(len(slots))
+            pc = self.pcentre
+            view = self.live_view = LiveSlots(
+                slots,
+                pos,
+                self.centre[slots],
+                self.cnorm2[slots],
+                None if pc is None else pc[slots],
+                None if self.pcnorm2 is None else self.pcnorm2[slots],
+                self.radius[slots],
+            )
+        return view
+
+    def merged(self, s: int) -> None:
+        """Slot ``s`` took in another slot's cluster and has its new centroid and radius."""
+        self.n_live -= 1
+        view = self.live_view
+        if view is None or view.centre is self.centre:
+            return
+        i = int(view.pos[s])
+        if i >= 0:
+            view.centre[i] = self.centre[s]
+            view.cnorm2[i] = self.cnorm2[s]
+            if view.pcentre is not None and self.pcentre is not None:
+                view.pcentre[i] = self.pcentre[s]
+            if view.pcnorm2 is not None and self.pcnorm2 is not None:
+                view.pcnorm2[i] = self.pcnorm2[s]
+            view.radius[i] = self.radius[s]
 
     @classmethod
     def of(
@@ -152,6 +217,7 @@ class LabelBlock:
             nn_cid=np.full(m, -1, dtype=np.int64),
             nn_d2=np.full(m, np.inf),
             epoch=np.zeros(m, dtype=np.int64),
+            n_live=m,
         )
 
 

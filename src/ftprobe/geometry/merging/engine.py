@@ -343,6 +343,7 @@ class SupervisedClustering:
         blk.cid[s] = m
         blk.cid[t] = -1
         blk.epoch[t] += 1
+        blk.merged(s)
         # the merged cluster holds the certificates built for this merge alone
         K = blk.label
         self.certs.clear(K, s)
@@ -406,27 +407,30 @@ class SupervisedClustering:
             if status.get(key) is True:
                 continue
             oblk = self.blocks[L]
-            reach = radius + oblk.radius + tol
+            view = oblk.live()
+            reach = radius + view.radius + tol
+            alive = oblk.cid[view.slots] >= 0
             if pc is not None:
                 # The distance within a few principal directions is a lower bound on the
                 # distance: it rules out most balls at a fraction of the cost. It runs over
-                # every slot (merged-away ones are dropped after), as gathering the live
-                # ones would cost more than it saves. Its rounding is far below tol.
-                low2 = oblk.pcnorm2 - 2.0 * (oblk.pcentre @ pc) + pcn2
-                live = np.flatnonzero((low2 <= reach * reach) & (oblk.cid >= 0))
+                # every slot of the view (merged-away ones are dropped after), as gathering
+                # the live ones would cost more than it saves. Its rounding is far below tol.
+                low2 = view.pcnorm2 - 2.0 * (view.pcentre @ pc) + pcn2
+                at = ((low2 <= reach * reach) & alive).nonzero()[0]
             else:
-                live = np.flatnonzero(oblk.cid >= 0)
-            reach = reach[live]
+                at = alive.nonzero()[0]
+            reach = reach[at]
             # Gathering a centroid costs about three times its product: when the ball
             # test leaves a third of the slots or more, all of them are multiplied.
-            if 3 * len(live) >= len(oblk.cid):
-                prod = (oblk.centre @ centre)[live]
+            if 3 * len(at) >= len(view.slots):
+                prod = (view.centre @ centre)[at]
             else:
-                prod = oblk.centre[live] @ centre
-            dist_live = np.sqrt(np.maximum(oblk.cnorm2[live] + cn2 - 2.0 * prod, 0.0))
-            keep = np.flatnonzero(dist_live <= reach)
+                prod = view.centre[at] @ centre
+            dist_live = np.sqrt(np.maximum(view.cnorm2[at] + cn2 - 2.0 * prod, 0.0))
+            keep = (dist_live <= reach).nonzero()[0]
             if len(keep) == 0:
                 continue
+            live = view.slots[at]
             # First contact between the two labels: settle the whole pair once (it has to be
             # settled by the end anyway, when the last clusters of both labels meet).
             if key not in status and self.pairs.settle(K, L):
