@@ -74,12 +74,16 @@ class Units:
 
 @dataclass
 class LiveSlots:
-    """A block's slots that held a cluster when it was made, ascending, with what the ball
-    test reads of them (kept up to date by :meth:`LabelBlock.merged`; a slot merged away
-    since stays, with creation id -1 in its block)."""
+    """A block's slots that held a cluster when it was made, ascending, with copies of what
+    the ball test reads of them (kept up to date by :meth:`LabelBlock.merged`; a slot
+    merged away since stays, with creation id -1)."""
+
+    # the block's arrays it holds rows of, by name
+    FIELDS = ("cid", "centre", "cnorm2", "pcentre", "pcnorm2", "radius")
 
     slots: np.ndarray
     pos: np.ndarray  # per slot of the block: its row here (-1: not here)
+    cid: np.ndarray
     centre: np.ndarray
     cnorm2: np.ndarray
     pcentre: np.ndarray | None
@@ -120,42 +124,33 @@ class LabelBlock:
         """
         view = self.live_view
         if view is None:
-            m = len(self.cid)
-            every = np.arange(m)
-            view = self.live_view = LiveSlots(
-                every, every, self.centre, self.cnorm2, self.pcentre, self.pcnorm2, self.radius
-            )
+            every = np.arange(len(self.cid))
+            rows = {name: getattr(self, name) for name in LiveSlots.FIELDS}
+            view = self.live_view = LiveSlots(every, every, **rows)
         if 2 * self.n_live < len(view.slots):
             slots = (self.cid >= 0).nonzero()[0]
             pos = np.full(len(self.cid), -1, dtype=np.int64)
             pos[slots] = np.arange(len(slots))
-            pc = self.pcentre
-            view = self.live_view = LiveSlots(
-                slots,
-                pos,
-                self.centre[slots],
-                self.cnorm2[slots],
-                None if pc is None else pc[slots],
-                None if self.pcnorm2 is None else self.pcnorm2[slots],
-                self.radius[slots],
-            )
+            rows = {}
+            for name in LiveSlots.FIELDS:
+                whole = getattr(self, name)
+                rows[name] = None if whole is None else whole[slots]
+            view = self.live_view = LiveSlots(slots, pos, **rows)
         return view
 
-    def merged(self, s: int) -> None:
-        """Slot ``s`` took in another slot's cluster and has its new centroid and radius."""
+    def merged(self, s: int, t: int) -> None:
+        """Slot ``s`` took in slot ``t``'s cluster (the block's arrays say so already)."""
         self.n_live -= 1
         view = self.live_view
-        if view is None or view.centre is self.centre:
+        if view is None or view.cid is self.cid:
             return
+        # Both were live when the copy was made (slots only ever empty), so both are in it.
         i = int(view.pos[s])
-        if i >= 0:
-            view.centre[i] = self.centre[s]
-            view.cnorm2[i] = self.cnorm2[s]
-            if view.pcentre is not None and self.pcentre is not None:
-                view.pcentre[i] = self.pcentre[s]
-            if view.pcnorm2 is not None and self.pcnorm2 is not None:
-                view.pcnorm2[i] = self.pcnorm2[s]
-            view.radius[i] = self.radius[s]
+        for name in LiveSlots.FIELDS:
+            copy = getattr(view, name)
+            if copy is not None:
+                copy[i] = getattr(self, name)[s]
+        view.cid[view.pos[t]] = -1
 
     @classmethod
     def of(

@@ -343,7 +343,7 @@ class SupervisedClustering:
         blk.cid[s] = m
         blk.cid[t] = -1
         blk.epoch[t] += 1
-        blk.merged(s)
+        blk.merged(s, t)
         # the merged cluster holds the certificates built for this merge alone
         K = blk.label
         self.certs.clear(K, s)
@@ -409,7 +409,7 @@ class SupervisedClustering:
             oblk = self.blocks[L]
             view = oblk.live()
             reach = radius + view.radius + tol
-            alive = oblk.cid[view.slots] >= 0
+            alive = view.cid >= 0
             if pc is not None:
                 # The distance within a few principal directions is a lower bound on the
                 # distance: it rules out most balls at a fraction of the cost. It runs over
