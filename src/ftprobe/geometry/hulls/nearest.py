@@ -8,7 +8,7 @@ Glossary:
 - *bounds*: certified upper and lower bounds on a (point, cluster) distance: the nearest
   vertex from above, the direction from the centroid from below, then Frank-Wolfe's
   iterates (:class:`_FrankWolfe`), all in float32 products widened by their worst-case
-  rounding error (:func:`_f32_gamma`);
+  rounding error (:func:`f32_gamma`);
 - *open* pair: a (point, cluster) whose lower bound does not exceed the best certified
   distance of the point (plus the *slack*, at least the tie tolerance); the others are
   ruled out;
@@ -34,6 +34,7 @@ from ftprobe.geometry.hulls.point import (
     RTOL,
     Hull,
     batch_rows,
+    f32_gamma,
     hull_of,
     hull_points,
     point_hull_chunk,
@@ -45,13 +46,6 @@ from ftprobe.geometry.partition import ClusteringLike
 # nearest_hulls and nearest_groups, which must answer alike.
 BOUND_STEPS = (5, 15, 30)
 BLOCK_SIZE = 2048
-
-
-# Relative error bound of a float32 inner product of length n (any summation order, the
-# rounding of both factors to float32 included): |fl(a.b) - a.b| <= _f32_gamma(n) |a| |b|.
-def _f32_gamma(n: int) -> float:
-    u = 2.0**-24
-    return 2.0 * (n + 2) * u / (1.0 - (n + 2) * u)  # twice the classical bound, for margin
 
 
 @dataclass(frozen=True)
@@ -69,8 +63,7 @@ def _single(hull: Hull) -> _Single | None:
         return None
     c32 = hull.c0.float()
     gram = hull.gram.float() if hull.gram is not None else None
-    norms = torch.linalg.vector_norm(hull.c0, dim=1)
-    return _Single(c32, gram, (c32 * c32).sum(dim=1), float(norms.max()))
+    return _Single(c32, gram, (c32 * c32).sum(dim=1), hull.reach)
 
 
 def row_max(a: torch.Tensor, width: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -179,7 +172,7 @@ class _FrankWolfe:
         z = self.x0 - y
         upper = torch.linalg.vector_norm(z, dim=1)
         top = (z.float() @ self.s.c0.T).amax(dim=1).double()
-        err = _f32_gamma(c0.shape[1]) * upper * self.s.radius
+        err = f32_gamma(c0.shape[1]) * upper * self.s.radius
         lower = ((z * self.x0).sum(dim=1) - top - err) / upper.clamp_min(1e-300)
         lower = torch.where(upper > 0, lower, -torch.inf)
         return upper, torch.minimum(lower, upper)
@@ -207,8 +200,7 @@ def _solve_rows(
         stop = min(start + step, len(x0))
         res = point_hull_chunk(
             x0[start:stop],
-            hull.c0,
-            hull.gram,
+            hull,
             rtol=rtol,
             atol=atol,
             pool_size=pool_size,
@@ -253,7 +245,7 @@ def _nearest_block(
         # choose; the exact solves recompute theirs in float64.
         proj = x0.float() @ single.c0.T
         norm = torch.linalg.vector_norm(x0, dim=1)
-        err = _f32_gamma(x0.shape[1]) * norm * single.radius
+        err = f32_gamma(x0.shape[1]) * norm * single.radius
         # The direction from the centroid gives a lower bound for free: no hull point
         # projects beyond max(proj). The nearest vertex bounds the distance from above.
         top = proj.amax(dim=1).double() + err

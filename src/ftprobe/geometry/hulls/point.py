@@ -50,6 +50,9 @@ POOL_SIZE = 32
 MAX_POOL = 512
 Column = tuple[np.ndarray, np.ndarray]
 """One cluster's column of point-hull distances and their certified error bounds."""
+# Points of a row rescored one by one in float64 (_top_score), past which the whole row is
+# rescored by one product instead.
+_RECHECK_MAX = 256
 _GRAM_MAX = 6000  # clusters up to this size keep their Gram matrix; larger ones use products
 _GROW = 16  # candidates added per round; more makes each pivoting step costlier
 # Pivoting steps per round: only the last round's answer must be optimal, and the
@@ -64,6 +67,15 @@ _MAX_ROUNDS = 200
 # (rows x m) are read and written several times per pivoting step, so a batch that stays
 # in the CPU's caches runs about a fifth faster than one of ~256 MiB (POS layer 6).
 _BATCH_VALUES = 2**21
+
+
+def f32_gamma(n: int) -> float:
+    """Relative error bound of a float32 inner product of length ``n``, in any summation
+    order and with both factors rounded to float32: ``|fl(a.b) - a.b| <= f32_gamma(n)
+    |a| |b|`` (twice the classical bound, for margin). Every float32 product that a
+    certified bound rests on is widened by it."""
+    u = 2.0**-24
+    return 2.0 * (n + 2) * u / (1.0 - (n + 2) * u)
 
 
 @contextmanager
@@ -161,33 +173,74 @@ def hull_points(mu: torch.Tensor, idx: torch.Tensor, c0: torch.Tensor) -> torch.
     return torch.sparse.mm(weights, c0)
 
 
+def _top_score(
+    x0: torch.Tensor,
+    z: torch.Tensor,
+    s: torch.Tensor,
+    slack: torch.Tensor,
+    c0: torch.Tensor,
+    q: torch.Tensor,
+    mu: torch.Tensor,
+    pool: torch.Tensor,
+    valid: torch.Tensor,
+) -> torch.Tensor:
+    """The largest exact score ``max_i c0_i . z`` of each row, from float32 scores ``s``
+    within ``slack`` of the exact ones.
+
+    Only the points whose float32 score comes within twice the slack of the row's best can
+    be the maximum. Those in the row's candidate list (``pool``, with NNLS matrix ``q`` and
+    weights ``mu``, the hull point's) get theirs from the NNLS system at no cost:
+    ``(q mu)_i = 1 + x . z - c_i . z``. The others (usually none or a few) are recomputed
+    in float64, or the whole row is where there are many.
+    """
+    qmu = torch.bmm(q, mu[:, :, None])[:, :, 0]
+    weighs = (mu.sum(dim=1) - 1.0).abs() <= 1e-12  # the identity needs sum(mu) = 1
+    xz = (x0 * z).sum(dim=1)
+    top = torch.where(valid & weighs[:, None], (1.0 + xz)[:, None] - qmu, -torch.inf).amax(1)
+    cut = (s.amax(dim=1).double() - 3.0 * slack).float()  # 3: room for the cast's rounding
+    near = s >= cut[:, None]
+    near[weighs] = near[weighs].scatter_(1, pool[weighs], False)
+    many = near.sum(dim=1) > _RECHECK_MAX
+    if bool(many.any()):
+        top[many] = torch.maximum(top[many], (z[many] @ c0.T).amax(dim=1))
+        near &= ~many[:, None]
+    rows, cols = torch.nonzero(near, as_tuple=True)
+    exact = (c0[cols] * z[rows]).sum(dim=1)
+    return top.scatter_reduce(0, rows, exact, "amax")
+
+
 def point_hull_chunk(
     x0: torch.Tensor,
-    c0: torch.Tensor,
-    gram: torch.Tensor | None,
+    hull: Hull,
     *,
     rtol: float,
     atol: float,
     pool_size: int,
     max_pool: int,
     prune_at: torch.Tensor | None = None,
-    proj: torch.Tensor | None = None,
 ) -> _PointHullResult:
-    """Distances from the rows of ``x0`` to ``conv(c0)`` (both centred and scaled).
+    """Distances from the rows of ``x0`` (centred and scaled like the hull) to ``hull``.
 
     Column generation: each problem solves the least-distance NNLS exactly over a list of
     candidate cluster points; one matrix product then checks every cluster point against
     the answer, and the points that violate optimality join the list, until none does.
     With ``prune_at`` (per row, scaled units), a problem also stops once its certified
-    lower bound exceeds that distance, and comes back as ``inf``; ``proj`` is ``x0 c0'``
-    when the caller has it already.
+    lower bound exceeds that distance, and comes back as ``inf``.
+
+    The checking product runs in float32 (it is the solver's largest), widened by its
+    rounding bound (:func:`f32_gamma`): it chooses the points that join, and it settles
+    every row whose answer it shows to be short of optimal. A row it cannot settle gets
+    the best points' scores again in float64 (:func:`_top_score`), so every certificate
+    is a float64 one.
     """
+    c0, gram, c32t = hull.c0, hull.gram, hull.c32t
+    assert c0 is not None and c32t is not None
     bsz, dim = x0.shape
     m = len(c0)
     dev, dtype = x0.device, x0.dtype
+    widen = f32_gamma(dim) * hull.reach
     shift_all = (x0 * x0).sum(dim=1) + 1.0
-    if proj is None:
-        proj = x0 @ c0.T  # (B, m): scores of the starting direction x - centroid
+    proj = x0 @ c0.T  # (B, m): scores of the starting direction x - centroid
     if m <= pool_size:
         pool = torch.arange(m, device=dev).expand(bsz, m).clone()
     else:
@@ -221,18 +274,37 @@ def point_hull_chunk(
         # scattering into a row's scores never writes one column twice with two values.
         wc = torch.where(valid, pool, pool[:, :1])
         y = hull_points(mu, wc, c0)
-        up, lo, scores, level = _certify(y, x0[todo], c0)
-        upper[todo] = up
-        lower[todo] = lo
+        z = x0[todo] - y
+        up = torch.linalg.vector_norm(z, dim=1)
+        level = (y * z).sum(dim=1)
+        scores = z.float() @ c32t
+        slack = widen * up  # |scores - c0 . z| <= slack
         tol = rtol * up + atol
+        # The separation along z bounds the distance from below (see _certify); the float32
+        # scores bound it from both sides. Rows whose bound could meet the tolerance get
+        # the exact one.
+        far = up.clamp_min(1e-300)
+        top32 = scores.amax(dim=1).double()
+        lo = up - (top32 + slack - level) / far
+        hi = up - (top32 - slack - level) / far
+        maybe = (up - hi.clamp_min(0.0) <= tol) | (up <= atol)
+        if bool(maybe.any()):
+            at = torch.nonzero(maybe).flatten()
+            top = _top_score(
+                x0[todo[at]], z[at], scores[at], slack[at], c0, q[at], mu[at], wc[at], valid[at]
+            )
+            lo[at] = up[at] - (top - level[at]) / far[at]
+        lower[todo] = lo
+        upper[todo] = up
         ok = (up - lo.clamp_min(0.0) <= tol) | (up <= atol)
         if prune_at is not None:
             cut = lo > prune_at[todo]
             pruned[todo[cut]] = True
             ok |= cut
-        # Cluster points beyond the supporting plane at y join the candidate list.
+        # Cluster points beyond the supporting plane at y join the candidate list: every
+        # point whose float32 score could be beyond it.
         scores.scatter_(1, wc, -torch.inf)
-        viol = scores > (level + tol * up)[:, None]
+        viol = scores > (level + tol * up - 1.5 * slack).float()[:, None]
         n_viol = viol.sum(dim=1)
         grow = ~ok & ((n_viol > 0) | ~solved) & (valid.sum(dim=1) < max_pool)
         grow &= rounds < _MAX_ROUNDS
@@ -290,6 +362,10 @@ class Hull:
     radius: float
     c0: torch.Tensor | None  # (m, d) centred, scaled points; None for a single point
     gram: torch.Tensor | None  # c0 c0^T when small enough to keep
+    # c0' in float32, stored (d, m): the products that only bound or choose run on it, and
+    # BLAS multiplies by it faster in this layout than by the transposed (m, d) one
+    c32t: torch.Tensor | None
+    reach: float  # largest norm of the rows of c0 (1 up to rounding; 0 for a single point)
 
 
 def hull_of(x: np.ndarray, members: np.ndarray, dev: torch.device) -> Hull:
@@ -302,10 +378,11 @@ def hull_of(x: np.ndarray, members: np.ndarray, dev: torch.device) -> Hull:
     c0 = c - centre
     radius = float(np.sqrt((c0 * c0).sum(axis=1).max()))
     if len(c) == 1 or radius == 0.0:
-        return Hull(c, centre, 0.0, None, None)
+        return Hull(c, centre, 0.0, None, None, None, 0.0)
     c0_t = torch.from_numpy(c0 / radius).to(dev)
     gram = c0_t @ c0_t.T if len(c) <= _GRAM_MAX else None
-    return Hull(c, centre, radius, c0_t, gram)
+    reach = float(torch.linalg.vector_norm(c0_t, dim=1).max())
+    return Hull(c, centre, radius, c0_t, gram, c0_t.T.float().contiguous(), reach)
 
 
 def point_hull_column(
@@ -338,7 +415,7 @@ def point_hull_column(
         stop = min(start + step, len(points))
         x0 = torch.from_numpy((points[start:stop] - hull.centre) / hull.radius).to(dev)
         res = point_hull_chunk(
-            x0, hull.c0, hull.gram, rtol=rtol, atol=atol, pool_size=pool_size, max_pool=max_pool
+            x0, hull, rtol=rtol, atol=atol, pool_size=pool_size, max_pool=max_pool
         )
         dist[start:stop] = res.distance * hull.radius
         errs[start:stop] = res.error * hull.radius
