@@ -125,3 +125,23 @@ def test_a_face_where_every_point_ties_is_certified_exactly() -> None:
     got, err = point_hull_distances(queries, simplex, clustering, progress=False, with_errors=True)
     np.testing.assert_allclose(got[:, 0], [5.0, 5.0, 0.5], rtol=0, atol=1e-9)
     assert np.all(err[:, 0] <= 1e-6 * got[:, 0] + 1e-7)
+
+
+def test_a_point_just_beyond_the_plane_outside_the_candidates_is_found() -> None:
+    # The nearest vertex A is the only starting candidate; B, close to A, lies beyond A's
+    # supporting plane by less than the float32 scores can resolve (at 384-d), so only
+    # its float64 score shows that A is not optimal. The true nearest point is on AB,
+    # 5e-7 closer than A: a certificate that missed B would report A, with no error.
+    d = 384
+    delta, length = 1e-5, 1e-2
+    e = np.eye(d)
+    body = [-e[0] + e[1] + s * e[k] for k in range(2, 40) for s in (1.0, -1.0)]
+    points = np.vstack([np.zeros(d), delta * e[0] + length * e[1], *body])
+    zeros = np.zeros(len(points), int)
+    clustering = Clustering.from_assignment(zeros, zeros, ["A"])
+    got, err = point_hull_distances(
+        e[:1], points, clustering, progress=False, pool_size=1, with_errors=True
+    )
+    expected = np.sqrt(1.0 - delta**2 / (delta**2 + length**2))  # to the segment AB
+    assert got[0, 0] == pytest.approx(expected, abs=1e-12)
+    assert err[0, 0] <= 1e-9
