@@ -52,18 +52,19 @@ BLOCK_SIZE = 2048
 class _Single:
     """A hull's points and Gram matrix in float32, for the bound phase of nearest_hulls."""
 
-    c0: torch.Tensor  # (m, d) float32
+    c0: torch.Tensor  # (m, d) float32, for its rows
+    c0t: torch.Tensor  # its transpose, stored (d, m), for the products (Hull.c32t)
     gram: torch.Tensor | None  # (m, m) float32, when the hull keeps its Gram matrix
     diag: torch.Tensor  # (m,) float32 squared norms
     radius: float  # largest norm of the float64 points (1 up to rounding)
 
 
 def _single(hull: Hull) -> _Single | None:
-    if hull.c0 is None:
+    if hull.c0 is None or hull.c32t is None:
         return None
     c32 = hull.c0.float()
     gram = hull.gram.float() if hull.gram is not None else None
-    return _Single(c32, gram, (c32 * c32).sum(dim=1), hull.reach)
+    return _Single(c32, hull.c32t, gram, (c32 * c32).sum(dim=1), hull.reach)
 
 
 def row_max(a: torch.Tensor, width: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,7 +115,7 @@ class _FrankWolfe:
     def _gram_rows(self, j: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         if self.s.gram is not None:
             return torch.index_select(self.s.gram, 0, j, out=out)  # type: ignore[call-overload]
-        return torch.matmul(self.s.c0[j], self.s.c0.T, out=out)  # type: ignore[call-overload]
+        return torch.matmul(self.s.c0[j], self.s.c0t, out=out)  # type: ignore[call-overload]
 
     def keep(self, rows: torch.Tensor) -> None:
         """Drop every iterate but those of ``rows``."""
@@ -171,7 +172,7 @@ class _FrankWolfe:
         y = hull_points(mu, self.atoms[:, :t], c0)
         z = self.x0 - y
         upper = torch.linalg.vector_norm(z, dim=1)
-        top = (z.float() @ self.s.c0.T).amax(dim=1).double()
+        top = (z.float() @ self.s.c0t).amax(dim=1).double()
         err = f32_gamma(c0.shape[1]) * upper * self.s.radius
         lower = ((z * self.x0).sum(dim=1) - top - err) / upper.clamp_min(1e-300)
         lower = torch.where(upper > 0, lower, -torch.inf)
@@ -243,7 +244,7 @@ def _nearest_block(
         x0 = torch.from_numpy((pts - hull.centre) / hull.radius).to(dev)
         # Products in float32 (certified with their rounding error): they only bound and
         # choose; the exact solves recompute theirs in float64.
-        proj = x0.float() @ single.c0.T
+        proj = x0.float() @ single.c0t
         norm = torch.linalg.vector_norm(x0, dim=1)
         err = f32_gamma(x0.shape[1]) * norm * single.radius
         # The direction from the centroid gives a lower bound for free: no hull point
