@@ -118,3 +118,36 @@ def test_two_level_row_max_agrees_with_torch_max(m: int) -> None:
     assert torch.equal(best, a.max(dim=1).values)
     assert torch.equal(a.gather(1, idx[:, None])[:, 0], best)
     assert int(idx[5]) == m - 1
+
+
+def test_frank_wolfe_lower_bounds_hold_against_float64_separations() -> None:
+    # The bound phase prunes a cluster when its lower bound exceeds the best distance, so
+    # every lower bound must be one: the separation along z = x - y computed in float64
+    # must not be beaten by the bound built from the float32 running scores, however
+    # many steps have rounded into them. Wide vectors make float32 rounding show.
+    from ftprobe.geometry.hulls.nearest import _FrankWolfe, _single
+    from ftprobe.geometry.hulls.point import hull_of, hull_points
+
+    rng = np.random.default_rng(8)
+    d = 768
+    x = rng.normal(size=(400, d)) + 3.0 * rng.normal(size=(1, d))
+    hull = hull_of(x, np.arange(400), torch.device("cpu"))
+    single = _single(hull)
+    assert single is not None and single.gram is not None
+    pts = rng.normal(size=(300, d)) * 1.5
+    x0 = torch.from_numpy((pts - hull.centre) / hull.radius)
+    proj = x0.float() @ single.c0t
+    i0 = row_max(torch.sub(proj, 0.5 * single.diag[None, :]))[1]
+    fw = _FrankWolfe(x0, proj, i0, single, 60)
+    for steps in (1, 9, 50):
+        fw.run(steps)
+        upper, lower = fw.bounds(hull.c0)
+        t = fw.done + 1
+        gam = fw.steps[:, :t]
+        shrink = torch.flip(torch.cumprod(torch.flip(1.0 - gam[:, 1:], [1]), dim=1), [1])
+        shrink = torch.cat([shrink, torch.ones_like(gam[:, :1])], dim=1)
+        y = hull_points(gam * shrink, fw.atoms[:, :t], hull.c0)
+        z = x0 - y
+        separation = ((z * x0).sum(dim=1) - (z @ hull.c0.T).amax(dim=1)) / upper
+        assert bool((lower <= torch.minimum(separation, upper)).all())
+        np.testing.assert_allclose(upper, torch.linalg.vector_norm(z, dim=1), rtol=1e-12)

@@ -155,13 +155,28 @@ class _FrankWolfe:
             self.mu_g_mu[start:stop] = mu_g_mu
         self.done += steps
 
+    def _running_top(self) -> torch.Tensor:
+        """The largest running score ``max_i (P - G mu)_i`` of each point, in row blocks
+        (see :meth:`run`)."""
+        bsz, m = self.proj.shape
+        sub = max(1, min(bsz, 2**20 // max(m, 1)))
+        top = torch.empty(bsz, dtype=self.proj.dtype, device=self.proj.device)
+        for start in range(0, bsz, sub):
+            stop = min(start + sub, bsz)
+            top[start:stop] = (self.proj[start:stop] - self.g_mu[start:stop]).amax(dim=1)
+        return top.double()
+
     def bounds(self, c0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Certified (upper, lower) bounds on the distances, from the recorded steps.
 
         The weights (each step's size times the shrink factors of the later steps) give
         the hull point ``y`` in float64; the upper bound is ``|x - y|``, the lower bound
-        the separation along ``z = x - y`` (no hull point is closer than that), with the
-        float32 product ``z c0'`` widened by its worst-case rounding error.
+        the separation along ``z = x - y`` (no hull point is closer than that). Its
+        largest score ``max_i c0_i . z`` is the iteration's own running ``P - G mu`` where
+        the hull keeps its Gram matrix, widened by the rounding of ``P`` (a float32
+        product), of the float32 Gram entries and of every step's update (a few units in
+        the last place of ``|G|`` per step, bounded with a factor 2 to spare); without
+        it, the float32 product ``z c0'``, widened by its rounding.
         """
         t = self.done + 1
         gam = self.steps[:, :t]
@@ -172,8 +187,19 @@ class _FrankWolfe:
         y = hull_points(mu, self.atoms[:, :t], c0)
         z = self.x0 - y
         upper = torch.linalg.vector_norm(z, dim=1)
-        top = (z.float() @ self.s.c0t).amax(dim=1).double()
-        err = f32_gamma(c0.shape[1]) * upper * self.s.radius
+        reach = self.s.radius
+        if self.s.gram is not None:
+            # |P - x0 c0'| <= gamma_d |x0| reach; each step's update g <- (1 - gamma) g +
+            # gamma G_j rounds its two products, its sum and (1 - gamma): at most 4 u |G|
+            # per step (|G| <= reach^2), plus u of the cast of G and of the subtraction.
+            norm = torch.linalg.vector_norm(self.x0, dim=1)
+            u = 2.0**-24
+            top = self._running_top()
+            err = (f32_gamma(c0.shape[1]) + u) * norm * reach
+            err = err + (8 * self.done + 4) * u * reach * reach
+        else:
+            top = (z.float() @ self.s.c0t).amax(dim=1).double()
+            err = f32_gamma(c0.shape[1]) * upper * reach
         lower = ((z * self.x0).sum(dim=1) - top - err) / upper.clamp_min(1e-300)
         lower = torch.where(upper > 0, lower, -torch.inf)
         return upper, torch.minimum(lower, upper)
