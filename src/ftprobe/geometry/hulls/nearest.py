@@ -29,6 +29,7 @@ from tqdm import tqdm
 from ftprobe.geometry.hulls.inputs import check_query
 from ftprobe.geometry.hulls.point import (
     ATOL,
+    F32_UNIT,
     MAX_POOL,
     POOL_SIZE,
     RTOL,
@@ -127,9 +128,7 @@ class _FrankWolfe:
         """``steps`` more Frank-Wolfe steps for every point."""
         bsz, m = self.proj.shape
         t0 = self.done + 1
-        # Row blocks of a few MiB: the (rows, m) arrays are read and written once per step,
-        # and in place, so they stay in cache and no step allocates a large temporary.
-        sub = max(1, min(bsz, 2**20 // max(m, 1)))
+        sub = self._rows_per_block()
         scores = torch.empty(min(sub, bsz), m, dtype=self.proj.dtype, device=self.proj.device)
         rows_j = torch.empty_like(scores)
         for start in range(0, bsz, sub):
@@ -155,11 +154,16 @@ class _FrankWolfe:
             self.mu_g_mu[start:stop] = mu_g_mu
         self.done += steps
 
-    def _running_top(self) -> torch.Tensor:
-        """The largest running score ``max_i (P - G mu)_i`` of each point, in row blocks
-        (see :meth:`run`)."""
+    def _rows_per_block(self) -> int:
+        """Rows of the (rows, m) arrays handled together: blocks of a few MiB, which each
+        step reads and writes in place, stay in cache and allocate no large temporary."""
         bsz, m = self.proj.shape
-        sub = max(1, min(bsz, 2**20 // max(m, 1)))
+        return max(1, min(bsz, 2**20 // max(m, 1)))
+
+    def _running_top(self) -> torch.Tensor:
+        """The largest running score ``max_i (P - G mu)_i`` of each point, in row blocks."""
+        bsz = len(self.proj)
+        sub = self._rows_per_block()
         top = torch.empty(bsz, dtype=self.proj.dtype, device=self.proj.device)
         for start in range(0, bsz, sub):
             stop = min(start + sub, bsz)
@@ -193,7 +197,7 @@ class _FrankWolfe:
             # gamma G_j rounds its two products, its sum and (1 - gamma): at most 4 u |G|
             # per step (|G| <= reach^2), plus u of the cast of G and of the subtraction.
             norm = torch.linalg.vector_norm(self.x0, dim=1)
-            u = 2.0**-24
+            u = F32_UNIT
             top = self._running_top()
             err = (f32_gamma(c0.shape[1]) + u) * norm * reach
             err = err + (8 * self.done + 4) * u * reach * reach

@@ -69,12 +69,16 @@ _MAX_ROUNDS = 200
 _BATCH_VALUES = 2**21
 
 
+F32_UNIT = 2.0**-24
+"""float32's unit roundoff: one rounding moves a value by at most this times its size."""
+
+
 def f32_gamma(n: int) -> float:
     """Relative error bound of a float32 inner product of length ``n``, in any summation
     order and with both factors rounded to float32: ``|fl(a.b) - a.b| <= f32_gamma(n)
     |a| |b|`` (twice the classical bound, for margin). Every float32 product that a
     certified bound rests on is widened by it."""
-    u = 2.0**-24
+    u = F32_UNIT
     return 2.0 * (n + 2) * u / (1.0 - (n + 2) * u)
 
 
@@ -120,21 +124,19 @@ def _nnls_fallback(c0: np.ndarray, x0: np.ndarray) -> np.ndarray:
 
 def _certify(
     mu_y: torch.Tensor, x0: torch.Tensor, c0: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Bounds on the distance from each ``x0`` to ``conv(c0)`` given hull points ``mu_y``.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounds on the distance from each ``x0`` to ``conv(c0)`` given hull points ``mu_y``,
+    in float64 throughout (for the fallback's answers).
 
-    Returns ``(upper, lower, scores, level)``: ``upper = ||x - y||`` is attained by the
-    explicit hull point ``y``; ``lower`` is the separation along ``z = x - y`` (no hull
-    point is closer than that); ``scores = c0 . z`` and ``level = y . z`` tell which hull
-    points violate optimality (score above level).
+    Returns ``(upper, lower)``: ``upper = ||x - y||`` is attained by the explicit hull
+    point ``y``; ``lower`` is the separation along ``z = x - y`` (no hull point is closer
+    than that): ``upper - (max_i c0_i . z - y . z) / upper``.
     """
     z = x0 - mu_y
     upper = torch.linalg.vector_norm(z, dim=1)
-    scores = z @ c0.T
-    level = (mu_y * z).sum(dim=1)
-    gap = scores.amax(dim=1) - level
+    gap = (z @ c0.T).amax(dim=1) - (mu_y * z).sum(dim=1)
     lower = upper - gap / upper.clamp_min(1e-300)
-    return upper, lower, scores, level
+    return upper, lower
 
 
 def _pool_block(
@@ -177,6 +179,7 @@ def _top_score(
     x0: torch.Tensor,
     z: torch.Tensor,
     s: torch.Tensor,
+    best: torch.Tensor,
     slack: torch.Tensor,
     c0: torch.Tensor,
     q: torch.Tensor,
@@ -185,7 +188,7 @@ def _top_score(
     valid: torch.Tensor,
 ) -> torch.Tensor:
     """The largest exact score ``max_i c0_i . z`` of each row, from float32 scores ``s``
-    within ``slack`` of the exact ones.
+    within ``slack`` of the exact ones (``best``: their row maxima, in float64).
 
     Only the points whose float32 score comes within twice the slack of the row's best can
     be the maximum. Those in the row's candidate list (``pool``, with NNLS matrix ``q`` and
@@ -197,9 +200,11 @@ def _top_score(
     weighs = (mu.sum(dim=1) - 1.0).abs() <= 1e-12  # the identity needs sum(mu) = 1
     xz = (x0 * z).sum(dim=1)
     top = torch.where(valid & weighs[:, None], (1.0 + xz)[:, None] - qmu, -torch.inf).amax(1)
-    cut = (s.amax(dim=1).double() - 3.0 * slack).float()  # 3: room for the cast's rounding
+    cut = (best - 3.0 * slack).float()  # 3: room for the cast's rounding
     near = s >= cut[:, None]
-    near[weighs] = near[weighs].scatter_(1, pool[weighs], False)
+    # The candidate list's columns are out where the identity holds (their scores are in
+    # top already); elsewhere they stay as they are.
+    near.scatter_(1, pool, near.gather(1, pool) & ~weighs[:, None])
     many = near.sum(dim=1) > _RECHECK_MAX
     if bool(many.any()):
         top[many] = torch.maximum(top[many], (z[many] @ c0.T).amax(dim=1))
@@ -291,7 +296,16 @@ def point_hull_chunk(
         if bool(maybe.any()):
             at = torch.nonzero(maybe).flatten()
             top = _top_score(
-                x0[todo[at]], z[at], scores[at], slack[at], c0, q[at], mu[at], wc[at], valid[at]
+                x0[todo[at]],
+                z[at],
+                scores[at],
+                top32[at],
+                slack[at],
+                c0,
+                q[at],
+                mu[at],
+                wc[at],
+                valid[at],
             )
             lo[at] = up[at] - (top - level[at]) / far[at]
         lower[todo] = lo
@@ -315,7 +329,7 @@ def point_hull_chunk(
                 b = int(todo[r])
                 mu_full = _nnls_fallback(c_np, x0[b].cpu().numpy())
                 yb = torch.from_numpy(mu_full @ c_np).to(dev, dtype)
-                up_b, lo_b, _, _ = _certify(yb[None], x0[b : b + 1], c0)
+                up_b, lo_b = _certify(yb[None], x0[b : b + 1], c0)
                 upper[b] = up_b[0]
                 lower[b] = lo_b[0]
         if not bool(grow.any()):
