@@ -12,7 +12,8 @@ import pytest
 
 from ftprobe.geometry import ahead as ahead_module
 from ftprobe.geometry.ahead import HullsAhead
-from ftprobe.geometry.hulls import point_hull_distances
+from ftprobe.geometry.hulls import cluster_distance_matrix, point_hull_distances
+from ftprobe.geometry.hulls.matrix import pair_distance
 from ftprobe.geometry.hulls.point import point_hull_column
 from ftprobe.geometry.merging import ClusteringStats, SupervisedClustering
 from ftprobe.geometry.merging.frame import Frame
@@ -196,3 +197,22 @@ def test_the_process_removes_its_folder_when_its_caller_is_gone() -> None:
     assert proc.wait(timeout=60) == 0
     assert not folder.exists()
     h.close()
+
+
+def test_pair_distances_from_the_second_process_equal_the_ones_computed_here() -> None:
+    X, y = _task(n=600)
+    clustering = SupervisedClustering(X, y, NAMES).run()
+    here = cluster_distance_matrix(X, clustering, device="cpu", progress=False, workers=1)
+    asked: list[int] = []
+    with HullsAhead(X, y, X[:5]) as h:
+
+        def counted(ia: np.ndarray, ib: np.ndarray, rtol: float, atol: float) -> Future:
+            asked.append(len(ia) + len(ib))
+            return h.pair(ia, ib, rtol, atol)
+
+        there = cluster_distance_matrix(X, clustering, device="cpu", progress=False, helper=counted)
+        ia, ib = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+        alone = h.pair(ia, ib, 1e-7, 1e-9).result(timeout=120)
+    assert alone == pair_distance(X, ia, ib, 1e-7, 1e-9) > 0
+    np.testing.assert_array_equal(there, here)  # nan on the same-label pairs in both
+    assert asked  # the process took its share

@@ -1,7 +1,7 @@
 """Test-point distances computed in a second process, starting before the clustering ends.
 
 ``ftprobe probe`` with a test set needs every test point's distance to every cluster's
-hull (``prediction.txt``), which takes longer than the clustering itself. Two things make
+hull (``prediction.txt``), which takes longer than the clustering itself. Three things make
 a second process pay:
 
 - A label separable from every other label ends as one cluster of all its points, and the
@@ -13,6 +13,9 @@ a second process pay:
   distances step's own thread (:meth:`HullsAhead.column`). A thread would do the same
   work slower: the solver runs many small operations, and two threads running them (or
   one beside the merges) wait for each other on Python's interpreter lock.
+- Then it shares the hull-to-hull distances of ``dis.txt`` (:meth:`HullsAhead.pair`) with
+  this process, where worker processes would otherwise be started for them (each spends
+  about two CPU-seconds importing torch while this process waits).
 
 The process runs :func:`~ftprobe.geometry.hulls.point.point_hull_column` on the same
 points as the distances step, so a column is the same whichever of the two computed it.
@@ -32,8 +35,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -41,6 +46,8 @@ from ftprobe.encode.device import resolve_device
 from ftprobe.geometry.hulls.point import Column
 from ftprobe.geometry.merging.label_pairs import cpus
 from ftprobe.geometry.partition import Clustering
+
+T = TypeVar("T")
 
 # Training points times test points from which a second process pays for its start.
 AHEAD_MIN_WORK = 25_000_000
@@ -65,7 +72,8 @@ class HullsAhead:
         self._proc: subprocess.Popen[str] | None = None
         self._folder: Path | None = None
         self._lock = threading.Lock()
-        self._waiting: dict[str, Future[Column]] = {}
+        # request key -> its future, and how to read the process's answer into its result
+        self._waiting: dict[str, tuple[Future[Any], Callable[[str, str], Any]]] = {}
         self._count = 0
         self._whole: dict[int, tuple[int, Future[Column]]] = {}
         self._closed = False
@@ -85,7 +93,30 @@ class HullsAhead:
         the process (in the order asked). Never raises: a process that cannot start or be
         reached (a full disk, say) gives a failed future, and the caller computes the
         column itself."""
-        fut: Future[Column] = Future()
+
+        def read(key: str, _: str) -> Column:
+            assert self._folder is not None
+            col = np.load(self._folder / f"{key}-column.npy")
+            return col[0], col[1]
+
+        return self._request("column", {"members": members}, read)
+
+    def pair(self, ia: np.ndarray, ib: np.ndarray, rtol: float, atol: float) -> Future[float]:
+        """The distance between the hulls of ``X[ia]`` and ``X[ib]``, computed in the
+        process as :func:`~ftprobe.geometry.hulls.cluster_distance_matrix` computes it (its
+        ``helper``), to ``rtol`` and ``atol``. Never raises, as :meth:`column`."""
+        return self._request(
+            f"pair {rtol.hex()} {atol.hex()}",
+            {"ia": ia, "ib": ib},
+            lambda _, value: float.fromhex(value),
+        )
+
+    def _request(
+        self, what: str, arrays: dict[str, np.ndarray], read: Callable[[str, str], T]
+    ) -> Future[T]:
+        """Send one request (``arrays`` saved as ``.npy`` files beside it); the future gets
+        ``read(key, answer)`` once the process answers it."""
+        fut: Future[T] = Future()
         with self._lock:
             if self._closed or self._failed is not None:
                 fut.set_exception(self._failed or RuntimeError("the second process was closed"))
@@ -95,9 +126,10 @@ class HullsAhead:
             try:
                 proc = self._process()
                 assert self._folder is not None and proc.stdin is not None
-                np.save(self._folder / f"{key}-members.npy", np.asarray(members, dtype=np.int64))
-                self._waiting[key] = fut
-                proc.stdin.write(key + "\n")
+                for name, values in arrays.items():
+                    np.save(self._folder / f"{key}-{name}.npy", np.asarray(values, dtype=np.int64))
+                self._waiting[key] = (fut, read)
+                proc.stdin.write(f"{key} {what}\n")
                 proc.stdin.flush()
             except (OSError, ValueError) as exc:
                 self._waiting.pop(key, None)
@@ -153,20 +185,20 @@ class HullsAhead:
         for line in proc.stdout:
             key, _, status = line.strip().partition(" ")
             with self._lock:
-                fut = self._waiting.pop(key, None)
-            if fut is None:
+                waiting = self._waiting.pop(key, None)
+            if waiting is None:
                 continue
+            fut, read = waiting
+            verdict, _, answer = status.partition(" ")
             try:
-                if status != "ok":
+                if verdict != "ok":
                     raise RuntimeError(f"the second process failed: {status}")
-                col = np.load(folder / f"{key}-column.npy")
+                fut.set_result(read(key, answer))
             except (OSError, ValueError, RuntimeError) as exc:
                 fut.set_exception(exc)
-                continue
-            fut.set_result((col[0], col[1]))
         with self._lock:
             left, self._waiting = self._waiting, {}
-        for fut in left.values():
+        for fut, _ in left.values():
             fut.set_exception(RuntimeError("the second process ended"))
 
     def __enter__(self) -> HullsAhead:
@@ -193,10 +225,11 @@ class HullsAhead:
 
 
 def _serve(folder: Path) -> None:
-    """The second process: one column per request line, until its input closes; then it
-    removes the folder (the caller does too, unless it was killed)."""
+    """The second process: one column or pair distance per request line, until its input
+    closes; then it removes the folder (the caller does too, unless it was killed)."""
     import torch
 
+    from ftprobe.geometry.hulls.matrix import pair_distance
     from ftprobe.geometry.hulls.point import point_hull_column
 
     torch.set_num_threads(1)
@@ -204,8 +237,13 @@ def _serve(folder: Path) -> None:
     pts = np.load(folder / "test.npy", mmap_mode="r")
     x, pts = np.asarray(x), np.asarray(pts)
     for line in sys.stdin:
-        key = line.strip()
+        key, what, *tolerances = line.split()
         try:
+            if what == "pair":
+                ia, ib = (np.load(folder / f"{key}-{name}.npy") for name in ("ia", "ib"))
+                rtol, atol = (float.fromhex(v) for v in tolerances)
+                print(f"{key} ok {pair_distance(x, ia, ib, rtol, atol).hex()}", flush=True)
+                continue
             members = np.load(folder / f"{key}-members.npy")
             dist, err = point_hull_column(pts, x, members, device="cpu")
             tmp = folder / f"{key}-column.tmp.npy"

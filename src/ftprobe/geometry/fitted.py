@@ -116,14 +116,18 @@ class FittedPartition:
         return fitted, engine.stats
 
     # --------------------------------------------------------------- geometry
-    def distances(self) -> np.ndarray:
+    def distances(
+        self, helper: Callable[[np.ndarray, np.ndarray, float, float], Future[float]] | None = None
+    ) -> np.ndarray:
         """(K, K) hull-to-hull distances between clusters of different labels.
 
-        Same-label pairs are ``nan``, the diagonal 0 (computed once, then cached).
+        Same-label pairs are ``nan``, the diagonal 0 (computed once, then cached). ``helper``
+        (a second process already running, :meth:`~ftprobe.geometry.ahead.HullsAhead.pair`)
+        shares the large pairs: see :func:`~ftprobe.geometry.hulls.cluster_distance_matrix`.
         """
         if self._distances is None:
             self._distances = cluster_distance_matrix(
-                self.X, self.clustering, device=self.device, progress=self.progress
+                self.X, self.clustering, device=self.device, progress=self.progress, helper=helper
             )
         return self._distances
 

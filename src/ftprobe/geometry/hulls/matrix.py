@@ -14,8 +14,8 @@ Glossary:
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
-from concurrent.futures import Executor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from contextlib import ExitStack, contextmanager
 from itertools import repeat
 from pathlib import Path
@@ -28,6 +28,7 @@ from tqdm import tqdm
 from ftprobe.geometry.hulls.inputs import check_points, torch_device
 from ftprobe.geometry.hulls.pair import hull_distance
 from ftprobe.geometry.hulls.pivoting import bpp
+from ftprobe.geometry.hulls.sharing import share_tasks
 from ftprobe.geometry.partition import ClusteringLike
 
 # Pairs with at most this many points go to the batched solver: their padded systems are
@@ -105,17 +106,16 @@ def _small_pair_distances(
     return out, certified
 
 
-def _pair_distance(
-    x: np.ndarray, ia: np.ndarray, ib: np.ndarray, rtol: float, atol: float
-) -> float:
-    """One task of :func:`cluster_distance_matrix`: the hulls of ``x[ia]`` and ``x[ib]``."""
+def pair_distance(x: np.ndarray, ia: np.ndarray, ib: np.ndarray, rtol: float, atol: float) -> float:
+    """One task of :func:`cluster_distance_matrix`: the hulls of ``x[ia]`` and ``x[ib]``
+    (wherever it runs: here, in a worker, or in its ``helper``)."""
     return hull_distance(x[ia], x[ib], rtol=rtol, atol=atol).distance
 
 
 def _pair_distance_in(path: str, ia: np.ndarray, ib: np.ndarray, rtol: float, atol: float) -> float:
-    """:func:`_pair_distance` in a worker process, on the points saved at ``path`` (opened
+    """:func:`pair_distance` in a worker process, on the points saved at ``path`` (opened
     as a memory map: the workers share the pages, and opening one costs microseconds)."""
-    return _pair_distance(np.load(path, mmap_mode="r"), ia, ib, rtol, atol)
+    return pair_distance(np.load(path, mmap_mode="r"), ia, ib, rtol, atol)
 
 
 @contextmanager
@@ -147,6 +147,7 @@ def cluster_distance_matrix(
     rtol: float = 1e-7,
     atol: float = 1e-9,
     workers: int | None = None,
+    helper: Callable[[np.ndarray, np.ndarray, float, float], Future[float]] | None = None,
 ) -> np.ndarray:
     """Hull-to-hull distances between the clusters of a partition of the points ``x``.
 
@@ -158,6 +159,10 @@ def cluster_distance_matrix(
     * distance + atol * scale`` (see :func:`~ftprobe.geometry.hulls.hull_distance`). The
     pairs too large to batch are solved by ``workers`` processes (default: torch's thread
     count when there is enough work to pay for starting them, else one, in this process).
+    ``helper(ia, ib, rtol, atol)``, a process already running (such as
+    :meth:`~ftprobe.geometry.ahead.HullsAhead.pair`), replaces the workers: it shares those
+    pairs with this process, computing the distance of ``x[ia]`` and ``x[ib]`` as
+    :func:`~ftprobe.geometry.hulls.hull_distance` does here.
     """
     x = check_points("x", x)
     assignment = np.asarray(clustering.assignment)
@@ -196,6 +201,24 @@ def cluster_distance_matrix(
     # Larger pairs first, so that the workers finish together.
     rest.sort(key=lambda t: -(len(groups[todo[t][0]]) + len(groups[todo[t][1]])))
 
+    bar = tqdm(total=len(rest), desc="hull distances", disable=not progress or len(rest) < 20)
+
+    def keep(t: int, value: float) -> None:
+        i, j = todo[t]
+        dist[i, j] = dist[j, i] = value
+        bar.update()
+
+    if helper is not None:
+        # This process and the helper take pairs from one queue: no workers to start.
+        share_tasks(
+            rest,
+            lambda t: keep(t, pair_distance(x, groups[todo[t][0]], groups[todo[t][1]], rtol, atol)),
+            threads=1,
+            helper=lambda t: helper(groups[todo[t][0]], groups[todo[t][1]], rtol, atol),
+            keep=keep,
+        )
+        bar.close()
+        return dist
     # Wolfe's method is many small NumPy and BLAS calls that hold the GIL, so threads would
     # take turns (two ran slower than one): worker processes solve whole pairs instead.
     if workers is None:
@@ -204,7 +227,6 @@ def cluster_distance_matrix(
         if work < _PROCESS_WORK:
             workers = 1
     workers = max(1, min(workers, len(rest)))
-    bar = tqdm(total=len(rest), desc="hull distances", disable=not progress or len(rest) < 20)
     with ExitStack() as stack:
         ia = [groups[todo[t][0]] for t in rest]
         ib = [groups[todo[t][1]] for t in rest]
@@ -212,10 +234,8 @@ def cluster_distance_matrix(
             pool, path = stack.enter_context(_pair_pool(x, workers))
             values = pool.map(_pair_distance_in, repeat(path), ia, ib, repeat(rtol), repeat(atol))
         else:
-            values = map(_pair_distance, repeat(x), ia, ib, repeat(rtol), repeat(atol))
+            values = map(pair_distance, repeat(x), ia, ib, repeat(rtol), repeat(atol))
         for t, value in zip(rest, values, strict=True):
-            i, j = todo[t]
-            dist[i, j] = dist[j, i] = value
-            bar.update()
+            keep(t, value)
     bar.close()
     return dist

@@ -24,11 +24,9 @@ Glossary:
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from concurrent.futures import Future
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +35,7 @@ from tqdm import tqdm
 
 from ftprobe.geometry.hulls.inputs import check_query, torch_device
 from ftprobe.geometry.hulls.pivoting import bpp
+from ftprobe.geometry.hulls.sharing import share_tasks
 from ftprobe.geometry.partition import ClusteringLike
 
 # The certified error of a point-to-hull distance: at most RTOL * distance + ATOL * radius
@@ -508,41 +507,31 @@ def point_hull_distances(
     workers = max(1, min(torch.get_num_threads(), k)) if dev.type == "cpu" else 1
     # Larger clusters first, so that the workers finish together.
     order = np.argsort(-np.bincount(assignment, minlength=k), kind="stable").tolist()
-    queue = deque(ci for ci in order if ci not in ahead)
-    lock = threading.Lock()
+    todo = [ci for ci in order if ci not in ahead]
+
+    def keep(ci: int, col: Column) -> None:
+        dist[:, ci], errs[:, ci] = col
+        bar.update(len(pts))
 
     def take(job: Future[Column], ci: int) -> None:
         try:
-            dist[:, ci], errs[:, ci] = job.result()
+            col = job.result()
         except Exception:  # the error, if it is one, comes again from here
             solve(ci)
             return
-        bar.update(len(pts))
-
-    def work(remote: bool) -> None:
-        if remote:
-            # The helper works through what it was given ahead first: a cluster queued
-            # behind that would leave the threads here idle at the end.
-            wait(list(ahead.values()))
-        while True:
-            with lock:
-                if not queue:
-                    return
-                ci = queue.popleft()
-            if remote:
-                assert helper is not None
-                take(helper(np.flatnonzero(assignment == ci)), ci)
-            else:
-                solve(ci)
+        keep(ci, col)
 
     local = max(1, workers - 1) if helper is not None else workers
-    if local == 1 and helper is None:
-        work(False)
-    else:
-        tasks = [False] * local + ([True] if helper is not None else [])
-        with _torch_threads(1), ThreadPoolExecutor(len(tasks)) as pool:
-            for done in [pool.submit(work, remote) for remote in tasks]:
-                done.result()
+    shared = local > 1 or helper is not None
+    with _torch_threads(1) if shared else nullcontext():
+        share_tasks(
+            todo,
+            solve,
+            threads=local,
+            helper=None if helper is None else lambda ci: helper(np.flatnonzero(assignment == ci)),
+            keep=keep,
+            helper_after=list(ahead.values()),
+        )
     for ci, job in ahead.items():
         take(job, ci)
     bar.close()
