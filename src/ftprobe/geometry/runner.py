@@ -303,12 +303,12 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
         accuracy = None
         ties = None
         # The second process, where there is one, shares every step after the clustering.
-        helped = ahead is not None and ahead.serves(fitted.X)
+        helper = ahead if ahead is not None and ahead.serves(fitted.X) else None
         if test is not None:
             test_X, test_y = test
-            if helped:
+            if helper is not None:
                 dist = fitted.point_distances(
-                    test_X, ahead=ahead.collect(clustering), helper=ahead.column
+                    test_X, ahead=helper.collect(clustering), helper=helper.column
                 )
             else:
                 dist = fitted.point_distances(test_X)
@@ -320,7 +320,7 @@ def run_probe(job: ProbeJob, *, progress: bool = True, max_steps: int | None = N
             ties = fitted.ties(test_y, None, dist)
             log.extend(cluster_summary_lines(accuracy=accuracy))
             log.extend(tie_summary_lines(ties))
-        distances = fitted.distances(helper=ahead.pair if helped and ahead is not None else None)
+        distances = fitted.distances(helper=None if helper is None else helper.pair)
         write_dis(out / "dis.txt", clustering, distances)
         log.extend(cluster_summary_lines(distances=distances))
         log.extend(zero_distance_lines(clustering, distances))

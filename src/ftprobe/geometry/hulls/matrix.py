@@ -217,25 +217,28 @@ def cluster_distance_matrix(
             helper=lambda t: helper(groups[todo[t][0]], groups[todo[t][1]], rtol, atol),
             keep=keep,
         )
-        bar.close()
-        return dist
-    # Wolfe's method is many small NumPy and BLAS calls that hold the GIL, so threads would
-    # take turns (two ran slower than one): worker processes solve whole pairs instead.
-    if workers is None:
-        workers = torch.get_num_threads()
-        work = sum((len(groups[todo[t][0]]) + len(groups[todo[t][1]])) * x.shape[1] for t in rest)
-        if work < _PROCESS_WORK:
-            workers = 1
-    workers = max(1, min(workers, len(rest)))
-    with ExitStack() as stack:
-        ia = [groups[todo[t][0]] for t in rest]
-        ib = [groups[todo[t][1]] for t in rest]
-        if workers > 1:
-            pool, path = stack.enter_context(_pair_pool(x, workers))
-            values = pool.map(_pair_distance_in, repeat(path), ia, ib, repeat(rtol), repeat(atol))
-        else:
-            values = map(pair_distance, repeat(x), ia, ib, repeat(rtol), repeat(atol))
-        for t, value in zip(rest, values, strict=True):
-            keep(t, value)
+    else:
+        # Wolfe's method is many small NumPy and BLAS calls that hold the GIL, so threads would
+        # take turns (two ran slower than one): worker processes solve whole pairs instead.
+        if workers is None:
+            workers = torch.get_num_threads()
+            work = sum(
+                (len(groups[todo[t][0]]) + len(groups[todo[t][1]])) * x.shape[1] for t in rest
+            )
+            if work < _PROCESS_WORK:
+                workers = 1
+        workers = max(1, min(workers, len(rest)))
+        with ExitStack() as stack:
+            ia = [groups[todo[t][0]] for t in rest]
+            ib = [groups[todo[t][1]] for t in rest]
+            if workers > 1:
+                pool, path = stack.enter_context(_pair_pool(x, workers))
+                values = pool.map(
+                    _pair_distance_in, repeat(path), ia, ib, repeat(rtol), repeat(atol)
+                )
+            else:
+                values = map(pair_distance, repeat(x), ia, ib, repeat(rtol), repeat(atol))
+            for t, value in zip(rest, values, strict=True):
+                keep(t, value)
     bar.close()
     return dist

@@ -57,7 +57,7 @@ class _Single:
     c0t: torch.Tensor  # its transpose, stored (d, m), for the products (Hull.c32t)
     gram: torch.Tensor | None  # (m, m) float32, when the hull keeps its Gram matrix
     diag: torch.Tensor  # (m,) float32 squared norms
-    radius: float  # largest norm of the float64 points (1 up to rounding)
+    reach: float  # largest norm of the float64 points (1 up to rounding; Hull.reach)
 
 
 def _single(hull: Hull) -> _Single | None:
@@ -191,7 +191,7 @@ class _FrankWolfe:
         y = hull_points(mu, self.atoms[:, :t], c0)
         z = self.x0 - y
         upper = torch.linalg.vector_norm(z, dim=1)
-        reach = self.s.radius
+        reach = self.s.reach
         if self.s.gram is not None:
             # |P - x0 c0'| <= gamma_d |x0| reach; each step's update g <- (1 - gamma) g +
             # gamma G_j rounds its two products, its sum and (1 - gamma): at most 4 u |G|
@@ -276,7 +276,7 @@ def _nearest_block(
         # choose; the exact solves recompute theirs in float64.
         proj = x0.float() @ single.c0t
         norm = torch.linalg.vector_norm(x0, dim=1)
-        err = f32_gamma(x0.shape[1]) * norm * single.radius
+        err = f32_gamma(x0.shape[1]) * norm * single.reach
         # The direction from the centroid gives a lower bound for free: no hull point
         # projects beyond max(proj). The nearest vertex bounds the distance from above.
         top = proj.amax(dim=1).double() + err

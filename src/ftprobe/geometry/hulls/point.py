@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from ftprobe.geometry.hulls.inputs import check_query, torch_device
 from ftprobe.geometry.hulls.pivoting import bpp
-from ftprobe.geometry.hulls.sharing import share_tasks
+from ftprobe.geometry.hulls.sharing import settle, share_tasks
 from ftprobe.geometry.partition import ClusteringLike
 
 # The certified error of a point-to-hull distance: at most RTOL * distance + ATOL * radius
@@ -513,14 +513,6 @@ def point_hull_distances(
         dist[:, ci], errs[:, ci] = col
         bar.update(len(pts))
 
-    def take(job: Future[Column], ci: int) -> None:
-        try:
-            col = job.result()
-        except Exception:  # the error, if it is one, comes again from here
-            solve(ci)
-            return
-        keep(ci, col)
-
     local = max(1, workers - 1) if helper is not None else workers
     shared = local > 1 or helper is not None
     with _torch_threads(1) if shared else nullcontext():
@@ -533,7 +525,7 @@ def point_hull_distances(
             helper_after=list(ahead.values()),
         )
     for ci, job in ahead.items():
-        take(job, ci)
+        settle(ci, job.result, solve, keep)
     bar.close()
     if with_errors:
         return dist, errs

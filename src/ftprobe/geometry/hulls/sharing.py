@@ -53,12 +53,7 @@ def share_tasks(
         assert helper is not None and keep is not None
         wait(list(helper_after))
         while (task := take()) is not None:
-            try:
-                result = helper(task).result()
-            except Exception:
-                here(task)
-                continue
-            keep(task, result)
+            settle(task, lambda: helper(task).result(), here, keep)
 
     if helper is None and threads <= 1:
         local()
@@ -67,3 +62,19 @@ def share_tasks(
     with ThreadPoolExecutor(len(jobs)) as pool:
         for done in [pool.submit(job) for job in jobs]:
             done.result()
+
+
+def settle(
+    task: Task,
+    result: Callable[[], Result],
+    here: Callable[[Task], None],
+    keep: Callable[[Task, Result], None],
+) -> None:
+    """Pass ``result()`` (a helper's answer) to ``keep(task, ...)``; where it fails, run
+    ``here(task)`` instead (its error, if it is one, comes again from there)."""
+    try:
+        value = result()
+    except Exception:
+        here(task)
+        return
+    keep(task, value)
