@@ -95,6 +95,9 @@ class SupervisedClustering:
       the published code proposes and rejects one by one, are never proposed: the
       merges, and so the partition and its ids, are the same;
     * a bounding-ball pre-filter (centroid, largest member distance);
+    * the other labels in the order of their last rejections (``check_order``): a
+      rejected candidate is checked until the first label that overlaps it, usually the
+      one that overlapped the last;
     * certificates (:mod:`~ftprobe.geometry.merging.certificates`), kept by slot in a table
       per pair of overlapping labels: the hyperplane that separated a parent cluster from D
       is tried on the other parent's points before any solver runs (it is then verified on
