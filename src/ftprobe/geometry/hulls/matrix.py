@@ -201,36 +201,35 @@ def cluster_distance_matrix(
     # Larger pairs first, so that the workers finish together.
     rest.sort(key=lambda t: -(len(groups[todo[t][0]]) + len(groups[todo[t][1]])))
 
+    # the two clusters' points of each remaining pair, in that order
+    ia = [groups[todo[t][0]] for t in rest]
+    ib = [groups[todo[t][1]] for t in rest]
     bar = tqdm(total=len(rest), desc="hull distances", disable=not progress or len(rest) < 20)
 
-    def keep(t: int, value: float) -> None:
-        i, j = todo[t]
+    def record(n: int, value: float) -> None:
+        i, j = todo[rest[n]]
         dist[i, j] = dist[j, i] = value
         bar.update()
 
     if helper is not None:
         # This process and the helper take pairs from one queue: no workers to start.
         share_tasks(
-            rest,
-            lambda t: keep(t, pair_distance(x, groups[todo[t][0]], groups[todo[t][1]], rtol, atol)),
+            range(len(rest)),
+            lambda n: record(n, pair_distance(x, ia[n], ib[n], rtol, atol)),
             threads=1,
-            helper=lambda t: helper(groups[todo[t][0]], groups[todo[t][1]], rtol, atol),
-            keep=keep,
+            helper=lambda n: helper(ia[n], ib[n], rtol, atol),
+            keep=record,
         )
     else:
         # Wolfe's method is many small NumPy and BLAS calls that hold the GIL, so threads would
         # take turns (two ran slower than one): worker processes solve whole pairs instead.
         if workers is None:
             workers = torch.get_num_threads()
-            work = sum(
-                (len(groups[todo[t][0]]) + len(groups[todo[t][1]])) * x.shape[1] for t in rest
-            )
+            work = sum(len(a) + len(b) for a, b in zip(ia, ib, strict=True)) * x.shape[1]
             if work < _PROCESS_WORK:
                 workers = 1
         workers = max(1, min(workers, len(rest)))
         with ExitStack() as stack:
-            ia = [groups[todo[t][0]] for t in rest]
-            ib = [groups[todo[t][1]] for t in rest]
             if workers > 1:
                 pool, path = stack.enter_context(_pair_pool(x, workers))
                 values = pool.map(
@@ -238,7 +237,7 @@ def cluster_distance_matrix(
                 )
             else:
                 values = map(pair_distance, repeat(x), ia, ib, repeat(rtol), repeat(atol))
-            for t, value in zip(rest, values, strict=True):
-                keep(t, value)
+            for n, value in enumerate(values):
+                record(n, value)
     bar.close()
     return dist

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from ftprobe.geometry.hulls.inputs import check_query, torch_device
 from ftprobe.geometry.hulls.pivoting import bpp
-from ftprobe.geometry.hulls.sharing import settle, share_tasks
+from ftprobe.geometry.hulls.sharing import in_threads, settle, share_tasks
 from ftprobe.geometry.partition import ClusteringLike
 
 # The certified error of a point-to-hull distance: at most RTOL * distance + ATOL * radius
@@ -514,8 +514,7 @@ def point_hull_distances(
         bar.update(len(pts))
 
     local = max(1, workers - 1) if helper is not None else workers
-    shared = local > 1 or helper is not None
-    with _torch_threads(1) if shared else nullcontext():
+    with _torch_threads(1) if in_threads(local, helper) else nullcontext():
         share_tasks(
             todo,
             solve,

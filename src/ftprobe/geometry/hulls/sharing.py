@@ -55,13 +55,19 @@ def share_tasks(
         while (task := take()) is not None:
             settle(task, lambda: helper(task).result(), here, keep)
 
-    if helper is None and threads <= 1:
+    if not in_threads(threads, helper):
         local()
         return
     jobs = [local] * max(1, threads) + ([remote] if helper is not None else [])
     with ThreadPoolExecutor(len(jobs)) as pool:
         for done in [pool.submit(job) for job in jobs]:
             done.result()
+
+
+def in_threads(threads: int, helper: object | None) -> bool:
+    """Whether :func:`share_tasks` runs its tasks on threads of its own (then each should
+    keep its libraries to one thread) rather than in the calling thread."""
+    return helper is not None or threads > 1
 
 
 def settle(
