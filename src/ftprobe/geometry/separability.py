@@ -58,17 +58,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import linalg
-from scipy.linalg.lapack import dtrtrs
 
 from ftprobe.errors import FtprobeError
+from ftprobe.geometry import active_set
 
 # SciPy wraps its linear algebra in a decorator that broadcasts over stacks of matrices;
-# the exact method calls these on one small matrix hundreds of thousands of times, and the
-# decorator's argument checks cost as much as the update itself (a third of the solver's
-# time at layer 0 of POS). The functions it wraps are the same ones, without the checks.
-qr = getattr(linalg.qr, "__wrapped__", linalg.qr)
+# its argument checks cost as much as a small update itself (Factor.renumbered deletes
+# columns once per warm start). The function it wraps is the same one, without them.
 qr_delete = getattr(linalg.qr_delete, "__wrapped__", linalg.qr_delete)
-qr_insert = getattr(linalg.qr_insert, "__wrapped__", linalg.qr_insert)
 
 TOUCH_TOL = 1e-6
 """Hulls closer than this, relative to the scale, touch, and touching counts as overlap.
@@ -500,29 +497,16 @@ def _active_set_nnls(
     comes with the points carrying weight at the end and the end state, for warm starts of
     later problems.
     """
-    d = P.shape[1]
-    m = d + 2
+    m = P.shape[1] + 2
     na = len(P)
     n = na + len(Q)
-    r = np.zeros(m)
-    r[d] = r[d + 1] = 1.0
-
-    v = r.copy()
-    g = np.empty(n)
-    blocked = np.zeros(n, dtype=bool)
     first = None
+    passive: list[int] | np.ndarray = []
     if start is not None:
         # a related problem's end state: its passive columns and their factorisation
         block = min(block, _WARM_BLOCK)
-        passive = [int(i) for i in start.index]
-        z = np.zeros(len(passive))
-        Qf = np.array(start.q, order="F")
-        R = np.array(start.r, order="F")
+        passive = start.index
     else:
-        passive = []
-        z = np.zeros(0)
-        Qf = np.asfortranarray(np.eye(m))
-        R = np.zeros((m, 0), order="F")
         if seed is not None and n > block:
             half = block // 2
             kp, kq = min(half, na), min(half, n - na)
@@ -546,235 +530,36 @@ def _active_set_nnls(
             elif len(extra):
                 first = np.unique(extra if first is None else np.concatenate([first, extra]))
 
-    def support() -> tuple[np.ndarray, np.ndarray]:
-        idx = np.asarray(passive, dtype=np.int64)
-        return idx[idx < na], idx[idx >= na] - na
-
-    def end_state() -> Factor:
-        return Factor(np.asarray(passive, dtype=np.int64), Qf, R)
-
-    # Working set. Pricing every point at every step is a pass over all of P and Q, and
-    # on large problems those passes were most of the solver's time (an overlap proof
-    # takes dozens of steps). Large problems price only a working set: the passive
-    # points and the best-priced ones of the last full pass. All points are priced again
-    # when the working set has nothing left to add or its points are all separated, so
-    # every verdict still rests on a pass over all points, as before.
-    ws = _WorkingSet(P, Q) if n > _WORKING_MIN else None
-    if ws is not None:
-        ws.add(np.asarray(passive, dtype=np.int64))
-
-    # A start's passive set is settled first (its weights are not known in this problem).
-    unsettled = start is not None
-    for _ in range(max_outer):
-        if unsettled:
-            unsettled = False
-            while passive:
-                ks = len(passive)
-                s, info = _passive_solution(Qf, R, ks)
-                if info != 0:
-                    return None
-                # This loop runs a dozen times or more per check, each round one small
-                # triangular solve: at low widths (130 columns at most at 128-d) NumPy's
-                # per-call overhead is most of its cost, so it makes as few calls as it
-                # can (array methods, masks instead of np.delete).
-                if (s > 0).all():
-                    z = s
-                    break
-                neg = s <= 0
-                # Step from z towards s until the first weight reaches 0; a weight already
-                # at 0 (z = s = 0) stops the step at once. z > 0 off the new columns.
-                zn = z[neg]
-                denom = zn - s[neg]
-                alpha = float((zn / denom).min()) if (denom > 0).all() else 0.0
-                z = z + alpha * (s - z)
-                out = neg & (z <= 1e-14 * max(1.0, float(z.max())))
-                drop = out.nonzero()[0]
-                if len(drop) == 0:
-                    drop = np.array([int(np.argmin(np.where(neg, z, np.inf)))])
-                    out[drop] = True
-                if len(drop) > 8:
-                    # many at once (typical after a warm start): refactorise instead
-                    keep = np.setdiff1d(np.arange(len(passive)), drop)
-                    passive = [passive[i] for i in keep.tolist()]
-                    if passive:
-                        Qf, R = qr(
-                            _dual_columns(P, Q, np.asarray(passive)),
-                            mode="full",
-                            check_finite=False,
-                        )
-                        Qf, R = np.asfortranarray(Qf), np.asfortranarray(R)
-                    else:
-                        Qf, R = np.asfortranarray(np.eye(m)), np.zeros((m, 0), order="F")
-                else:
-                    for i in sorted(drop.tolist(), reverse=True):
-                        Qf, R = qr_delete(
-                            Qf, R, i, 1, which="col", check_finite=False, overwrite_qr=True
-                        )
-                        del passive[i]
-                z = z[~out]
-                blocked[:] = False
-            # the residual of the least-squares fit on the passive columns (= Q R z)
-            ks = len(passive)
-            v = r - Qf[:, :ks] @ (R[:ks, :ks] @ z) if ks else r.copy()
-            if float(np.linalg.norm(v)) <= 1e-10:
-                idx = np.asarray(passive, dtype=np.int64)
-                on_p = idx < na
-                return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
-        u = v[:d]
-        picked = None
-        if ws is not None and first is None:
-            wide_enough = None if optimal else min_gap * float(np.linalg.norm(u))
-            picked = ws.candidates(u, v[d], v[d + 1], passive, blocked, block, wide_enough)
-        if picked is not None:
-            cand, price = picked
-        else:
-            # A pass over all points. g[j] > 0 means column j would lower the residual;
-            # for p it is p.u + v_d, for q it is -q.u + v_{d+1} (u = v[:d]).
-            # Separation: every p.u below every q.u.
-            np.matmul(P, u, out=g[:na])
-            np.matmul(Q, u, out=g[na:])
-            top_p = g[:na].max()
-            low_q = g[na:].min()
-            if not optimal and low_q - top_p > min_gap * float(np.linalg.norm(u)):
-                return ("sep", -u.copy(), support(), end_state(), (-top_p, -low_q))
-            g[:na] += v[d]
-            g[na:] *= -1.0
-            g[na:] += v[d + 1]
-            g[passive] = -np.inf
-            g[blocked] = -np.inf
-            if first is not None:
-                cand, first = first, None
-            else:
-                k = min(block, n - len(passive))
-                cand = np.argpartition(-g, k - 1)[:k] if k < n else np.arange(n)
-            cand = cand[g[cand] > 1e-14]
-            if len(cand) == 0:
-                if top_p < low_q:
-                    return ("sep", -u.copy(), support(), end_state(), (-top_p, -low_q))
-                # Optimal without separating and without a zero residual: the hulls touch
-                # to within rounding. The weights are the caller's candidate common point.
-                idx = np.asarray(passive, dtype=np.int64)
-                on_p = idx < na
-                if not on_p.any() or on_p.all():
-                    return None
-                return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
-            price = g[cand]
-            if ws is not None:
-                k = min(_WORKING_ADD, n - len(passive))
-                best = np.argpartition(-g, k - 1)[:k] if k < n else np.arange(n)
-                ws.add(np.concatenate([cand, best[g[best] > 1e-14]]))
-        cand = cand[np.argsort(-price, kind="stable")]
-        k0 = len(passive)
-        Qf, R = qr_insert(
-            Qf,
-            R,
-            _dual_columns(P, Q, cand),
-            k0,
-            which="col",
-            check_finite=False,
-            overwrite_qru=True,
-        )
-        # A column dependent on the columns before it is skipped until the passive set
-        # changes. Deleting a column leaves the diagonal to its left as it was, so all of
-        # them are read at once and deleted from the right.
-        cols = k0 + np.arange(len(cand))
-        dep = cols >= m
-        fit = cols[~dep]
-        dep[~dep] = np.abs(R[fit, fit]) <= 1e-10
-        for col in cols[dep][::-1].tolist():
-            Qf, R = qr_delete(Qf, R, col, 1, which="col", check_finite=False, overwrite_qr=True)
-        blocked[cand[dep]] = True
-        kept = cand[~dep]
-        if len(kept):
-            passive.extend(kept.tolist())
-            z = np.concatenate([z, np.zeros(len(kept))])
-            unsettled = True
+    if start is None:
+        Qt = np.eye(m)
+        R = np.zeros((m, m))
+    else:
+        # copies: the kernel updates them in place, and the start may serve again
+        Qt = np.array(start.q.T, order="C")
+        R = np.zeros((m, m))
+        R[:, : len(passive)] = start.r
+    outcome, u, idx, z, top_p, low_q = active_set.solve(
+        np.ascontiguousarray(P, dtype=np.float64),
+        np.ascontiguousarray(Q, dtype=np.float64),
+        np.empty(0, dtype=np.int64) if first is None else np.asarray(first, dtype=np.int64),
+        np.asarray(passive, dtype=np.int64),
+        Qt,
+        R,
+        start is not None,
+        block,
+        max_outer,
+        optimal,
+        float(min_gap),
+        _WORKING_MIN,
+        _WORKING_ADD,
+    )
+    on_p = idx < na
+    if outcome == active_set.SEP:
+        factor = Factor(idx, Qt.T, np.asfortranarray(R[:, : len(idx)]))
+        return ("sep", -u, (idx[on_p], idx[~on_p] - na), factor, (-top_p, -low_q))
+    if outcome == active_set.OVL and on_p.any() and not on_p.all():
+        return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
     return None
-
-
-class _WorkingSet:
-    """The points priced at most steps of :func:`_active_set_nnls` on a large problem.
-
-    Rows are kept gathered, signed as the dual's columns (``p``, or ``-q`` for a point of
-    Q), so that pricing them is one product; ``index`` holds their positions in
-    ``[P; Q]``.
-    """
-
-    def __init__(self, P: np.ndarray, Q: np.ndarray) -> None:
-        self.P, self.Q, self.na = P, Q, len(P)
-        self.rows = np.empty((64, P.shape[1]))
-        self.index = np.empty(64, dtype=np.int64)
-        self.size = 0
-        # Row of each point of [P; Q] in the set (-1: not in it): the passive points are
-        # always in the set, and masking them by position costs their number, where a
-        # membership test against the set cost a sort of it at every step.
-        self.row_of = np.full(len(P) + len(Q), -1, dtype=np.int64)
-
-    def add(self, idx: np.ndarray) -> None:
-        """Add the points ``idx`` (positions in ``[P; Q]``) not in the set yet."""
-        idx = np.unique(idx[self.row_of[idx] < 0])
-        if not len(idx):
-            return
-        k = self.size + len(idx)
-        if k > len(self.index):
-            cap = max(k, 2 * len(self.index))
-            self.rows = np.concatenate(
-                [self.rows[: self.size], np.empty((cap - self.size, self.rows.shape[1]))]
-            )
-            self.index = np.concatenate(
-                [self.index[: self.size], np.empty(cap - self.size, np.int64)]
-            )
-        on_p = idx < self.na
-        new = self.rows[self.size : k]
-        new[on_p] = self.P[idx[on_p]]
-        new[~on_p] = -self.Q[idx[~on_p] - self.na]
-        self.index[self.size : k] = idx
-        self.row_of[idx] = np.arange(self.size, k)
-        self.size = k
-
-    def candidates(
-        self,
-        u: np.ndarray,
-        vp: float,
-        vq: float,
-        passive: list[int],
-        blocked: np.ndarray,
-        block: int,
-        gap: float | None,
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The best-priced points of the set (positions in ``[P; Q]``) and their prices, or
-        None when all points must be priced: the set is empty, separated by more than
-        ``gap`` (None: the run goes to the optimum), or has no improving point left."""
-        k = self.size
-        if k == 0:
-            return None
-        idx = self.index[:k]
-        g = self.rows[:k] @ u  # p.u, or -q.u
-        on_p = idx < self.na
-        if gap is not None and -g[~on_p].max(initial=-np.inf) - g[on_p].max(initial=-np.inf) > gap:
-            return None
-        g += np.where(on_p, vp, vq)
-        g[blocked[idx]] = -np.inf
-        if passive:
-            rows = self.row_of[passive]
-            assert rows.min() >= 0, "a passive point outside the working set"
-            g[rows] = -np.inf
-        good = np.flatnonzero(g > 1e-14)
-        if not len(good):
-            return None
-        if len(good) > block:
-            good = good[np.argpartition(-g[good], block - 1)[:block]]
-        return idx[good], g[good]
-
-
-def _passive_solution(Qf: np.ndarray, R: np.ndarray, ks: int) -> tuple[np.ndarray, int]:
-    """The least-squares weights of the ``ks`` passive columns factored as ``Qf R`` against
-    the dual's right-hand side ``r = e_d + e_{d+1}``, and LAPACK's info (0: solved)."""
-    d = Qf.shape[0] - 2
-    qtr = Qf[d, :ks] + Qf[d + 1, :ks]  # = Q^T r
-    # R is (m, ks) with zeros below row ks: LAPACK solves with its leading triangle in
-    # place (a slice would be copied on every one of these solves).
-    return dtrtrs(R, qtr)
 
 
 def _touching(factor: Factor, na: int) -> tuple | None:
@@ -784,9 +569,13 @@ def _touching(factor: Factor, na: int) -> tuple | None:
     ks = len(factor.index)
     if ks == 0:
         return None
-    z, info = _passive_solution(factor.q, factor.r, ks)
-    if info != 0:
+    m = factor.q.shape[0]
+    R = np.zeros((m, m))
+    R[:, :ks] = factor.r
+    z = np.zeros(m)
+    if not active_set.passive_solution(np.array(factor.q.T, order="C"), R, ks, z):
         return None
+    z = z[:ks]
     idx = np.asarray(factor.index, dtype=np.int64)
     on_p = idx < na
     return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
