@@ -36,7 +36,7 @@ How the verdict is found (cheapest first, each result verified):
    otherwise its optimality conditions make the residual vector a strictly separating
    hyperplane. It is solved by an active-set (Lawson-Hanson) method that adds a block of
    the most violated points per step and keeps a QR factorisation of the points carrying
-   weight up to date; at most ``d + 2`` points carry weight, so the work is a few dozen
+   weight up to date (its steps compiled, :mod:`ftprobe.geometry.active_set`); at most ``d + 2`` points carry weight, so the work is a few dozen
    steps on small dense matrices, whatever the number of points. It stops as soon as the
    current residual direction separates every point (any separating hyperplane is a
    certificate; the optimal one is not needed) or the residual vanishes;
