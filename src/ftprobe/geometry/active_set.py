@@ -309,7 +309,12 @@ def solve(
     top_p = 0.0
     low_q = 0.0
 
-    # the working set: rows gathered and signed as the dual's columns (p, or -q)
+    # The working set. Pricing every point at every step is a pass over all of P and Q,
+    # and on large problems those passes were most of the solver's time (an overlap proof
+    # takes dozens of steps): large problems price the passive points and the best-priced
+    # ones of the last full pass, and all points again when the set has nothing left to
+    # add or its points are all separated. Rows are gathered and signed as the dual's
+    # columns (p, or -q).
     use_ws = n > working_min
     ws_rows = np.empty((64 if use_ws else 1, d))
     ws_index = np.empty(len(ws_rows), dtype=np.int64)

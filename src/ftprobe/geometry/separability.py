@@ -36,8 +36,9 @@ How the verdict is found (cheapest first, each result verified):
    otherwise its optimality conditions make the residual vector a strictly separating
    hyperplane. It is solved by an active-set (Lawson-Hanson) method that adds a block of
    the most violated points per step and keeps a QR factorisation of the points carrying
-   weight up to date (its steps compiled, :mod:`ftprobe.geometry.active_set`); at most ``d + 2`` points carry weight, so the work is a few dozen
-   steps on small dense matrices, whatever the number of points. It stops as soon as the
+   weight up to date (its steps compiled: :mod:`ftprobe.geometry.active_set`); at most
+   ``d + 2`` points carry weight, so the work is a few dozen steps on small dense
+   matrices, whatever the number of points. It stops as soon as the
    current residual direction separates every point (any separating hyperplane is a
    certificate; the optimal one is not needed) or the residual vanishes;
 3. when the first separating hyperplane is too thin to verify, the same method runs on to
