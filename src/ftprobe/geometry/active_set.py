@@ -27,7 +27,7 @@ import numpy as np
 
 SEP, OVL, FAIL = 0, 1, -1
 
-# A column whose diagonal in R is below this is (numerically) dependent on the passive
+# A column whose diagonal in R would be below this is (numerically) dependent on the passive
 # columns before it: it is skipped until the passive set changes.
 _DEPENDENT = 1e-10
 # Points priced at no more than this are no improvement.
@@ -61,8 +61,18 @@ def _column(P: np.ndarray, Q: np.ndarray, j: int, out: np.ndarray) -> None:
 
 
 @_jit
-def _insert(Qt: np.ndarray, R: np.ndarray, pos: int, col: np.ndarray, w: np.ndarray) -> float:
-    """Append ``col`` as column ``pos`` of the factorisation; its diagonal entry in R.
+def dual_columns(P: np.ndarray, Q: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Columns ``idx`` of the dual's matrix, one per row (``len(idx) x (d + 2)``)."""
+    out = np.empty((len(idx), P.shape[1] + 2))
+    for c in range(len(idx)):
+        _column(P, Q, idx[c], out[c])
+    return out
+
+
+@_jit
+def _insert(Qt: np.ndarray, R: np.ndarray, pos: int, col: np.ndarray, w: np.ndarray) -> bool:
+    """Append ``col`` as column ``pos`` of the factorisation, unless it is (numerically)
+    dependent on the columns before it: then nothing changes and the answer is False.
 
     ``w = Q' col`` has its entries below ``pos`` folded into one by a Householder
     reflection of rows ``pos..`` of ``Qt``; the earlier columns of R are zero there and
@@ -74,33 +84,32 @@ def _insert(Qt: np.ndarray, R: np.ndarray, pos: int, col: np.ndarray, w: np.ndar
     for i in range(pos, m):
         norm2 += w[i] * w[i]
     norm = np.sqrt(norm2)
+    if norm <= _DEPENDENT:
+        return False
     for i in range(pos):
         R[i, pos] = w[i]
     for i in range(pos + 1, m):
         R[i, pos] = 0.0
-    if norm == 0.0:
-        R[pos, pos] = 0.0
-        return 0.0
     alpha = -norm if w[pos] >= 0.0 else norm
-    # v = w[pos:] - alpha e_1; H = I - 2 v v' / (v'v), applied to rows pos.. of Qt
+    # v = w[pos:] - alpha e_1 (never 0: |v_1| = |w_pos| + norm); H = I - 2 v v' / (v'v),
+    # applied to rows pos.. of Qt
     w[pos] -= alpha
     vv = 0.0
     for i in range(pos, m):
         vv += w[i] * w[i]
-    if vv > 0.0:
-        y = np.zeros(m)
-        for i in range(pos, m):
-            wi = w[i]
-            if wi != 0.0:
-                for k in range(m):
-                    y[k] += wi * Qt[i, k]
-        for i in range(pos, m):
-            c = 2.0 * w[i] / vv
-            if c != 0.0:
-                for k in range(m):
-                    Qt[i, k] -= c * y[k]
+    y = np.zeros(m)
+    for i in range(pos, m):
+        wi = w[i]
+        if wi != 0.0:
+            for k in range(m):
+                y[k] += wi * Qt[i, k]
+    for i in range(pos, m):
+        c = 2.0 * w[i] / vv
+        if c != 0.0:
+            for k in range(m):
+                Qt[i, k] -= c * y[k]
     R[pos, pos] = alpha
-    return alpha
+    return True
 
 
 @_jit
@@ -232,10 +241,12 @@ def _gather(
     row_of: np.ndarray,
     size: int,
     j: int,
+    col: np.ndarray,
 ):
-    """Add point ``j`` of ``[P; Q]`` to the working set (``rows``: signed as the dual's
-    columns, ``p`` or ``-q``; ``index``: their positions; ``row_of``: the row of each
-    point, -1 outside), growing the arrays when full. Returns ``rows, index, size``."""
+    """Add point ``j`` of ``[P; Q]`` to the working set (``rows``: the first ``d``
+    entries of the dual's columns, ``p`` or ``-q``; ``index``: their positions;
+    ``row_of``: the row of each point, -1 outside), growing the arrays when full.
+    ``col``: scratch of the dual's height. Returns ``rows, index, size``."""
     if row_of[j] >= 0:
         return rows, index, size
     d = rows.shape[1]
@@ -247,9 +258,9 @@ def _gather(
             for k in range(d):
                 grown[i, k] = rows[i, k]
         rows, index = grown, more
-    na = P.shape[0]
+    _column(P, Q, j, col)
     for k in range(d):
-        rows[size, k] = P[j, k] if j < na else -Q[j - na, k]
+        rows[size, k] = col[k]
     index[size] = j
     row_of[j] = size
     return rows, index, size + 1
@@ -325,7 +336,7 @@ def solve(
     if use_ws:
         for j in range(ks):
             ws_rows, ws_index, ws_size = _gather(
-                P, Q, ws_rows, ws_index, row_of, ws_size, passive[j]
+                P, Q, ws_rows, ws_index, row_of, ws_size, passive[j], col
             )
 
     for _ in range(max_outer):
@@ -458,11 +469,11 @@ def solve(
             if use_ws:
                 for idx in cand:
                     ws_rows, ws_index, ws_size = _gather(
-                        P, Q, ws_rows, ws_index, row_of, ws_size, idx
+                        P, Q, ws_rows, ws_index, row_of, ws_size, idx, col
                     )
                 for idx in _improving(g, _top(g, working_add)):
                     ws_rows, ws_index, ws_size = _gather(
-                        P, Q, ws_rows, ws_index, row_of, ws_size, idx
+                        P, Q, ws_rows, ws_index, row_of, ws_size, idx, col
                     )
         # Columns join one at a time; one dependent on those before it is skipped until
         # the passive set changes.
@@ -472,10 +483,7 @@ def solve(
                 blocked[idx] = True
                 continue
             _column(P, Q, idx, col)
-            diag = _insert(Qt, R, ks, col, w)
-            if abs(diag) <= _DEPENDENT:
-                for row in range(ks + 1):
-                    R[row, ks] = 0.0
+            if not _insert(Qt, R, ks, col, w):
                 blocked[idx] = True
                 continue
             passive[ks] = idx

@@ -454,14 +454,12 @@ def _dual_columns(P: np.ndarray, Q: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
     A point p of P gives ``[p; 1; 0]``, a point q of Q gives ``[-q; 0; 1]``.
     """
-    d, na = P.shape[1], len(P)
-    C = np.zeros((d + 2, len(idx)), order="F")
-    on_p = idx < na
-    C[:d, on_p] = P[idx[on_p]].T
-    C[:d, ~on_p] = -Q[idx[~on_p] - na].T
-    C[d, on_p] = 1.0
-    C[d + 1, ~on_p] = 1.0
-    return C
+    rows = active_set.dual_columns(
+        np.ascontiguousarray(P, dtype=np.float64),
+        np.ascontiguousarray(Q, dtype=np.float64),
+        np.asarray(idx, dtype=np.int64),
+    )
+    return rows.T
 
 
 def _dual_matrix(P: np.ndarray, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
