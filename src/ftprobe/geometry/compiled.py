@@ -1,0 +1,19 @@
+"""How the geometry's compiled loops are compiled: one rule for every module that has them.
+
+Sums may be reordered (vectorised) and products fused: the loops are dot products and
+updates over hundreds of entries. No verdict depends on that rounding (every separation is
+checked on the data by a margin far above it); infinities keep their meaning ("ninf" and
+"nnan" are not allowed: excluded points are priced -inf, missing bounds are +inf). Compiled
+once per machine, cached beside the module; ``nogil`` lets the label-pair thread run its
+checks beside the merges.
+"""
+
+from __future__ import annotations
+
+import numba
+
+fast = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
+
+# For loops whose results must equal NumPy's bit for bit (the merge order depends on exact
+# distances and their ties): no reordering, no fused products.
+exact = numba.njit(cache=True, nogil=True)
