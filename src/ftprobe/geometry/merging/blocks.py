@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ftprobe.geometry.compiled import exact
 from ftprobe.geometry.merging.exact import exact_gram, exact_sqnorms
 from ftprobe.geometry.merging.frame import Frame
 from ftprobe.geometry.partition import conflict_groups, vector_ids
@@ -79,7 +80,7 @@ class LiveSlots:
     merged away since stays, with creation id -1)."""
 
     # the block's arrays it holds rows of, by name
-    FIELDS = ("cid", "centre", "cnorm2", "pcentre", "pcnorm2", "radius")
+    FIELDS = ("cid", "centre", "cnorm2", "pcentre", "radius")
 
     slots: np.ndarray
     pos: np.ndarray  # per slot of the block: its row here (-1: not here)
@@ -87,7 +88,6 @@ class LiveSlots:
     centre: np.ndarray
     cnorm2: np.ndarray
     pcentre: np.ndarray | None
-    pcnorm2: np.ndarray | None
     radius: np.ndarray
 
 
@@ -102,7 +102,7 @@ class LabelBlock:
     size: np.ndarray  # number of points per slot
     centre: np.ndarray  # centroid per slot (centred coordinates)
     pcentre: np.ndarray | None  # the centroids' coordinates on the principal directions
-    pcnorm2: np.ndarray | None  # their squared norms
+    frozen: np.ndarray  # per slot: its unit is forced (never merged)
     radius: np.ndarray  # largest member distance from the centroid per slot (or a bound)
     rexact: np.ndarray  # the lineage's radius when it was last measured
     cnorm2: np.ndarray  # squared norm of each centroid
@@ -151,6 +151,18 @@ class LabelBlock:
             if copy is not None:
                 copy[i] = getattr(self, name)[s]
         view.cid[view.pos[t]] = -1
+
+    def merge_distances(self, s: int, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Slot ``s`` takes in slot ``t``: their rows and columns of ``d2`` become the
+        merged cluster's distances (Lance-Williams, for centroid linkage) and ``inf``.
+        Returns the merged cluster's row and the slots it is now closer to than their
+        recorded nearest neighbour."""
+        na, nb = int(self.size[s]), int(self.size[t])
+        nm = na + nb
+        return _lance_williams(
+            self.d2, s, t, float(na), float(nb), float(nm), na * nb / (nm * nm),
+            self.cid, self.frozen, self.nn_d2,
+        )  # fmt: skip
 
     @classmethod
     def of(
@@ -204,7 +216,7 @@ class LabelBlock:
             size=sizes.astype(np.int64),
             centre=P.copy(),
             pcentre=pcentre,
-            pcnorm2=None if pcentre is None else (pcentre**2).sum(axis=1),
+            frozen=fz,
             radius=np.zeros(m),
             rexact=np.zeros(m),
             cnorm2=sq.copy(),
@@ -214,6 +226,45 @@ class LabelBlock:
             epoch=np.zeros(m, dtype=np.int64),
             n_live=m,
         )
+
+
+@exact
+def _lance_williams(
+    d2: np.ndarray,
+    s: int,
+    t: int,
+    wa: float,
+    wb: float,
+    nm: float,
+    c: float,
+    cid: np.ndarray,
+    frozen: np.ndarray,
+    nn_d2: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """See :meth:`LabelBlock.merge_distances`. The arithmetic is NumPy's
+    ``(wa * d2[s] + wb * d2[t]) / nm - c * d2[s, t]``, operation for operation: the merge
+    order depends on these values and their ties."""
+    m = d2.shape[0]
+    dab = d2[s, t]
+    row = np.empty(m)
+    closer = np.empty(m, dtype=np.int64)
+    k = 0
+    for j in range(m):
+        v = (wa * d2[s, j] + wb * d2[t, j]) / nm - c * dab
+        if v < 0.0:
+            v = 0.0
+        if cid[j] < 0 or frozen[j] or j in (s, t):
+            v = np.inf
+        row[j] = v
+        if v < nn_d2[j]:
+            closer[k] = j
+            k += 1
+    for j in range(m):
+        d2[s, j] = row[j]
+        d2[j, s] = row[j]
+        d2[t, j] = np.inf
+        d2[j, t] = np.inf
+    return row, closer[:k]
 
 
 def principal_directions(Xc: np.ndarray, k: int, sample: int = 4096) -> np.ndarray | None:

@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ftprobe.geometry.merging import compiled_tests
 from ftprobe.geometry.merging.blocks import LabelBlock
+from ftprobe.geometry.merging.compiled_tests import MemberChains
 from ftprobe.geometry.merging.stats import ClusteringStats
 from ftprobe.geometry.separability import SEPARATION_TOL
 
 # Planes of the bigger parent tried on a candidate, nearest clusters' first.
 _POOL_SIZE = 96
-# Up to this many directions, try_centroids projects every point on all of them.
-_DENSE_DIRECTIONS = 16
-# Points a plane is first tested on: most that fail on a big cluster fail early.
-_FIRST_POINTS = 32
+# A ball's radius is computed from norms: this much (relative to the scale) covers its
+# rounding when a ball stands in for a cluster's points, as in the ball test.
+_BALL_SLACK = 1e-6
 
 
 class CertificateTable:
@@ -65,94 +66,60 @@ class CertificateTable:
             self.tables[(L, K)] = np.zeros((self.sizes[L], self.sizes[K]), np.int32)
             self.partners.setdefault(K, set()).add(L)
             self.partners.setdefault(L, set()).add(K)
-        table[s, slots] = codes
-        self.tables[(L, K)][slots, s] = -codes
+        compiled_tests.put_row(table, self.tables[(L, K)], s, slots, codes)
 
     def clear(self, K: int, s: int) -> None:
         """Forget every certificate of K's slot ``s`` (its cluster is merged away)."""
         for L in self.partners.get(K, ()):
-            row = self.tables[(K, L)][s]
-            held = np.flatnonzero(row)
-            if len(held):
-                row[held] = 0
-                self.tables[(L, K)][held, s] = 0
+            compiled_tests.clear_row(self.tables[(K, L)], self.tables[(L, K)], s)
 
 
 class Planes:
-    """Every hyperplane made in a run, by serial: normals and offsets as rows, so that a
-    set of them is tested with one gather and one product, and the points that carried
-    weight when each was found (None: not found by a solver)."""
+    """Every hyperplane made in a run, by serial: normals and offsets as rows, and the
+    points that carried weight when each was found (None: not found by a solver).
+
+    It also holds the tests' memory (see :mod:`compiled_tests`): per orientation of each
+    hyperplane, the stamp of the last set of points it was tested on, and the outcome.
+    """
 
     def __init__(self, Xc: np.ndarray, scale: float) -> None:
         self.Xc = Xc
         self.scale = scale
+        self.tol = SEPARATION_TOL * scale
         self.w = np.empty((1024, Xc.shape[1]))
         self.b = np.empty(1024)
+        self.memo = np.full(2 * 1024, -1, dtype=np.int64)
+        self.memo_ok = np.zeros(2 * 1024, dtype=bool)
+        self._stamp = 0
         self.n = 0
         self.support: list[np.ndarray | None] = []
 
     def add(self, w: np.ndarray, b: float, support: np.ndarray | None) -> int:
         """Register a verified hyperplane ``w.x + b = 0`` (``||w|| = 1``); its serial."""
-        k = self.n
-        if k == len(self.b):
-            self.w = np.concatenate([self.w, np.empty_like(self.w)])
-            self.b = np.concatenate([self.b, np.empty_like(self.b)])
-        self.w[k] = w
-        self.b[k] = b
-        self.n = k + 1
-        self.support.append(support)
+        k = self.add_many(w[None, :], np.array([b]))
+        self.support[k] = support
         return k
 
-    def clears(self, codes: np.ndarray, mem: np.ndarray) -> np.ndarray:
-        """For each code: does its hyperplane put every point of ``mem`` on the side it
-        names (by ``tol`` at least)?
+    def add_many(self, W: np.ndarray, b: np.ndarray) -> int:
+        """Register verified hyperplanes ``W[i].x + b[i] = 0`` found by no solver; the
+        first one's serial (the others follow in order)."""
+        k, m = self.n, len(b)
+        while k + m > len(self.b):
+            self.w = np.concatenate([self.w, np.empty_like(self.w)])
+            self.b = np.concatenate([self.b, np.empty_like(self.b)])
+            self.memo = np.concatenate([self.memo, np.full_like(self.memo, -1)])
+            self.memo_ok = np.concatenate([self.memo_ok, np.zeros_like(self.memo_ok)])
+        self.w[k : k + m] = W
+        self.b[k : k + m] = b
+        self.n = k + m
+        self.support.extend([None] * m)
+        return k
 
-        Each distinct hyperplane is evaluated once, on a first few points, then only the
-        ones still standing on the rest: most that fail on a big cluster fail early.
-        """
-        serial = np.abs(codes) - 1
-        sign = np.sign(codes).astype(np.float64)
-        tol = SEPARATION_TOL * self.scale
-        if len(mem) <= _FIRST_POINTS:
-            # a few points (often one): every plane on all of them, repeats included
-            vals = self.Xc[mem] @ self.w[serial].T + self.b[serial]
-            return (sign * vals).min(axis=0) >= tol
-        uniq, back = np.unique(serial, return_inverse=True)
-        # which orientations of each distinct plane are asked for
-        want_pos = np.zeros(len(uniq), dtype=bool)
-        want_neg = np.zeros(len(uniq), dtype=bool)
-        want_pos[back[sign > 0]] = True
-        want_neg[back[sign < 0]] = True
-        lo = np.full(len(uniq), np.inf)
-        hi = np.full(len(uniq), -np.inf)
-        alive = np.arange(len(uniq))
-        for part in (mem[:_FIRST_POINTS], mem[_FIRST_POINTS:]):
-            if len(part) == 0 or len(alive) == 0:
-                break
-            cols = uniq[alive]
-            vals = self.Xc[part] @ self.w[cols].T + self.b[cols]
-            lo[alive] = np.minimum(lo[alive], vals.min(axis=0))
-            hi[alive] = np.maximum(hi[alive], vals.max(axis=0))
-            alive = np.flatnonzero((want_pos & (lo >= tol)) | (want_neg & (-hi >= tol)))
-        standing = np.zeros(len(uniq), dtype=bool)
-        standing[alive] = True
-        worst = np.where(sign > 0, lo[back], -hi[back])  # min over mem of sign * (w.x + b)
-        return (worst >= tol) & standing[back]
-
-
-def members_of(
-    members: dict[int, np.ndarray], blk: LabelBlock, slots: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The points of the clusters in ``slots``, one cluster after the other, and how many
-    each has."""
-    mems = [members[int(c)] for c in blk.cid[slots]]
-    lens = np.fromiter((len(mm) for mm in mems), dtype=np.int64, count=len(mems))
-    return np.concatenate(mems), lens
-
-
-def _starts(lens: np.ndarray) -> np.ndarray:
-    """Where each of consecutive segments of these lengths starts (for ``reduceat``)."""
-    return np.concatenate([[0], np.cumsum(lens)[:-1]])
+    def stamps(self, k: int) -> int:
+        """The first of ``k`` fresh stamps (one per set of points the tests run on)."""
+        first = self._stamp
+        self._stamp += k
+        return first
 
 
 def inherit(
@@ -169,24 +136,28 @@ def inherit(
     hyperplane that separated parent A from D is tested on parent B's points; when both
     parents hold the very same one against D it needs no test at all. The bigger parent's
     hyperplanes go first (they are tested on the smaller parent's points); the smaller
-    parent's only for what is left. Each round tests all its hyperplanes at once.
+    parent's only for what is left.
     """
-    found = np.where(from_a == from_b, from_a, 0)
-    rounds = [(from_a, mem_b), (from_b, mem_a)]
-    if len(mem_b) > len(mem_a):
-        rounds.reverse()
-    for codes, other_mem in rounds:
-        idx = np.flatnonzero((found == 0) & (codes != 0))
-        if len(idx):
-            idx = idx[planes.clears(codes[idx], other_mem)]
-            found[idx] = codes[idx]
+    found = compiled_tests.inherited(
+        planes.Xc,
+        planes.w,
+        planes.b,
+        from_a,
+        from_b,
+        mem_a,
+        mem_b,
+        planes.tol,
+        planes.memo,
+        planes.memo_ok,
+        planes.stamps(2),
+    )
     stats.certificate_reuses += int(np.count_nonzero(found))
     return found
 
 
 def try_pool(
     planes: Planes,
-    members: dict[int, np.ndarray],
+    chains: MemberChains,
     big_codes: np.ndarray,
     small_mem: np.ndarray,
     oblk: LabelBlock,
@@ -199,46 +170,36 @@ def try_pool(
     certificate (``codes`` 0; filled in where one holds).
 
     A hyperplane that separated the bigger parent from one cluster often also separates
-    the merged cluster from another one nearby, and testing them all at once is much
-    cheaper than a solver call. They already hold on the bigger parent, so only the
-    smaller one's points need testing.
+    the merged cluster from another one nearby, and testing them all is much cheaper than
+    a solver call. They already hold on the bigger parent, so only the smaller one's
+    points need testing.
     """
-    held = big_codes[big_codes != 0]
-    if not len(held):
-        return
-    _, first = np.unique(held, return_index=True)
-    pool = held[np.sort(first)[:_POOL_SIZE]]  # nearest clusters' first
-    pool = pool[planes.clears(pool, small_mem)]
-    if not len(pool):
-        return
-    todo = np.flatnonzero(codes == 0)
-    slots = close[todo]
-    serial = np.abs(pool) - 1
-    W, b = planes.w[serial].T, planes.b[serial]
-    # the other cluster must lie on the negative side of each code's orientation
-    flip = -np.sign(pool).astype(np.float64)
-    scale = planes.scale
-    tol = SEPARATION_TOL * scale
-    # A cluster's ball on the right side settles it with no pass over its points; its
-    # centroid on the wrong side rules the hyperplane out (the slack covers the rounding
-    # of the radius, as in the ball test).
-    at_centre = (oblk.centre[slots] @ W + b) * flip
-    ok = at_centre - oblk.radius[slots][:, None] >= tol + 1e-6 * scale
-    hopeful = ~ok.any(axis=1) & (at_centre >= tol).any(axis=1)
-    if hopeful.any():
-        rows = np.flatnonzero(hopeful)
-        pts, lens = members_of(members, oblk, slots[rows])
-        vals = (planes.Xc[pts] @ W + b) * flip
-        ok[rows] = np.minimum.reduceat(vals, _starts(lens), axis=0) >= tol
-    got = ok.any(axis=1)
-    codes[todo[got]] = pool[ok[got].argmax(axis=1)]
-    stats.certificate_reuses += int(got.sum())
+    stats.certificate_reuses += compiled_tests.pool_certificates(
+        planes.Xc,
+        planes.w,
+        planes.b,
+        big_codes,
+        small_mem,
+        _POOL_SIZE,
+        oblk.centre,
+        oblk.radius,
+        oblk.cid,
+        close,
+        codes,
+        chains.head,
+        chains.nxt,
+        planes.tol,
+        _BALL_SLACK * planes.scale,
+        planes.memo,
+        planes.memo_ok,
+        planes.stamps(2),
+    )
 
 
 def try_centroids(
     planes: Planes,
-    members: dict[int, np.ndarray],
-    rows: np.ndarray,
+    chains: MemberChains,
+    mem: np.ndarray,
     centre: np.ndarray,
     oblk: LabelBlock,
     close: np.ndarray,
@@ -246,33 +207,23 @@ def try_centroids(
     stats: ClusteringStats,
 ) -> None:
     """Try, for each cluster still without a certificate, the direction joining the two
-    centroids; ``rows`` are the merged cluster's points (centred)."""
-    todo = np.flatnonzero(codes == 0)
-    slots = close[todo]
-    U = centre[None, :] - oblk.centre[slots]
-    U /= np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-300)
-    lo = (rows @ U.T).min(axis=0)  # (len(todo),)
-    scale = planes.scale
-    tol = SEPARATION_TOL * scale
-    # The other cluster's ball bounds its side (its centroid's projection plus its radius,
-    # which is computed from norms: the slack covers that rounding, as in the ball test):
-    # enough for most small clusters, whose points then need no projecting.
-    slack = 1e-6 * scale
-    hi = np.einsum("ij,ij->i", oblk.centre[slots], U) + oblk.radius[slots] + slack
-    exact = np.flatnonzero(lo - hi <= 2 * tol)
-    if len(exact):
-        pts, lens = members_of(members, oblk, slots[exact])
-        rows_of = np.repeat(np.arange(len(exact)), lens)
-        if len(exact) <= _DENSE_DIRECTIONS:
-            # Every point on every direction, one matrix product, and each point's own
-            # column kept: the wasted products cost less than gathering a direction per
-            # point (a second array the size of the points) for a row-wise product.
-            proj = (planes.Xc[pts] @ U[exact].T)[np.arange(len(pts)), rows_of]
-        else:
-            proj = np.einsum("ij,ij->i", planes.Xc[pts], U[exact][rows_of])
-        hi[exact] = np.maximum.reduceat(proj, _starts(lens))
-    stats.centroid_tries += len(todo)
-    for i in np.flatnonzero(lo - hi > 2 * tol).tolist():
-        stats.centroid_wins += 1
-        stats.certificate_reuses += 1
-        codes[todo[i]] = planes.add(U[i].copy(), -(lo[i] + hi[i]) / 2, None) + 1
+    centroids; ``mem`` are the merged cluster's points, ``centre`` its centroid."""
+    at, U, off, tries = compiled_tests.centroid_directions(
+        planes.Xc,
+        mem,
+        centre,
+        oblk.centre,
+        oblk.radius,
+        oblk.cid,
+        close,
+        codes,
+        chains.head,
+        chains.nxt,
+        planes.tol,
+        _BALL_SLACK * planes.scale,
+    )
+    stats.centroid_tries += tries
+    stats.centroid_wins += len(at)
+    stats.certificate_reuses += len(at)
+    if len(at):
+        codes[at] = planes.add_many(U, off) + 1 + np.arange(len(at))

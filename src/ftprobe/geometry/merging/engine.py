@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from ftprobe.errors import FtprobeError
+from ftprobe.geometry.merging import compiled_tests
 from ftprobe.geometry.merging.blocks import (
     BALL_DIMS,
     LabelBlock,
@@ -38,6 +39,7 @@ from ftprobe.geometry.merging.certificates import (
     try_centroids,
     try_pool,
 )
+from ftprobe.geometry.merging.compiled_tests import MemberChains
 from ftprobe.geometry.merging.frame import Frame
 from ftprobe.geometry.merging.label_pairs import (
     BACKGROUND_MIN_POINTS,
@@ -57,6 +59,9 @@ _RADIUS_MEASURED = 64
 _RADIUS_DRIFT = 0.03
 # How often the merges record the label-pair verdicts the second thread has finished.
 _HARVEST_SECONDS = 0.5
+# What the ball test is given for the principal coordinates when there are none.
+_NO_ROWS = np.empty((0, 0))
+_NO_VALUES = np.empty(0)
 
 
 class ClusteringInterrupted(FtprobeError):
@@ -231,6 +236,7 @@ class SupervisedClustering:
             int(uid[u]): pts for u, pts in enumerate(np.split(by_unit, np.cumsum(units.size)[:-1]))
         }
         self.owner = uid[units.point_unit]  # active cluster of every point
+        self.chains = MemberChains(n, self.members)
         self.next_cid = n + int(copies.sum())
         self.blocks: dict[int, LabelBlock] = {}
         self.queue = MergeQueue(self.blocks)
@@ -310,24 +316,13 @@ class SupervisedClustering:
         ca, cb = int(blk.cid[s]), int(blk.cid[t])
         na, nb = int(blk.size[s]), int(blk.size[t])
         nm = na + nb
-        # Lance-Williams update for centroid linkage (squared distances).
-        dab = blk.d2[s, t]
-        row = (na * blk.d2[s] + nb * blk.d2[t]) / nm - (na * nb / (nm * nm)) * dab
-        np.maximum(row, 0.0, out=row)
-        dead = blk.cid < 0
-        row[dead] = np.inf
-        fz = self.frozen[blk.points]
-        row[fz] = np.inf
-        row[s] = row[t] = np.inf
-        blk.d2[s, :] = row
-        blk.d2[:, s] = row
-        blk.d2[t, :] = np.inf
-        blk.d2[:, t] = np.inf
+        row, closer = blk.merge_distances(s, t)
         m = self.next_cid
         self.next_cid += 1
         mem = np.concatenate([self.members.pop(ca), self.members.pop(cb)])
         mem.sort()
         self.members[m] = mem
+        self.chains.join(ca, cb, m)
         self.owner[mem] = m
         self.c_label[m] = blk.label
         self.c_slot[m] = s
@@ -342,7 +337,6 @@ class SupervisedClustering:
         blk.centre[s] = centre
         if blk.pcentre is not None:
             blk.pcentre[s] = centre @ self.basis
-            blk.pcnorm2[s] = float(blk.pcentre[s] @ blk.pcentre[s])
         blk.cnorm2[s] = float(centre @ centre)
         blk.radius[s] = radius
         blk.rexact[s] = rexact
@@ -362,7 +356,6 @@ class SupervisedClustering:
         self.warm.merged(m, big, small)
         # neighbours: m's own, and everyone for whom m is now closer
         self.queue.refresh(blk, s)
-        closer = np.flatnonzero(row < blk.nn_d2)
         for o in closer.tolist():
             blk.nn[o] = s
             blk.nn_cid[o] = m
@@ -401,7 +394,6 @@ class SupervisedClustering:
         radius, rexact = self._merged_radius(blk, s, t, mem, centre)
         cn2 = float(centre @ centre)
         pc = centre @ self.basis if self.basis is not None else None
-        pcn2 = float(pc @ pc) if pc is not None else 0.0
         # the ball test only prunes; this slack keeps rounding from pruning a touching pair
         tol = 1e-6 * self.frame.scale
         # per other label: the slots of its clusters near the candidate and a
@@ -420,34 +412,19 @@ class SupervisedClustering:
                 continue
             oblk = self.blocks[L]
             view = oblk.live()
-            reach = radius + view.radius + tol
-            alive = view.cid >= 0
-            if pc is not None:
-                # The distance within a few principal directions is a lower bound on the
-                # distance: it rules out most balls at a fraction of the cost. It runs over
-                # every slot of the view (merged-away ones are dropped after), as gathering
-                # the live ones would cost more than it saves. Its rounding is far below tol.
-                low2 = view.pcnorm2 - 2.0 * (view.pcentre @ pc) + pcn2
-                at = ((low2 <= reach * reach) & alive).nonzero()[0]
-            else:
-                at = alive.nonzero()[0]
-            reach = reach[at]
-            # Gathering a centroid costs about three times its product: when the ball
-            # test leaves a third of the slots or more, all of them are multiplied.
-            if 3 * len(at) >= len(view.slots):
-                prod = (view.centre @ centre)[at]
-            else:
-                prod = view.centre[at] @ centre
-            dist_live = np.sqrt(np.maximum(view.cnorm2[at] + cn2 - 2.0 * prod, 0.0))
-            keep = (dist_live <= reach).nonzero()[0]
-            if len(keep) == 0:
+            near = compiled_tests.near_slots(
+                view.cid, view.centre, view.cnorm2,
+                _NO_ROWS if pc is None else view.pcentre,
+                view.radius, pc is not None, centre, cn2,
+                _NO_VALUES if pc is None else pc, radius, tol,
+            )  # fmt: skip
+            if len(near) == 0:
                 continue
-            live = view.slots[at]
             # First contact between the two labels: settle the whole pair once (it has to be
             # settled by the end anyway, when the last clusters of both labels meet).
             if key not in status and self.pairs.settle(K, L):
                 continue
-            close = live[keep[np.argsort(dist_live[keep], kind="stable")]]
+            close = view.slots[near]
             from_a = self.certs.get(K, s, L, close)
             from_b = self.certs.get(K, t, L, close)
             codes = inherit(self.planes, from_a, from_b, mem_a, mem_b, self.stats)
@@ -455,13 +432,10 @@ class SupervisedClustering:
             if codes.all():
                 continue
             big_codes, small_mem = (from_a, mem_b) if len(mem_a) >= len(mem_b) else (from_b, mem_a)
-            try_pool(
-                self.planes, self.members, big_codes, small_mem, oblk, close, codes, self.stats
-            )
+            try_pool(self.planes, self.chains, big_codes, small_mem, oblk, close, codes, self.stats)
             if codes.all():
                 continue
-            rows = self._merged_rows(mem, scaled=False)
-            try_centroids(self.planes, self.members, rows, centre, oblk, close, codes, self.stats)
+            try_centroids(self.planes, self.chains, mem, centre, oblk, close, codes, self.stats)
             if codes.all():
                 continue
             if not self._check_against(ca, cb, mem, oblk, close, codes):

@@ -1,0 +1,377 @@
+"""The merge loop's cheap tests, compiled: which clusters' balls meet the candidate's, and
+which known hyperplanes (or centroid directions) separate it from them.
+
+Each test is a few dot products per cluster, and a run makes hundreds of thousands of them
+(POS layer 6 in 128-d: 30,101 candidates, 238,000 (candidate, label) visits). In NumPy
+each visit was a few dozen calls on small arrays and their overhead was most of the run;
+here a visit is one call. The loops also stop early where the NumPy code could not: a
+hyperplane is abandoned at the first point on its wrong side, a centroid direction at the
+first point of the candidate that comes too close to the other cluster.
+
+What the tests decide is the same as the NumPy code's (the same first hyperplane in the
+same order of trial); the sums are rounded differently, which moves no verdict: a
+hyperplane counts only when it clears every point by ``SEPARATION_TOL``, far above the
+rounding, and the exact decisions do not depend on which certificate settled a pair.
+
+Clusters' points are walked as chains (:class:`MemberChains`): no gather per test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ftprobe.geometry.compiled import fast
+
+# The ball test's first, cheapest lower bound: the distance within this many principal
+# directions.
+_LEADING = 4
+
+
+class MemberChains:
+    """Every current cluster's points as a linked list: ``head[cid]`` its first point,
+    ``nxt[point]`` the next one (-1: the end). A merge links two lists in constant time.
+    Order within a chain is arbitrary: the tests only take minima and maxima over it."""
+
+    def __init__(self, n_points: int, members: dict[int, np.ndarray]) -> None:
+        cap = 2 * n_points
+        self.head = np.full(cap, -1, dtype=np.int64)
+        self.tail = np.full(cap, -1, dtype=np.int64)
+        self.nxt = np.full(n_points, -1, dtype=np.int64)
+        for cid, pts in members.items():
+            self.head[cid] = pts[0]
+            self.tail[cid] = pts[-1]
+            self.nxt[pts[:-1]] = pts[1:]
+
+    def join(self, a: int, b: int, m: int) -> None:
+        """Cluster ``m`` is the union of clusters ``a`` and ``b`` (which are gone)."""
+        self.nxt[self.tail[a]] = self.head[b]
+        self.head[m] = self.head[a]
+        self.tail[m] = self.tail[b]
+        self.head[a] = self.head[b] = self.tail[a] = self.tail[b] = -1
+
+
+@fast
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    acc = 0.0
+    for k in range(a.shape[0]):
+        acc += a[k] * b[k]
+    return acc
+
+
+@fast
+def _holds(
+    Xc: np.ndarray, w: np.ndarray, b: float, sign: float, pts: np.ndarray, tol: float
+) -> bool:
+    """Does ``sign * (w.x + b) >= tol`` hold at every point of ``pts``?"""
+    i = 0
+    while i < pts.shape[0] and sign * (_dot(Xc[pts[i]], w) + b) >= tol:
+        i += 1
+    return i == pts.shape[0]
+
+
+@fast
+def _chain_holds(
+    Xc: np.ndarray,
+    w: np.ndarray,
+    b: float,
+    sign: float,
+    head: np.ndarray,
+    nxt: np.ndarray,
+    cid: int,
+    tol: float,
+) -> bool:
+    """As :func:`_holds`, over the points of cluster ``cid``."""
+    p = head[cid]
+    while p >= 0:
+        if sign * (_dot(Xc[p], w) + b) < tol:
+            return False
+        p = nxt[p]
+    return True
+
+
+@fast
+def _code_clears(
+    Xc: np.ndarray,
+    W: np.ndarray,
+    B: np.ndarray,
+    code: int,
+    pts: np.ndarray,
+    tol: float,
+    memo: np.ndarray,
+    memo_ok: np.ndarray,
+    stamp: int,
+) -> bool:
+    """Does certificate ``code``'s hyperplane put every point of ``pts`` on the side it
+    names? Remembered under ``stamp`` (one stamp per set of points), so that a hyperplane
+    serving many clusters is tested once."""
+    serial = abs(code) - 1
+    key = 2 * serial + (1 if code < 0 else 0)
+    if memo[key] == stamp:
+        return memo_ok[key]
+    ok = _holds(Xc, W[serial], B[serial], 1.0 if code > 0 else -1.0, pts, tol)
+    memo[key] = stamp
+    memo_ok[key] = ok
+    return ok
+
+
+@fast
+def inherited(
+    Xc: np.ndarray,
+    W: np.ndarray,
+    B: np.ndarray,
+    from_a: np.ndarray,
+    from_b: np.ndarray,
+    mem_a: np.ndarray,
+    mem_b: np.ndarray,
+    tol: float,
+    memo: np.ndarray,
+    memo_ok: np.ndarray,
+    stamp: int,
+) -> np.ndarray:
+    """The merged cluster's certificates from its parents' (``from_a``/``from_b``, against
+    the same clusters; 0: none): one both parents hold needs no test; otherwise the
+    bigger parent's hyperplane tested on the smaller parent's points, then the smaller
+    parent's on the bigger's. Uses stamps ``stamp`` and ``stamp + 1``."""
+    n = from_a.shape[0]
+    found = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        if from_a[i] == from_b[i]:
+            found[i] = from_a[i]
+    a_first = mem_b.shape[0] <= mem_a.shape[0]
+    for r in range(2):
+        use_a = a_first if r == 0 else not a_first
+        codes = from_a if use_a else from_b
+        other = mem_b if use_a else mem_a
+        for i in range(n):
+            if (
+                found[i] == 0
+                and codes[i] != 0
+                and _code_clears(Xc, W, B, codes[i], other, tol, memo, memo_ok, stamp + r)
+            ):
+                found[i] = codes[i]
+    return found
+
+
+@fast
+def pool_certificates(
+    Xc: np.ndarray,
+    W: np.ndarray,
+    B: np.ndarray,
+    big_codes: np.ndarray,
+    small_mem: np.ndarray,
+    pool_size: int,
+    ocentre: np.ndarray,
+    oradius: np.ndarray,
+    ocid: np.ndarray,
+    close: np.ndarray,
+    codes: np.ndarray,
+    head: np.ndarray,
+    nxt: np.ndarray,
+    tol: float,
+    slack: float,
+    memo: np.ndarray,
+    memo_ok: np.ndarray,
+    stamp: int,
+) -> int:
+    """Fill ``codes`` (0: none yet) from the bigger parent's hyperplanes against nearby
+    clusters (``big_codes``, nearest first): the first ``pool_size`` distinct ones that
+    also clear the smaller parent's points, tried in that order on each other cluster
+    (slots ``close``, of a block with centroids ``ocentre``, radii ``oradius`` and
+    creation ids ``ocid``). A cluster's ball on the right side settles it with no pass
+    over its points (``slack`` covers the radius's rounding); a centroid on the wrong side
+    of every hyperplane rules the points' pass out. Uses stamps ``stamp`` and ``stamp +
+    1``; returns how many clusters were settled."""
+    # distinct codes in order of first appearance
+    pool = np.empty(min(pool_size, big_codes.shape[0]), dtype=np.int64)
+    k = 0
+    for i in range(big_codes.shape[0]):
+        if k == pool.shape[0]:
+            break
+        code = big_codes[i]
+        if code == 0:
+            continue
+        key = 2 * (abs(code) - 1) + (1 if code < 0 else 0)
+        if memo[key] == stamp:
+            continue
+        memo[key] = stamp
+        pool[k] = code
+        k += 1
+    n_pool = 0
+    for i in range(k):
+        if _code_clears(Xc, W, B, pool[i], small_mem, tol, memo, memo_ok, stamp + 1):
+            pool[n_pool] = pool[i]
+            n_pool += 1
+    got = 0
+    if n_pool == 0:
+        return got
+    for i in range(codes.shape[0]):
+        if codes[i] != 0:
+            continue
+        slot = close[i]
+        best = -1
+        hopeful = False
+        for j in range(n_pool):
+            serial = abs(pool[j]) - 1
+            # the other cluster must lie on the negative side of the code's orientation
+            flip = -1.0 if pool[j] > 0 else 1.0
+            at_centre = flip * (_dot(ocentre[slot], W[serial]) + B[serial])
+            if at_centre - oradius[slot] >= tol + slack:
+                best = j
+                break
+            if at_centre >= tol:
+                hopeful = True
+        if best < 0 and hopeful:
+            for j in range(n_pool):
+                serial = abs(pool[j]) - 1
+                flip = -1.0 if pool[j] > 0 else 1.0
+                if _chain_holds(Xc, W[serial], B[serial], flip, head, nxt, ocid[slot], tol):
+                    best = j
+                    break
+        if best >= 0:
+            codes[i] = pool[best]
+            got += 1
+    return got
+
+
+@fast
+def centroid_directions(
+    Xc: np.ndarray,
+    mem: np.ndarray,
+    centre: np.ndarray,
+    ocentre: np.ndarray,
+    oradius: np.ndarray,
+    ocid: np.ndarray,
+    close: np.ndarray,
+    codes: np.ndarray,
+    head: np.ndarray,
+    nxt: np.ndarray,
+    tol: float,
+    slack: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """For each cluster still without a certificate (``codes`` 0; slots ``close``), the
+    direction joining the two centroids, when it separates the candidate (points
+    ``mem``, centroid ``centre``) from it by more than ``2 tol``: returns the positions
+    in ``close`` where one does, its unit direction and its offset (midway between the
+    two sides), and how many were tried.
+
+    The other cluster's side is first bounded by its ball (its centroid's projection plus
+    its radius, ``slack`` covering the radius's rounding); its points are projected only
+    when the candidate comes closer than that bound.
+    """
+    n, d = codes.shape[0], centre.shape[0]
+    at = np.empty(n, dtype=np.int64)
+    U = np.empty((n, d))
+    off = np.empty(n)
+    u = np.empty(d)
+    wins = 0
+    tries = 0
+    for i in range(n):
+        if codes[i] != 0:
+            continue
+        tries += 1
+        slot = close[i]
+        norm = 0.0
+        for k in range(d):
+            u[k] = centre[k] - ocentre[slot, k]
+            norm += u[k] * u[k]
+        norm = max(np.sqrt(norm), 1e-300)
+        for k in range(d):
+            u[k] /= norm
+        hi = _dot(ocentre[slot], u) + oradius[slot] + slack
+        exact = False
+        lo = np.inf
+        failed = False
+        for r in range(mem.shape[0]):
+            v = _dot(Xc[mem[r]], u)
+            if v < lo:
+                lo = v
+                if lo - hi <= 2.0 * tol:
+                    if not exact:
+                        exact = True
+                        hi = -np.inf
+                        p = head[ocid[slot]]
+                        while p >= 0:
+                            hi = max(hi, _dot(Xc[p], u))
+                            p = nxt[p]
+                    if lo - hi <= 2.0 * tol:
+                        failed = True
+                        break
+        if not failed:
+            at[wins] = i
+            U[wins] = u
+            off[wins] = -(lo + hi) / 2.0
+            wins += 1
+    return at[:wins], U[:wins], off[:wins], tries
+
+
+@fast
+def near_slots(
+    cid: np.ndarray,
+    centre: np.ndarray,
+    cnorm2: np.ndarray,
+    pcentre: np.ndarray,
+    radius: np.ndarray,
+    use_pc: bool,
+    c: np.ndarray,
+    cn2: float,
+    pc: np.ndarray,
+    r: float,
+    tol: float,
+) -> np.ndarray:
+    """Rows of a block's view (creation ids ``cid``, centroids, their squared norms, their
+    coordinates on the principal directions when ``use_pc`` (``pc``: the candidate's),
+    radii) whose balls meet the ball of centroid ``c`` and radius ``r``, nearest first,
+    ties by row (``tol``: the slack that keeps rounding from pruning a touching pair).
+
+    The distance within the principal directions is a lower bound on the distance: it
+    rules out most balls at a fraction of the cost.
+    """
+    n = cid.shape[0]
+    idx = np.empty(n, dtype=np.int64)
+    dist = np.empty(n)
+    k = 0
+    for i in range(n):
+        if cid[i] < 0:
+            continue
+        reach = r + radius[i] + tol
+        if use_pc:
+            # the leading principal directions alone rule out most balls
+            low2 = 0.0
+            for q in range(_LEADING):
+                g = pcentre[i, q] - pc[q]
+                low2 += g * g
+            if low2 > reach * reach:
+                continue
+            for q in range(_LEADING, pc.shape[0]):
+                g = pcentre[i, q] - pc[q]
+                low2 += g * g
+            if low2 > reach * reach:
+                continue
+        dd = np.sqrt(max(cnorm2[i] + cn2 - 2.0 * _dot(centre[i], c), 0.0))
+        if dd <= reach:
+            idx[k] = i
+            dist[k] = dd
+            k += 1
+    order = np.argsort(dist[:k], kind="mergesort")
+    return idx[:k][order]
+
+
+@fast
+def clear_row(table: np.ndarray, mirror: np.ndarray, s: int) -> None:
+    """Zero row ``s`` of a certificate table and the matching column of its mirror."""
+    row = table[s]
+    for j in range(row.shape[0]):
+        if row[j] != 0:
+            row[j] = 0
+            mirror[j, s] = 0
+
+
+@fast
+def put_row(
+    table: np.ndarray, mirror: np.ndarray, s: int, slots: np.ndarray, codes: np.ndarray
+) -> None:
+    """Write ``codes`` into row ``s`` of a certificate table at ``slots``, and their
+    negatives into the matching column of its mirror."""
+    for j in range(slots.shape[0]):
+        table[s, slots[j]] = codes[j]
+        mirror[slots[j], s] = -codes[j]
