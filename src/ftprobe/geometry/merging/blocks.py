@@ -308,9 +308,22 @@ class MergeQueue:
 
     def push(self, blk: LabelBlock, s: int) -> None:
         """Queue slot ``s`` with its recorded nearest neighbour."""
-        heapq.heappush(
-            self.heap, (float(blk.nn_d2[s]), int(blk.cid[s]), blk.label, s, int(blk.epoch[s]))
+        self.push_many(blk, np.array([s]))
+
+    def push_many(self, blk: LabelBlock, slots: np.ndarray) -> None:
+        """Queue ``slots`` (in that order) with their recorded nearest neighbours (a merge
+        can queue dozens: their numbers are converted together)."""
+        heap = self.heap
+        entries = zip(
+            blk.nn_d2[slots].tolist(),
+            blk.cid[slots].tolist(),
+            [blk.label] * len(slots),
+            slots.tolist(),
+            blk.epoch[slots].tolist(),
+            strict=True,
         )
+        for entry in entries:
+            heapq.heappush(heap, entry)
 
     def pop(self) -> tuple[LabelBlock, int, int] | None:
         """The closest pair still valid (block, slot, its nearest slot), None when none."""

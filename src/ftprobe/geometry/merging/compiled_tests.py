@@ -25,6 +25,9 @@ from ftprobe.geometry.compiled import fast
 # The ball test's first, cheapest lower bound: the distance within this many principal
 # directions.
 _LEADING = 4
+# Points of the candidate the centroid directions are tested on at a time (a chunk of
+# 384-d rows stays in the core's cache).
+_CHUNK = 64
 
 
 class MemberChains:
@@ -258,50 +261,60 @@ def centroid_directions(
     its radius, ``slack`` covering the radius's rounding); its points are projected only
     when the candidate comes closer than that bound.
     """
-    n, d = codes.shape[0], centre.shape[0]
-    at = np.empty(n, dtype=np.int64)
-    U = np.empty((n, d))
-    off = np.empty(n)
-    u = np.empty(d)
-    wins = 0
-    tries = 0
-    for i in range(n):
-        if codes[i] != 0:
-            continue
-        tries += 1
-        slot = close[i]
+    d = centre.shape[0]
+    todo = np.flatnonzero(codes == 0)
+    m = todo.shape[0]
+    U = np.empty((m, d))
+    hi = np.empty(m)
+    lo = np.full(m, np.inf)
+    exact = np.zeros(m, dtype=np.bool_)
+    for a in range(m):
+        slot = close[todo[a]]
         norm = 0.0
         for k in range(d):
-            u[k] = centre[k] - ocentre[slot, k]
-            norm += u[k] * u[k]
+            U[a, k] = centre[k] - ocentre[slot, k]
+            norm += U[a, k] * U[a, k]
         norm = max(np.sqrt(norm), 1e-300)
         for k in range(d):
-            u[k] /= norm
-        hi = _dot(ocentre[slot], u) + oradius[slot] + slack
-        exact = False
-        lo = np.inf
-        failed = False
-        for r in range(mem.shape[0]):
-            v = _dot(Xc[mem[r]], u)
-            if v < lo:
-                lo = v
-                if lo - hi <= 2.0 * tol:
-                    if not exact:
-                        exact = True
-                        hi = -np.inf
-                        p = head[ocid[slot]]
-                        while p >= 0:
-                            hi = max(hi, _dot(Xc[p], u))
-                            p = nxt[p]
-                    if lo - hi <= 2.0 * tol:
-                        failed = True
-                        break
-        if not failed:
-            at[wins] = i
-            U[wins] = u
-            off[wins] = -(lo + hi) / 2.0
-            wins += 1
-    return at[:wins], U[:wins], off[:wins], tries
+            U[a, k] /= norm
+        hi[a] = _dot(ocentre[slot], U[a]) + oradius[slot] + slack
+    # The candidate's points a chunk at a time, every direction still standing on each
+    # chunk: a big candidate is then read from memory once, not once per direction.
+    alive = np.arange(m)
+    n_alive = m
+    for c0 in range(0, mem.shape[0], _CHUNK):
+        if n_alive == 0:
+            break
+        c1 = min(c0 + _CHUNK, mem.shape[0])
+        kept = 0
+        for ai in range(n_alive):
+            a = alive[ai]
+            failed = False
+            for r in range(c0, c1):
+                v = _dot(Xc[mem[r]], U[a])
+                if v < lo[a]:
+                    lo[a] = v
+                    if lo[a] - hi[a] <= 2.0 * tol:
+                        if not exact[a]:
+                            # the other cluster's side exactly; one of its points as
+                            # close as the candidate's lowest so far already rules the
+                            # direction out (the lowest can only get lower)
+                            exact[a] = True
+                            top = -np.inf
+                            p = head[ocid[close[todo[a]]]]
+                            while p >= 0 and lo[a] - top > 2.0 * tol:
+                                top = max(top, _dot(Xc[p], U[a]))
+                                p = nxt[p]
+                            hi[a] = top
+                        if lo[a] - hi[a] <= 2.0 * tol:
+                            failed = True
+                            break
+            if not failed:
+                alive[kept] = a
+                kept += 1
+        n_alive = kept
+    won = alive[:n_alive]
+    return todo[won], U[won], -(lo[won] + hi[won]) / 2.0, m
 
 
 @fast

@@ -356,12 +356,11 @@ class SupervisedClustering:
         self.warm.merged(m, big, small)
         # neighbours: m's own, and everyone for whom m is now closer
         self.queue.refresh(blk, s)
-        for o in closer.tolist():
-            blk.nn[o] = s
-            blk.nn_cid[o] = m
-            blk.nn_d2[o] = row[o]
-            blk.epoch[o] += 1
-            self.queue.push(blk, o)
+        blk.nn[closer] = s
+        blk.nn_cid[closer] = m
+        blk.nn_d2[closer] = row[closer]
+        blk.epoch[closer] += 1
+        self.queue.push_many(blk, closer)
 
     def _reject(self, blk: LabelBlock, s: int, t: int) -> None:
         self._pending = None
