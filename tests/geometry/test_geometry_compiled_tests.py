@@ -1,0 +1,166 @@
+"""The merge loop's compiled tests against plain NumPy statements of what they decide: a
+ball test that prunes a meeting pair, or a certificate test that accepts a hyperplane
+with a point on its wrong side, would change partitions or certify a false separation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ftprobe.geometry.merging import compiled_tests
+from ftprobe.geometry.merging.blocks import _lance_williams
+from ftprobe.geometry.merging.compiled_tests import MemberChains
+
+
+def _clusters(rng: np.random.Generator) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    X = rng.normal(size=(60, 5))
+    members = {c: np.arange(6 * c, 6 * c + 6) for c in range(10)}
+    return X, members
+
+
+def test_chains_walk_every_point_of_a_merged_cluster() -> None:
+    X, members = _clusters(np.random.default_rng(0))
+    chains = MemberChains(len(X), members)
+    chains.join(2, 7, 10)
+
+    def walk(c: int) -> list[int]:
+        out, p = [], chains.head[c]
+        while p >= 0:
+            out.append(int(p))
+            p = chains.nxt[p]
+        return sorted(out)
+
+    assert walk(10) == sorted([*members[2], *members[7]])
+    assert walk(3) == list(members[3])
+    assert chains.head[2] == chains.head[7] == -1
+
+
+def test_ball_test_finds_exactly_the_meeting_balls_nearest_first() -> None:
+    rng = np.random.default_rng(1)
+    n, d, k = 200, 40, 8
+    # centroids spread mostly along the principal directions, as in real runs, so that
+    # the leading ones alone decide many pairs
+    basis = np.linalg.qr(rng.normal(size=(d, k)))[0]
+    centre = rng.normal(scale=3.0, size=(n, k)) @ basis.T + rng.normal(scale=0.3, size=(n, d))
+    radius = rng.uniform(0.2, 4.0, size=n)
+    cid = np.arange(n)
+    cid[::7] = -1  # merged away
+    c, r = rng.normal(scale=0.4, size=d), 3.0
+    near = compiled_tests.near_slots(
+        cid, centre, (centre**2).sum(axis=1), centre @ basis, radius, True,
+        c, float(c @ c), c @ basis, r, 1e-9,
+    )  # fmt: skip
+    dist = np.linalg.norm(centre - c, axis=1)
+    want = np.flatnonzero((dist <= r + radius + 1e-9) & (cid >= 0))
+    want = want[np.argsort(dist[want], kind="stable")]
+    assert 0 < len(want) < n // 2
+    assert near.tolist() == want.tolist()
+
+
+def _certificates(
+    X: np.ndarray, W: np.ndarray, B: np.ndarray, pts: np.ndarray, tol: float
+) -> np.ndarray:
+    """Codes of the planes that hold pts on one side by tol (0 for the others), as a
+    parent's certificates are."""
+    vals = X[pts] @ W.T + B
+    sign = np.where(vals.min(axis=0) >= tol, 1, np.where(vals.max(axis=0) <= -tol, -1, 0))
+    return sign * (np.arange(len(B)) + 1)
+
+
+def _clears(
+    X: np.ndarray, W: np.ndarray, B: np.ndarray, code: int, pts: np.ndarray, tol: float
+) -> bool:
+    return bool((np.sign(code) * (X[pts] @ W[abs(code) - 1] + B[abs(code) - 1])).min() >= tol)
+
+
+def test_inherited_certificates_hold_on_every_point_of_the_merged_cluster() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 4))
+    W = rng.normal(size=(40, 4))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    B = rng.normal(size=40)
+    tol = 1e-3
+    mem_a, mem_b = np.arange(0, 3), np.arange(3, 5)
+    from_a = _certificates(X, W, B, mem_a, tol)
+    from_b = _certificates(X, W, B, mem_b, tol)
+    memo, memo_ok = np.full(80, -1), np.zeros(80, dtype=bool)
+    found = compiled_tests.inherited(X, W, B, from_a, from_b, mem_a, mem_b, tol, memo, memo_ok, 0)
+    mem = np.concatenate([mem_a, mem_b])
+    for i, code in enumerate(found.tolist()):
+        # what NumPy says: a parent's plane that clears the merged cluster is found (the
+        # bigger parent's first), and nothing else is
+        if from_a[i] and _clears(X, W, B, from_a[i], mem, tol):
+            assert code == from_a[i]
+        elif from_b[i] and _clears(X, W, B, from_b[i], mem, tol):
+            assert code == from_b[i]
+        else:
+            assert code == 0
+    assert found.any() and not found.all()
+
+
+def test_centroid_directions_separate_and_fail_where_numpy_says() -> None:
+    rng = np.random.default_rng(4)
+    d = 6
+    # the candidate near the origin; other clusters at distances from touching to far
+    X = [rng.normal(scale=0.3, size=(40, d))]
+    members = {0: np.arange(40)}
+    offsets = [0.2, 0.5, 3.0, 5.0, 8.0]
+    for c, shift in enumerate(offsets, start=1):
+        direction = rng.normal(size=d)
+        direction /= np.linalg.norm(direction)
+        X.append(shift * direction + rng.normal(scale=0.3, size=(12, d)))
+        members[c] = np.arange(40 + 12 * (c - 1), 40 + 12 * c)
+    X = np.concatenate(X)
+    chains = MemberChains(len(X), members)
+    ocentre = np.array([X[members[c]].mean(axis=0) for c in range(6)])
+    oradius = np.array([np.linalg.norm(X[members[c]] - ocentre[c], axis=1).max() for c in range(6)])
+    ocid = np.arange(6)
+    close = np.arange(1, 6)
+    codes = np.zeros(5, dtype=np.int64)
+    tol = 1e-6
+    at, U, off, tries = compiled_tests.centroid_directions(
+        X, members[0], ocentre[0], ocentre, oradius, ocid, close, codes,
+        chains.head, chains.nxt, tol, 1e-9,
+    )  # fmt: skip
+    assert tries == 5
+    want = []
+    for i, c in enumerate(close.tolist()):
+        u = ocentre[0] - ocentre[c]
+        u /= np.linalg.norm(u)
+        lo, hi = (X[members[0]] @ u).min(), (X[members[c]] @ u).max()
+        ball = ocentre[c] @ u + oradius[c] + 1e-9  # the other side's bound, when it serves
+        if lo - ball > 2 * tol:
+            hi = ball
+        if lo - hi > 2 * tol:
+            want.append(i)
+            k = at.tolist().index(i)
+            assert np.allclose(U[k], u)
+            assert np.isclose(off[k], -(lo + hi) / 2)
+    assert at.tolist() == want
+    assert 0 < len(want) < 5
+
+
+def test_merge_distances_equal_numpys_bit_for_bit() -> None:
+    rng = np.random.default_rng(5)
+    m = 50
+    P = rng.normal(size=(m, 7))
+    d2 = ((P[:, None, :] - P[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(d2, np.inf)
+    cid = np.arange(m)
+    cid[[3, 11]] = -1
+    frozen = np.zeros(m, dtype=bool)
+    frozen[20] = True
+    nn_d2 = np.full(m, 4.0)
+    s, t, na, nb = 5, 9, 3, 7
+    nm = na + nb
+    want = (na * d2[s] + nb * d2[t]) / nm - (na * nb / (nm * nm)) * d2[s, t]
+    np.maximum(want, 0.0, out=want)
+    want[(cid < 0) | frozen] = np.inf
+    want[[s, t]] = np.inf
+    D = d2.copy()
+    row, closer = _lance_williams(
+        D, s, t, float(na), float(nb), float(nm), na * nb / (nm * nm), cid, frozen, nn_d2
+    )
+    assert row.tobytes() == want.tobytes()
+    assert closer.tolist() == np.flatnonzero(want < nn_d2).tolist()
+    assert D[s].tobytes() == want.tobytes() and D[:, s].tobytes() == want.tobytes()
+    assert np.isinf(D[t]).all() and np.isinf(D[:, t]).all()
