@@ -5,7 +5,9 @@ updates over hundreds of entries. No verdict depends on that rounding (every sep
 checked on the data by a margin far above it); infinities keep their meaning ("ninf" and
 "nnan" are not allowed: excluded points are priced -inf, missing bounds are +inf). Compiled
 once per machine, cached beside the module; ``nogil`` lets the label-pair thread run its
-checks beside the merges.
+checks beside the merges. Numba's cache is keyed by the source file of each compiled
+function, not by these options: after changing them, touch the modules that use them (or
+clear their ``__pycache__``) before measuring.
 """
 
 from __future__ import annotations
