@@ -46,7 +46,7 @@ def test_ball_test_finds_exactly_the_meeting_balls_nearest_first() -> None:
     cid[::7] = -1  # merged away
     c, r = rng.normal(scale=0.4, size=d), 3.0
     near = compiled_tests.near_slots(
-        cid, centre, (centre**2).sum(axis=1), centre @ basis, radius, True,
+        cid, centre, (centre**2).sum(axis=1), centre @ basis, radius,
         c, float(c @ c), c @ basis, r, 1e-9,
     )  # fmt: skip
     dist = np.linalg.norm(centre - c, axis=1)

@@ -29,6 +29,10 @@ from ftprobe.geometry.partition import conflict_groups, vector_ids
 
 # Principal directions of the bounding-ball pre-filter's cheap lower bound.
 BALL_DIMS = 24
+# A ball only prunes, and its radius is computed from norms: this much (relative to the
+# scale) keeps that rounding from pruning a touching pair, wherever a ball stands in for
+# a cluster's points.
+BALL_SLACK = 1e-6
 # Rows of a label's distance matrix computed at a time.
 _BAND = 512
 

@@ -22,16 +22,13 @@ from __future__ import annotations
 import numpy as np
 
 from ftprobe.geometry.merging import compiled_tests
-from ftprobe.geometry.merging.blocks import LabelBlock
+from ftprobe.geometry.merging.blocks import BALL_SLACK, LabelBlock
 from ftprobe.geometry.merging.compiled_tests import MemberChains
 from ftprobe.geometry.merging.stats import ClusteringStats
 from ftprobe.geometry.separability import SEPARATION_TOL
 
 # Planes of the bigger parent tried on a candidate, nearest clusters' first.
 _POOL_SIZE = 96
-# A ball's radius is computed from norms: this much (relative to the scale) covers its
-# rounding when a ball stands in for a cluster's points, as in the ball test.
-_BALL_SLACK = 1e-6
 
 
 class CertificateTable:
@@ -189,7 +186,7 @@ def try_pool(
         chains.head,
         chains.nxt,
         planes.tol,
-        _BALL_SLACK * planes.scale,
+        BALL_SLACK * planes.scale,
         planes.memo,
         planes.memo_ok,
         planes.stamps(2),
@@ -220,7 +217,7 @@ def try_centroids(
         chains.head,
         chains.nxt,
         planes.tol,
-        _BALL_SLACK * planes.scale,
+        BALL_SLACK * planes.scale,
     )
     stats.centroid_tries += tries
     stats.centroid_wins += len(at)

@@ -324,7 +324,6 @@ def near_slots(
     cnorm2: np.ndarray,
     pcentre: np.ndarray,
     radius: np.ndarray,
-    use_pc: bool,
     c: np.ndarray,
     cn2: float,
     pc: np.ndarray,
@@ -332,7 +331,7 @@ def near_slots(
     tol: float,
 ) -> np.ndarray:
     """Rows of a block's view (creation ids ``cid``, centroids, their squared norms, their
-    coordinates on the principal directions when ``use_pc`` (``pc``: the candidate's),
+    coordinates on the principal directions (``pc``: the candidate's; empty: none),
     radii) whose balls meet the ball of centroid ``c`` and radius ``r``, nearest first,
     ties by row (``tol``: the slack that keeps rounding from pruning a touching pair).
 
@@ -347,7 +346,7 @@ def near_slots(
         if cid[i] < 0:
             continue
         reach = r + radius[i] + tol
-        if use_pc:
+        if pc.shape[0]:
             # the leading principal directions alone rule out most balls
             low2 = 0.0
             for q in range(_LEADING):

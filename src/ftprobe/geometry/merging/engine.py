@@ -27,6 +27,7 @@ from ftprobe.errors import FtprobeError
 from ftprobe.geometry.merging import compiled_tests
 from ftprobe.geometry.merging.blocks import (
     BALL_DIMS,
+    BALL_SLACK,
     LabelBlock,
     MergeQueue,
     Units,
@@ -393,8 +394,7 @@ class SupervisedClustering:
         radius, rexact = self._merged_radius(blk, s, t, mem, centre)
         cn2 = float(centre @ centre)
         pc = centre @ self.basis if self.basis is not None else None
-        # the ball test only prunes; this slack keeps rounding from pruning a touching pair
-        tol = 1e-6 * self.frame.scale
+        tol = BALL_SLACK * self.frame.scale
         # per other label: the slots of its clusters near the candidate and a
         # certificate for each (see CertificateTable; from the candidate's side)
         new_certs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -414,7 +414,7 @@ class SupervisedClustering:
             near = compiled_tests.near_slots(
                 view.cid, view.centre, view.cnorm2,
                 _NO_ROWS if pc is None else view.pcentre,
-                view.radius, pc is not None, centre, cn2,
+                view.radius, centre, cn2,
                 _NO_VALUES if pc is None else pc, radius, tol,
             )  # fmt: skip
             if len(near) == 0:
