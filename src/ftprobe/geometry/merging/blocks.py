@@ -101,7 +101,9 @@ class LabelBlock:
 
     label: int
     points: np.ndarray  # first point of each initial slot's (vector, label) unit
-    d2: np.ndarray  # squared centroid distances between slots (inf: inactive/frozen/self)
+    # squared centroid distances between slots (inf: inactive/frozen/self); the rows of
+    # inactive and frozen slots are stale: they are never read
+    d2: np.ndarray
     cid: np.ndarray  # creation id of the cluster in each slot (-1: inactive)
     size: np.ndarray  # number of points per slot
     centre: np.ndarray  # centroid per slot (centred coordinates)
@@ -157,8 +159,9 @@ class LabelBlock:
         view.cid[view.pos[t]] = -1
 
     def merge_distances(self, s: int, t: int) -> tuple[np.ndarray, np.ndarray]:
-        """Slot ``s`` takes in slot ``t``: their rows and columns of ``d2`` become the
-        merged cluster's distances (Lance-Williams, for centroid linkage) and ``inf``.
+        """Slot ``s`` takes in slot ``t``: row ``s`` of ``d2`` and column ``s`` of the live,
+        unfrozen rows become the merged cluster's distances (Lance-Williams, for centroid
+        linkage), column ``t`` of those rows ``inf`` (no other row is read again).
         Returns the merged cluster's row and the slots it is now closer to than their
         recorded nearest neighbour."""
         na, nb = int(self.size[s]), int(self.size[t])
@@ -263,11 +266,14 @@ def _lance_williams(
         if v < nn_d2[j]:
             closer[k] = j
             k += 1
+    # Only the rows of live, unfrozen slots are read again (t's row dies with it), and a
+    # column write misses the cache at every row: on the 8,600 slots of the biggest label
+    # of 50,241 words they were most of a merge's update.
     for j in range(m):
         d2[s, j] = row[j]
-        d2[j, s] = row[j]
-        d2[t, j] = np.inf
-        d2[j, t] = np.inf
+        if cid[j] >= 0 and not frozen[j]:
+            d2[j, s] = row[j]
+            d2[j, t] = np.inf
     return row, closer[:k]
 
 
