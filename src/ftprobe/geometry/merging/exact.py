@@ -98,8 +98,6 @@ def exact_gram(P: np.ndarray) -> np.ndarray:
     for r0 in range(0, n, rows):
         band = slice(r0, r0 + rows)
         low[band] += p1[band] @ p1.T
-    for r0 in range(0, n, rows):
-        band = slice(r0, r0 + rows)
         t = p0[band] @ p0.T
         t += out[band]
         t += low[band]
