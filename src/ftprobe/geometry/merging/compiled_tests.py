@@ -93,6 +93,13 @@ def _chain_holds(
 
 
 @fast
+def _memo_key(code: int) -> int:
+    """Where a certificate's hyperplane, in the orientation the code names, is remembered
+    in the tests' memory (two entries per hyperplane)."""
+    return 2 * (abs(code) - 1) + (1 if code < 0 else 0)
+
+
+@fast
 def _code_clears(
     Xc: np.ndarray,
     W: np.ndarray,
@@ -107,10 +114,10 @@ def _code_clears(
     """Does certificate ``code``'s hyperplane put every point of ``pts`` on the side it
     names? Remembered under ``stamp`` (one stamp per set of points), so that a hyperplane
     serving many clusters is tested once."""
-    serial = abs(code) - 1
-    key = 2 * serial + (1 if code < 0 else 0)
+    key = _memo_key(code)
     if memo[key] == stamp:
         return memo_ok[key]
+    serial = abs(code) - 1
     ok = _holds(Xc, W[serial], B[serial], 1.0 if code > 0 else -1.0, pts, tol)
     memo[key] = stamp
     memo_ok[key] = ok
@@ -193,7 +200,7 @@ def pool_certificates(
         code = big_codes[i]
         if code == 0:
             continue
-        key = 2 * (abs(code) - 1) + (1 if code < 0 else 0)
+        key = _memo_key(code)
         if memo[key] == stamp:
             continue
         memo[key] = stamp
