@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ftprobe.geometry.merging import compiled_tests
-from ftprobe.geometry.merging.blocks import _lance_williams
+from ftprobe.geometry.merging.blocks import _lance_williams, off_span
 from ftprobe.geometry.merging.compiled_tests import MemberChains
 
 
@@ -38,22 +38,47 @@ def test_ball_test_finds_exactly_the_meeting_balls_nearest_first() -> None:
     rng = np.random.default_rng(1)
     n, d, k = 200, 40, 8
     # centroids spread mostly along the principal directions, as in real runs, so that
-    # the leading ones alone decide many pairs
+    # the leading ones alone decide many pairs; off their span by different amounts, so
+    # that the distances from the span decide others
     basis = np.linalg.qr(rng.normal(size=(d, k)))[0]
-    centre = rng.normal(scale=3.0, size=(n, k)) @ basis.T + rng.normal(scale=0.3, size=(n, d))
+    spread = rng.uniform(0.05, 1.0, size=(n, 1))
+    centre = rng.normal(scale=3.0, size=(n, k)) @ basis.T + spread * rng.normal(size=(n, d))
     radius = rng.uniform(0.2, 4.0, size=n)
     cid = np.arange(n)
     cid[::7] = -1  # merged away
     c, r = rng.normal(scale=0.4, size=d), 3.0
+    # balls that just meet, or just miss, the candidate's straight out from the span
+    # (there the difference of the distances from it is the whole distance)
+    away = c - basis @ (basis.T @ c)
+    away /= np.linalg.norm(away)
+    for i, miss in zip(range(1, 40, 4), [-1e-10, 1e-7] * 5, strict=True):
+        centre[i] = c + (r + radius[i] + 1e-9 + miss) * away
+    cnorm2, pcentre = (centre**2).sum(axis=1), centre @ basis
+    pc = c @ basis
     near = compiled_tests.near_slots(
-        cid, centre, (centre**2).sum(axis=1), centre @ basis, radius,
-        c, float(c @ c), c @ basis, r, 1e-9,
+        cid, centre, cnorm2, pcentre, off_span(cnorm2, pcentre), radius,
+        c, float(c @ c), pc, float(off_span(float(c @ c), pc)), r, 1e-9,
     )  # fmt: skip
     dist = np.linalg.norm(centre - c, axis=1)
     want = np.flatnonzero((dist <= r + radius + 1e-9) & (cid >= 0))
     want = want[np.argsort(dist[want], kind="stable")]
     assert 0 < len(want) < n // 2
     assert near.tolist() == want.tolist()
+    # without principal directions (narrow vectors), the distances alone
+    none, nothing = np.empty((0, 0)), np.empty(0)
+    near = compiled_tests.near_slots(
+        cid, centre, cnorm2, none, nothing, radius, c, float(c @ c), nothing, 0.0, r, 1e-9
+    )
+    assert near.tolist() == want.tolist()
+
+
+def test_distance_from_the_span_is_that_of_the_projection() -> None:
+    rng = np.random.default_rng(3)
+    basis = np.linalg.qr(rng.normal(size=(12, 3)))[0]
+    X = rng.normal(size=(5, 12))
+    direct = np.linalg.norm(X - (X @ basis) @ basis.T, axis=1)
+    got = off_span((X**2).sum(axis=1), X @ basis)
+    np.testing.assert_allclose(got, direct, rtol=1e-12)
 
 
 def _certificates(

@@ -84,7 +84,7 @@ class LiveSlots:
     merged away since stays, with creation id -1)."""
 
     # the block's arrays it holds rows of, by name
-    FIELDS = ("cid", "centre", "cnorm2", "pcentre", "radius")
+    FIELDS = ("cid", "centre", "cnorm2", "pcentre", "offspan", "radius")
 
     slots: np.ndarray
     pos: np.ndarray  # per slot of the block: its row here (-1: not here)
@@ -92,6 +92,7 @@ class LiveSlots:
     centre: np.ndarray
     cnorm2: np.ndarray
     pcentre: np.ndarray | None
+    offspan: np.ndarray | None
     radius: np.ndarray
 
 
@@ -108,6 +109,7 @@ class LabelBlock:
     size: np.ndarray  # number of points per slot
     centre: np.ndarray  # centroid per slot (centred coordinates)
     pcentre: np.ndarray | None  # the centroids' coordinates on the principal directions
+    offspan: np.ndarray | None  # the centroids' distances from those directions' span
     frozen: np.ndarray  # per slot: its unit is forced (never merged)
     radius: np.ndarray  # largest member distance from the centroid per slot (or a bound)
     rexact: np.ndarray  # the lineage's radius when it was last measured
@@ -213,6 +215,7 @@ class LabelBlock:
         np.fill_diagonal(d2, np.inf)
         fz = frozen[pts]
         pcentre = None if basis is None else P @ basis
+        offspan = None if pcentre is None else off_span(sq, pcentre)
         d2[fz, :] = np.inf
         d2[:, fz] = np.inf
         return cls(
@@ -223,6 +226,7 @@ class LabelBlock:
             size=sizes.astype(np.int64),
             centre=P.copy(),
             pcentre=pcentre,
+            offspan=offspan,
             frozen=fz,
             radius=np.zeros(m),
             rexact=np.zeros(m),
@@ -275,6 +279,18 @@ def _lance_williams(
             d2[j, s] = row[j]
             d2[j, t] = np.inf
     return row, closer[:k]
+
+
+def off_span(cnorm2: np.ndarray | float, pcentre: np.ndarray) -> np.ndarray:
+    """The distance of a centroid (of each row of ``pcentre``) from the span of the
+    principal directions: from its squared norm ``cnorm2`` and its coordinates on them.
+
+    Two centroids are at least as far apart as these distances differ (the parts of two
+    vectors outside a subspace are at least that far apart), which rules out balls that
+    the principal coordinates alone do not; see the ball test (``compiled_tests``).
+    """
+    inside = np.einsum("...i,...i->...", pcentre, pcentre)
+    return np.sqrt(np.maximum(cnorm2 - inside, 0.0))
 
 
 def principal_directions(Xc: np.ndarray, k: int, sample: int = 4096) -> np.ndarray | None:

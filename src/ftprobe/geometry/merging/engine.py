@@ -31,6 +31,7 @@ from ftprobe.geometry.merging.blocks import (
     LabelBlock,
     MergeQueue,
     Units,
+    off_span,
     principal_directions,
 )
 from ftprobe.geometry.merging.certificates import (
@@ -336,9 +337,10 @@ class SupervisedClustering:
             new_certs = {}
         self._pending = None
         blk.centre[s] = centre
+        blk.cnorm2[s] = float(centre @ centre)
         if blk.pcentre is not None:
             blk.pcentre[s] = centre @ self.basis
-        blk.cnorm2[s] = float(centre @ centre)
+            blk.offspan[s] = off_span(blk.cnorm2[s], blk.pcentre[s])
         blk.radius[s] = radius
         blk.rexact[s] = rexact
         blk.size[s] = nm
@@ -394,6 +396,7 @@ class SupervisedClustering:
         radius, rexact = self._merged_radius(blk, s, t, mem, centre)
         cn2 = float(centre @ centre)
         pc = centre @ self.basis if self.basis is not None else None
+        off = float(off_span(cn2, pc)) if pc is not None else 0.0
         tol = BALL_SLACK * self.frame.scale
         # per other label: the slots of its clusters near the candidate and a
         # certificate for each (see CertificateTable; from the candidate's side)
@@ -414,8 +417,9 @@ class SupervisedClustering:
             near = compiled_tests.near_slots(
                 view.cid, view.centre, view.cnorm2,
                 _NO_ROWS if pc is None else view.pcentre,
+                _NO_VALUES if pc is None else view.offspan,
                 view.radius, centre, cn2,
-                _NO_VALUES if pc is None else pc, radius, tol,
+                _NO_VALUES if pc is None else pc, off, radius, tol,
             )  # fmt: skip
             if len(near) == 0:
                 continue
