@@ -14,8 +14,9 @@ def _factor_of(P: np.ndarray, Q: np.ndarray, order: list[int]) -> tuple[np.ndarr
     m = P.shape[1] + 2
     Qt, R = np.eye(m), np.zeros((m, m))
     col, w = np.empty(m), np.empty(m)
+    ip, iq = np.arange(len(P)), np.arange(len(Q))
     for pos, j in enumerate(order):
-        active_set._column(P, Q, j, col)
+        active_set._column(P, ip, Q, iq, j, col)
         active_set._insert(Qt, R, pos, col, w)
     return Qt, R
 

@@ -9,6 +9,7 @@ from scipy.optimize import linprog
 from ftprobe.geometry.separability import (
     TOUCH_TOL,
     Overlap,
+    Rows,
     Separation,
     _dual_columns,
     decide,
@@ -229,3 +230,38 @@ def test_a_start_stops_at_the_first_separating_hyperplane_unless_wide() -> None:
     assert isinstance(quick, Separation) and separation_holds(quick, P, Q, 1.0)
     assert np.allclose(quick.w, first.w, atol=1e-9)
     assert quick.factor is not None and len(quick.factor.index) == len(first.factor.index)
+
+
+@pytest.mark.parametrize("n", [120, 1600])
+def test_points_read_where_they_lie_give_the_verdict_of_their_copies(n: int) -> None:
+    # The clustering passes a merged cluster and a union of clusters as rows of the run's
+    # vectors; the verdict, its certificate and the end state must be those of the same
+    # points copied out (over 1,024 points the solver also keeps a working set of them).
+    rng = np.random.default_rng(21)
+    d = 9
+    X = rng.normal(size=(2 * n, d))
+    X /= np.linalg.norm(X, axis=1).max()
+    order = rng.permutation(2 * n)
+    for shift, kind in ((0.8, Separation), (0.05, Overlap)):
+        Y = X.copy()
+        ip, iq = order[: n // 2], order[n : n + n // 3]
+        Y[ip] += shift / 2
+        Y[iq] -= shift / 2
+        Y /= np.linalg.norm(Y, axis=1).max()
+        # wide: the exact method runs to its end state (no cheap witness settles it)
+        fixed = {"scale": 1.0, "frame": (None, 1.0), "validate": False, "wide": True}
+        copied = decide(Y[ip], Y[iq], **fixed)
+        lying = decide(Rows(Y, ip), Rows(Y, iq), **fixed)
+        assert isinstance(copied, kind) and isinstance(lying, kind)
+        if isinstance(copied, Separation):
+            assert np.array_equal(copied.w, lying.w) and copied.b == lying.b
+            assert np.array_equal(copied.factor.index, lying.factor.index)
+            # and a start from that end state reads them in place too
+            present = np.ones(len(copied.factor.index), dtype=bool)
+            again = copied.factor.renumbered(copied.factor.index, present, False)
+            warm = decide(Rows(Y, ip), Rows(Y, iq), start=again, **fixed)
+            assert isinstance(warm, Separation) and separation_holds(warm, Y[ip], Y[iq], 1.0)
+        else:
+            assert np.array_equal(copied.p_index, lying.p_index)
+            assert np.array_equal(copied.q_weights, lying.q_weights)
+            assert overlap_holds(lying, Y[ip], Y[iq], 1.0)

@@ -42,29 +42,48 @@ _jit = fast
 
 
 @_jit
-def _column(P: np.ndarray, Q: np.ndarray, j: int, out: np.ndarray) -> None:
-    """The dual's column of point ``j`` of ``[P; Q]``, written into ``out``."""
-    d = P.shape[1]
-    na = P.shape[0]
+def _column(
+    XP: np.ndarray, ip: np.ndarray, XQ: np.ndarray, iq: np.ndarray, j: int, out: np.ndarray
+) -> None:
+    """The dual's column of point ``j`` of ``[P; Q]`` (``P``: rows ``ip`` of ``XP``,
+    ``Q``: rows ``iq`` of ``XQ``), written into ``out``."""
+    d = XP.shape[1]
+    na = ip.shape[0]
     if j < na:
+        row = XP[ip[j]]
         for k in range(d):
-            out[k] = P[j, k]
+            out[k] = row[k]
         out[d] = 1.0
         out[d + 1] = 0.0
     else:
+        row = XQ[iq[j - na]]
         for k in range(d):
-            out[k] = -Q[j - na, k]
+            out[k] = -row[k]
         out[d] = 0.0
         out[d + 1] = 1.0
 
 
 @_jit
-def dual_columns(P: np.ndarray, Q: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def dual_columns(
+    XP: np.ndarray, ip: np.ndarray, XQ: np.ndarray, iq: np.ndarray, idx: np.ndarray
+) -> np.ndarray:
     """Columns ``idx`` of the dual's matrix, one per row (``len(idx) x (d + 2)``)."""
-    out = np.empty((len(idx), P.shape[1] + 2))
+    out = np.empty((len(idx), XP.shape[1] + 2))
     for c in range(len(idx)):
-        _column(P, Q, idx[c], out[c])
+        _column(XP, ip, XQ, iq, idx[c], out[c])
     return out
+
+
+@_jit
+def _products(X: np.ndarray, index: np.ndarray, u: np.ndarray, out: np.ndarray) -> None:
+    """``out[j] = X[index[j]] . u``: a pass over the rows where they lie, with no copy."""
+    d = X.shape[1]
+    for j in range(index.shape[0]):
+        row = X[index[j]]
+        acc = 0.0
+        for k in range(d):
+            acc += row[k] * u[k]
+        out[j] = acc
 
 
 @_jit
@@ -232,8 +251,10 @@ def _improving(g: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 @_jit
 def _gather(
-    P: np.ndarray,
-    Q: np.ndarray,
+    XP: np.ndarray,
+    ip: np.ndarray,
+    XQ: np.ndarray,
+    iq: np.ndarray,
     rows: np.ndarray,
     index: np.ndarray,
     row_of: np.ndarray,
@@ -256,7 +277,7 @@ def _gather(
             for k in range(d):
                 grown[i, k] = rows[i, k]
         rows, index = grown, more
-    _column(P, Q, j, col)
+    _column(XP, ip, XQ, iq, j, col)
     for k in range(d):
         rows[size, k] = col[k]
     index[size] = j
@@ -266,8 +287,10 @@ def _gather(
 
 @_jit
 def solve(
-    P: np.ndarray,
-    Q: np.ndarray,
+    XP: np.ndarray,
+    ip: np.ndarray,
+    XQ: np.ndarray,
+    iq: np.ndarray,
     first: np.ndarray,
     passive0: np.ndarray,
     Qt: np.ndarray,
@@ -280,8 +303,10 @@ def solve(
     working_min: int,
     working_add: int,
 ):
-    """Run the block active-set method from the passive columns ``passive0`` factored as
-    ``Qt``, ``R`` (both changed in place; ``R`` is ``m x m``) until a verdict.
+    """Run the block active-set method on ``P`` (rows ``ip`` of ``XP``) and ``Q`` (rows
+    ``iq`` of ``XQ``: the points are read where they lie, never copied whole) from the
+    passive columns ``passive0`` factored as ``Qt``, ``R`` (both changed in place; ``R``
+    is ``m x m``) until a verdict.
 
     ``first`` (may be empty) is the first block of columns tried; ``unsettled``: the
     passive set's weights are not known yet (a related problem's end state). Stops at the
@@ -296,8 +321,8 @@ def solve(
     passive points (positions in ``[P; Q]``, in the order of R's columns) and their
     weights.
     """
-    na, d = P.shape
-    n = na + Q.shape[0]
+    na, d = ip.shape[0], XP.shape[1]
+    n = na + iq.shape[0]
     m = d + 2
     r = np.zeros(m)
     r[d] = 1.0
@@ -334,7 +359,7 @@ def solve(
     if use_ws:
         for j in range(ks):
             ws_rows, ws_index, ws_size = _gather(
-                P, Q, ws_rows, ws_index, row_of, ws_size, passive[j], col
+                XP, ip, XQ, iq, ws_rows, ws_index, row_of, ws_size, passive[j], col
             )
 
     for _ in range(max_outer):
@@ -444,8 +469,8 @@ def solve(
                 cand = ws_index[good]
         if len(cand) == 0:
             # a pass over all points: g[j] > 0 means column j would lower the residual
-            g[:na] = np.dot(P, u)
-            g[na:] = np.dot(Q, u)
+            _products(XP, ip, u, g[:na])
+            _products(XQ, iq, u, g[na:])
             top_p = -np.inf
             for j in range(na):
                 top_p = max(top_p, g[j])
@@ -479,11 +504,11 @@ def solve(
             if use_ws:
                 for idx in cand:
                     ws_rows, ws_index, ws_size = _gather(
-                        P, Q, ws_rows, ws_index, row_of, ws_size, idx, col
+                        XP, ip, XQ, iq, ws_rows, ws_index, row_of, ws_size, idx, col
                     )
                 for idx in _improving(g, _top(g, working_add)):
                     ws_rows, ws_index, ws_size = _gather(
-                        P, Q, ws_rows, ws_index, row_of, ws_size, idx, col
+                        XP, ip, XQ, iq, ws_rows, ws_index, row_of, ws_size, idx, col
                     )
         # Columns join one at a time; one dependent on those before it is skipped until
         # the passive set changes.
@@ -492,7 +517,7 @@ def solve(
             if ks >= m:
                 blocked[idx] = True
                 continue
-            _column(P, Q, idx, col)
+            _column(XP, ip, XQ, iq, idx, col)
             if not _insert(Qt, R, ks, col, w):
                 blocked[idx] = True
                 continue

@@ -53,7 +53,7 @@ from ftprobe.geometry.merging.state import fingerprint, load_state, save_state
 from ftprobe.geometry.merging.stats import ClusteringStats
 from ftprobe.geometry.merging.warm import Support, WarmStarts
 from ftprobe.geometry.partition import Clustering, check_inputs
-from ftprobe.geometry.separability import Overlap, Separation, Verdict, decide
+from ftprobe.geometry.separability import Overlap, Rows, Separation, Verdict, decide
 
 # Clusters up to this size have their radius measured at every merge; bigger ones keep an
 # upper bound until it has drifted this far above the last measurement.
@@ -203,7 +203,9 @@ class SupervisedClustering:
         self.certs = CertificateTable({lab: len(b.points) for lab, b in self.blocks.items()})
         self.planes = Planes(self.frame.Xc, self.frame.scale)
         self.warm = WarmStarts(self.n)
-        self._rows: dict[bool, np.ndarray] = {}
+        # the candidate's points for the exact decisions (copied at most once, and only
+        # for a decision that needs them as an array)
+        self._points = Rows(self.frame.Xs, np.empty(0, dtype=np.int64))
         # what the accepted check measured, for the merge that follows it
         self._pending: tuple | None = None
         self.decisions: list[tuple[int, int, int]] = []  # (cid_a, cid_b, accepted)
@@ -387,12 +389,12 @@ class SupervisedClustering:
         K = blk.label
         ca, cb = int(blk.cid[s]), int(blk.cid[t])
         self.warm.begin()
-        self._rows = {}  # the candidate's points, gathered at most once per coordinates
         na, nb = int(blk.size[s]), int(blk.size[t])
         nm = na + nb
         centre = (na * blk.centre[s] + nb * blk.centre[t]) / nm
         mem_a, mem_b = self.members[ca], self.members[cb]
         mem = np.concatenate([mem_a, mem_b])
+        self._points = Rows(self.frame.Xs, mem)
         radius, rexact = self._merged_radius(blk, s, t, mem, centre)
         cn2 = float(centre @ centre)
         pc = centre @ self.basis if self.basis is not None else None
@@ -448,14 +450,6 @@ class SupervisedClustering:
         self._pending = ((ca, cb), centre, radius, rexact, new_certs)
         return True
 
-    def _merged_rows(self, mem: np.ndarray, scaled: bool) -> np.ndarray:
-        """The candidate's points (unit-scaled or centred), gathered once per candidate:
-        a big candidate is projected and checked against several labels in one step."""
-        rows = self._rows.get(scaled)
-        if rows is None:
-            rows = self._rows[scaled] = (self.frame.Xs if scaled else self.frame.Xc)[mem]
-        return rows
-
     def _merged_radius(
         self, blk: LabelBlock, s: int, t: int, mem: np.ndarray, centre: np.ndarray
     ) -> tuple[float, float]:
@@ -474,15 +468,12 @@ class SupervisedClustering:
         bound = max(blk.radius[s] + nb / nm * gap, blk.radius[t] + na / nm * gap)
         if nm > _RADIUS_MEASURED and bound <= (1.0 + _RADIUS_DRIFT) * blk.rexact[big]:
             return bound, float(blk.rexact[big])
-        radius = self._radius(mem, centre, self._merged_rows(mem, scaled=False))
+        radius = self._radius(mem, centre)
         return radius, radius
 
-    def _radius(self, mem: np.ndarray, centre: np.ndarray, rows: np.ndarray | None = None) -> float:
-        """Largest distance from ``centre`` to a member (via norms: one matrix-vector product);
-        ``rows``: the members' points when already gathered."""
-        if rows is None:
-            rows = self.frame.Xc[mem]
-        r2 = self.frame.sqnorm[mem] - 2.0 * (rows @ centre) + float(centre @ centre)
+    def _radius(self, mem: np.ndarray, centre: np.ndarray) -> float:
+        """Largest distance from ``centre`` to a member (via norms: one matrix-vector product)."""
+        r2 = self.frame.sqnorm[mem] - 2.0 * (self.frame.Xc[mem] @ centre) + float(centre @ centre)
         return float(np.sqrt(max(float(r2.max()), 0.0)))
 
     def _check_against(
@@ -613,8 +604,9 @@ class SupervisedClustering:
         # In unit-scaled coordinates, the same for every check, so no check has to derive
         # its own frame (the verdict's offset is mapped back in _plane).
         verdict = decide(
-            self._merged_rows(mem, scaled=True),
-            self.frame.Xs[union],
+            # the points where they lie: the solver reads them without a copy
+            self._points,
+            Rows(self.frame.Xs, union),
             scale=1.0,
             hints=hints,
             # From the lineage's last end state the first separating hyperplane is nearly
