@@ -107,7 +107,8 @@ class Rows:
     """A set of points given as rows ``index`` of ``X`` (float64, C order): the exact
     method reads them where they lie. A big run checks a merged cluster, then a union of
     clusters, against others thousands of times; a copy of their points for each check
-    was written and read again only to be priced once (a fifth of a 50,241-word run)."""
+    was written and read again only to be priced once (about 17 s of a 225-s profile of
+    the 50,241 POS words)."""
 
     __slots__ = ("X", "index", "_array")
 

@@ -605,7 +605,7 @@ class SupervisedClustering:
         # its own frame (the verdict's offset is mapped back in _plane).
         verdict = decide(
             # the points where they lie: the solver reads them without a copy
-            self._points,
+            self._points if self._points.index is mem else Rows(self.frame.Xs, mem),
             Rows(self.frame.Xs, union),
             scale=1.0,
             hints=hints,
