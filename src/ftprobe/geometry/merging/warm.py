@@ -20,9 +20,9 @@ import numpy as np
 
 from ftprobe.geometry.separability import Factor
 
-# Supports that keep their factorisation (about 1 MB each at 384-d), least recently used
-# dropped first.
-_FACTORS_KEPT = 128
+# The memory the supports' factorisations may take together (about 2 MB each at 384-d,
+# 0.2 MB at 128-d), least recently used dropped first.
+_FACTOR_BYTES = 256 << 20
 # Points of a kept end state that may be missing from a new problem before the support
 # alone is the better start.
 _FACTOR_MISSING = 8
@@ -42,6 +42,10 @@ class Support:
         self.factor = factor
 
 
+def _nbytes(factor: Factor) -> int:
+    return factor.q.nbytes + factor.r.nbytes + factor.index.nbytes
+
+
 class WarmStarts:
     """The supports of a run, by lineage, and the ones found for the candidate at hand."""
 
@@ -58,6 +62,7 @@ class WarmStarts:
         self._new: dict[int, tuple[Support, bool]] = {}
         self._new_union: dict[int, Support] = {}
         self._factored: OrderedDict[int, Support] = OrderedDict()
+        self._factor_bytes = 0
         self._scratch = np.full(n_points, -1, dtype=np.int64)
 
     def begin(self) -> None:
@@ -106,8 +111,10 @@ class WarmStarts:
         gids = np.concatenate([mem, union])[factor.index]
         support = Support(ids, (gids, factor.index < len(mem), factor))
         self._factored[id(support)] = support
-        while len(self._factored) > _FACTORS_KEPT:
+        self._factor_bytes += _nbytes(factor)
+        while self._factor_bytes > _FACTOR_BYTES and len(self._factored) > 1:
             _, old = self._factored.popitem(last=False)
+            self._factor_bytes -= _nbytes(old.factor[2])
             old.factor = None
         return support
 
