@@ -203,9 +203,6 @@ class SupervisedClustering:
         self.certs = CertificateTable({lab: len(b.points) for lab, b in self.blocks.items()})
         self.planes = Planes(self.frame.Xc, self.frame.scale)
         self.warm = WarmStarts(self.n)
-        # the candidate's points for the exact decisions (copied at most once, and only
-        # for a decision that needs them as an array)
-        self._points = Rows(self.frame.Xs, np.empty(0, dtype=np.int64))
         # what the accepted check measured, for the merge that follows it
         self._pending: tuple | None = None
         self.decisions: list[tuple[int, int, int]] = []  # (cid_a, cid_b, accepted)
@@ -394,7 +391,9 @@ class SupervisedClustering:
         centre = (na * blk.centre[s] + nb * blk.centre[t]) / nm
         mem_a, mem_b = self.members[ca], self.members[cb]
         mem = np.concatenate([mem_a, mem_b])
-        self._points = Rows(self.frame.Xs, mem)
+        # the candidate's points where they lie, for every exact decision about it (one
+        # that needs them as an array copies them once, for all the labels)
+        points = Rows(self.frame.Xs, mem)
         radius, rexact = self._merged_radius(blk, s, t, mem, centre)
         cn2 = float(centre @ centre)
         pc = centre @ self.basis if self.basis is not None else None
@@ -443,7 +442,7 @@ class SupervisedClustering:
             try_centroids(self.planes, self.chains, mem, centre, oblk, close, codes, self.stats)
             if codes.all():
                 continue
-            if not self._check_against(ca, cb, mem, oblk, close, codes):
+            if not self._check_against(ca, cb, points, oblk, close, codes):
                 order.remove(L)
                 order.insert(0, L)
                 return False
@@ -480,7 +479,7 @@ class SupervisedClustering:
         self,
         ca: int,
         cb: int,
-        mem: np.ndarray,
+        points: Rows,
         oblk: LabelBlock,
         close: np.ndarray,
         codes: np.ndarray,
@@ -493,8 +492,9 @@ class SupervisedClustering:
         are checked one by one (an overlap with one of them rejects the merge), and the
         rest again as a union; if the common point was spread over several clusters, the
         rest are checked one by one. False when it overlaps one of them (a verified
-        common point).
+        common point). ``points``: the merged cluster's.
         """
+        mem = points.index
         at = {int(oblk.cid[close[i]]): int(i) for i in np.flatnonzero(codes == 0)}
         todo = list(at)
         big, small = self._bigger_first(ca, cb)
@@ -503,7 +503,7 @@ class SupervisedClustering:
         # the same way, at the price of a solver call on the largest problem.
         alone = [oc for oc in todo if self.warm.lineage(big, small, oc)[1]]
         for oc in alone:
-            verdict, other = self._decide(ca, cb, mem, [oc], alone=True)
+            verdict, other = self._decide(ca, cb, points, [oc], alone=True)
             if isinstance(verdict, Overlap):
                 return False
             codes[at[oc]] = self._plane(verdict, mem, other) + 1
@@ -513,14 +513,14 @@ class SupervisedClustering:
             if single:
                 groups = [rest[0]]
             else:
-                verdict, union = self._decide(ca, cb, mem, rest)
+                verdict, union = self._decide(ca, cb, points, rest)
                 if isinstance(verdict, Separation):
                     codes[[at[oc] for oc in rest]] = self._plane(verdict, mem, union) + 1
                     return True
                 groups = [int(o) for o in np.unique(self.owner[union[verdict.q_index]])]
             one_by_one = len(groups) > 1
             for oc in groups + ([o for o in rest if o not in groups] if one_by_one else []):
-                verdict, other = self._decide(ca, cb, mem, [oc], alone=not single)
+                verdict, other = self._decide(ca, cb, points, [oc], alone=not single)
                 if isinstance(verdict, Overlap):
                     return False
                 codes[at[oc]] = self._plane(verdict, mem, other) + 1
@@ -535,15 +535,17 @@ class SupervisedClustering:
         self,
         ca: int,
         cb: int,
-        mem: np.ndarray,
+        points: Rows,
         others: list[int],
         alone: bool = False,
     ) -> tuple[Verdict, np.ndarray]:
-        """The exact verdict for the merged cluster ``mem`` against the union of ``others``.
+        """The exact verdict for the merged cluster (``points``) against the union of
+        ``others``.
 
         Hints are the parents' hyperplanes against those clusters; the points that carried
         weight in them warm-start the solver. Returns the verdict and the union's points.
         """
+        mem = points.index
         union = np.concatenate([self.members[oc] for oc in others])
         hints: list[np.ndarray] = []
         warm: list[np.ndarray] = []
@@ -605,7 +607,7 @@ class SupervisedClustering:
         # its own frame (the verdict's offset is mapped back in _plane).
         verdict = decide(
             # the points where they lie: the solver reads them without a copy
-            self._points if self._points.index is mem else Rows(self.frame.Xs, mem),
+            points,
             Rows(self.frame.Xs, union),
             scale=1.0,
             hints=hints,
