@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftprobe.geometry.compiled import fast
+from ftprobe.geometry.compiled import dot, fast
 
 SEP, OVL, FAIL = 0, 1, -1
 
@@ -77,13 +77,8 @@ def dual_columns(
 @_jit
 def _products(X: np.ndarray, index: np.ndarray, u: np.ndarray, out: np.ndarray) -> None:
     """``out[j] = X[index[j]] . u``: a pass over the rows where they lie, with no copy."""
-    d = X.shape[1]
     for j in range(index.shape[0]):
-        row = X[index[j]]
-        acc = 0.0
-        for k in range(d):
-            acc += row[k] * u[k]
-        out[j] = acc
+        out[j] = dot(X[index[j]], u)
 
 
 @_jit

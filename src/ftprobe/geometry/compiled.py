@@ -13,9 +13,19 @@ clear their ``__pycache__``) before measuring.
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 fast = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
 
 # For loops whose results must equal NumPy's bit for bit (the merge order depends on exact
 # distances and their ties): no reordering, no fused products.
 exact = numba.njit(cache=True, nogil=True)
+
+
+@fast
+def dot(a: np.ndarray, b: np.ndarray) -> float:
+    """``a . b``: the compiled loops' one dot product (a row of points by a direction)."""
+    acc = 0.0
+    for k in range(a.shape[0]):
+        acc += a[k] * b[k]
+    return acc

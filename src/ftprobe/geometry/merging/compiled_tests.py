@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ftprobe.geometry.compiled import fast
+from ftprobe.geometry.compiled import dot, fast
 
 # The ball test's first, cheapest lower bound: the distance within this many principal
 # directions.
@@ -54,20 +54,12 @@ class MemberChains:
 
 
 @fast
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    acc = 0.0
-    for k in range(a.shape[0]):
-        acc += a[k] * b[k]
-    return acc
-
-
-@fast
 def _holds(
     Xc: np.ndarray, w: np.ndarray, b: float, sign: float, pts: np.ndarray, tol: float
 ) -> bool:
     """Does ``sign * (w.x + b) >= tol`` hold at every point of ``pts``?"""
     i = 0
-    while i < pts.shape[0] and sign * (_dot(Xc[pts[i]], w) + b) >= tol:
+    while i < pts.shape[0] and sign * (dot(Xc[pts[i]], w) + b) >= tol:
         i += 1
     return i == pts.shape[0]
 
@@ -86,7 +78,7 @@ def _chain_holds(
     """As :func:`_holds`, over the points of cluster ``cid``."""
     p = head[cid]
     while p >= 0:
-        if sign * (_dot(Xc[p], w) + b) < tol:
+        if sign * (dot(Xc[p], w) + b) < tol:
             return False
         p = nxt[p]
     return True
@@ -224,7 +216,7 @@ def pool_certificates(
             serial = abs(pool[j]) - 1
             # the other cluster must lie on the negative side of the code's orientation
             flip = -1.0 if pool[j] > 0 else 1.0
-            at_centre = flip * (_dot(ocentre[slot], W[serial]) + B[serial])
+            at_centre = flip * (dot(ocentre[slot], W[serial]) + B[serial])
             if at_centre - oradius[slot] >= tol + slack:
                 best = j
                 break
@@ -284,7 +276,7 @@ def centroid_directions(
         norm = max(np.sqrt(norm), 1e-300)
         for k in range(d):
             U[a, k] /= norm
-        hi[a] = _dot(ocentre[slot], U[a]) + oradius[slot] + slack
+        hi[a] = dot(ocentre[slot], U[a]) + oradius[slot] + slack
     # The candidate's points a chunk at a time, every direction still standing on each
     # chunk: a big candidate is then read from memory once, not once per direction.
     alive = np.arange(m)
@@ -298,7 +290,7 @@ def centroid_directions(
             a = alive[ai]
             failed = False
             for r in range(c0, c1):
-                v = _dot(Xc[mem[r]], U[a])
+                v = dot(Xc[mem[r]], U[a])
                 if v < lo[a]:
                     lo[a] = v
                     if lo[a] - hi[a] <= 2.0 * tol:
@@ -310,7 +302,7 @@ def centroid_directions(
                             top = -np.inf
                             p = head[ocid[close[todo[a]]]]
                             while p >= 0 and lo[a] - top > 2.0 * tol:
-                                top = max(top, _dot(Xc[p], U[a]))
+                                top = max(top, dot(Xc[p], U[a]))
                                 p = nxt[p]
                             hi[a] = top
                         if lo[a] - hi[a] <= 2.0 * tol:
@@ -389,7 +381,7 @@ def near_slots(
     kept = 0
     for j in range(k):
         i = idx[j]
-        dd = np.sqrt(max(cnorm2[i] + cn2 - 2.0 * _dot(centre[i], c), 0.0))
+        dd = np.sqrt(max(cnorm2[i] + cn2 - 2.0 * dot(centre[i], c), 0.0))
         idx[kept] = i
         dist[kept] = dd
         kept += dd <= reach[j]
