@@ -113,13 +113,15 @@ def _insert(Qt: np.ndarray, R: np.ndarray, pos: int, col: np.ndarray, w: np.ndar
     for i in range(pos, m):
         wi = w[i]
         if wi != 0.0:
+            qi = Qt[i]
             for k in range(m):
-                y[k] += wi * Qt[i, k]
+                y[k] += wi * qi[k]
     for i in range(pos, m):
         c = 2.0 * w[i] / vv
         if c != 0.0:
+            qi = Qt[i]
             for k in range(m):
-                Qt[i, k] -= c * y[k]
+                qi[k] -= c * y[k]
     R[pos, pos] = alpha
     return True
 
@@ -144,16 +146,18 @@ def _delete(Qt: np.ndarray, R: np.ndarray, ks: int, i: int) -> None:
         s = b / h
         R[j, j] = h
         R[j + 1, j] = 0.0
-        for k in range(j + 1, ks - 1):
-            x = R[j, k]
-            z = R[j + 1, k]
-            R[j, k] = c * x + s * z
-            R[j + 1, k] = -s * x + c * z
-        for k in range(m):
-            x = Qt[j, k]
-            z = Qt[j + 1, k]
-            Qt[j, k] = c * x + s * z
-            Qt[j + 1, k] = -s * x + c * z
+        _rotate(R[j], R[j + 1], c, s, j + 1, ks - 1)
+        _rotate(Qt[j], Qt[j + 1], c, s, 0, m)
+
+
+@_jit
+def _rotate(a: np.ndarray, b: np.ndarray, c: float, s: float, lo: int, hi: int) -> None:
+    """Rotate entries ``lo:hi`` of the rows ``a``, ``b`` by the Givens pair ``c, s``."""
+    for k in range(lo, hi):
+        x = a[k]
+        z = b[k]
+        a[k] = c * x + s * z
+        b[k] = -s * x + c * z
 
 
 @_jit
@@ -162,9 +166,9 @@ def passive_solution(Qt: np.ndarray, R: np.ndarray, ks: int, s: np.ndarray) -> b
     (back substitution on ``R s = Q' r``); False when the triangle is singular."""
     d = Qt.shape[0] - 2
     for j in range(ks - 1, -1, -1):
-        acc = Qt[j, d] + Qt[j, d + 1]
-        for k in range(j + 1, ks):
-            acc -= R[j, k] * s[k]
+        # a dot product of contiguous slices: a loop over R[j, k] by two indices is not
+        # vectorised, and took three times as long
+        acc = Qt[j, d] + Qt[j, d + 1] - dot(R[j, j + 1 : ks], s[j + 1 : ks])
         if R[j, j] == 0.0:
             return False
         s[j] = acc / R[j, j]
@@ -267,14 +271,11 @@ def _gather(
     if size == len(index):
         grown = np.empty((2 * size, d))
         more = np.empty(2 * size, dtype=np.int64)
-        for i in range(size):
-            more[i] = index[i]
-            for k in range(d):
-                grown[i, k] = rows[i, k]
+        grown[:size] = rows[:size]
+        more[:size] = index[:size]
         rows, index = grown, more
     _column(XP, ip, XQ, iq, j, col)
-    for k in range(d):
-        rows[size, k] = col[k]
+    rows[size] = col[:d]
     index[size] = j
     row_of[j] = size
     return rows, index, size + 1
@@ -328,6 +329,11 @@ def solve(
     passive = np.empty(m, dtype=np.int64)
     ks = len(passive0)
     passive[:ks] = passive0
+    is_passive = np.zeros(n, dtype=np.bool_)
+    for j in range(ks):
+        is_passive[passive[j]] = True
+    # whether v is the residual of the passive columns' fit (and so orthogonal to them)
+    fitted = ks == 0
     z = np.zeros(m)
     s = np.zeros(m)
     col = np.empty(m)
@@ -403,6 +409,7 @@ def solve(
                     out[low_at] = True
                 for j in range(ks - 1, -1, -1):
                     if out[j]:
+                        is_passive[passive[j]] = False
                         _delete(Qt, R, ks, j)
                         for k in range(j, ks - 1):
                             passive[k] = passive[k + 1]
@@ -419,28 +426,37 @@ def solve(
                 for k in range(m):
                     v[k] = 0.0
                 for j in range(ks, m):
-                    tj = Qt[j, d] + Qt[j, d + 1]  # row j of Qt times r
+                    qj = Qt[j]
+                    tj = qj[d] + qj[d + 1]  # row j of Qt times r
                     for k in range(m):
-                        v[k] += tj * Qt[j, k]
+                        v[k] += tj * qj[k]
             else:
                 for j in range(ks):
-                    acc = 0.0
-                    for k in range(j, ks):
-                        acc += R[j, k] * z[k]
-                    t[j] = acc
+                    t[j] = dot(R[j, j:ks], z[j:ks])
                 for k in range(m):
                     v[k] = r[k]
                 for j in range(ks):
                     tj = t[j]
+                    qj = Qt[j]
                     for k in range(m):
-                        v[k] -= tj * Qt[j, k]
+                        v[k] -= tj * qj[k]
+            fitted = True
             if np.sqrt(np.dot(v, v)) <= _VANISHES:
                 return OVL, v[:d].copy(), passive[:ks].copy(), z[:ks].copy(), 0.0, 0.0
         u = v[:d].copy()
         unorm = np.sqrt(np.dot(u, u))
         cand = np.empty(0, dtype=np.int64)
         if use_ws and not has_first and ws_size > 0:
-            gw = np.dot(ws_rows[:ws_size], u)  # p.u, or -q.u
+            # p.u, or -q.u. A passive point's column is orthogonal to the fit's residual,
+            # so its value is known without reading its row: -v[d] for p, -v[d + 1] for
+            # q (near full rank two fifths of the working set are passive points).
+            gw = np.empty(ws_size)
+            for j in range(ws_size):
+                idx = ws_index[j]
+                if fitted and is_passive[idx]:
+                    gw[j] = -v[d] if idx < na else -v[d + 1]
+                else:
+                    gw[j] = dot(ws_rows[j], u)
             go_on = True
             if not optimal:
                 top_pw = -np.inf
@@ -517,6 +533,7 @@ def solve(
                 blocked[idx] = True
                 continue
             passive[ks] = idx
+            is_passive[idx] = True
             z[ks] = 0.0
             ks += 1
             added = True

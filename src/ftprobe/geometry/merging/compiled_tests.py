@@ -269,13 +269,16 @@ def centroid_directions(
     exact = np.zeros(m, dtype=np.bool_)
     for a in range(m):
         slot = close[todo[a]]
+        # through one-dimensional views: loops over two indices are not vectorised
+        ua = U[a]
+        oc = ocentre[slot]
         norm = 0.0
         for k in range(d):
-            U[a, k] = centre[k] - ocentre[slot, k]
-            norm += U[a, k] * U[a, k]
+            ua[k] = centre[k] - oc[k]
+            norm += ua[k] * ua[k]
         norm = max(np.sqrt(norm), 1e-300)
         for k in range(d):
-            U[a, k] /= norm
+            ua[k] /= norm
         hi[a] = dot(ocentre[slot], U[a]) + oradius[slot] + slack
     # The candidate's points a chunk at a time, every direction still standing on each
     # chunk: a big candidate is then read from memory once, not once per direction.
@@ -369,8 +372,9 @@ def near_slots(
         for j in range(k):
             i = idx[j]
             low2 = low[j]
+            pi = pcentre[i]
             for q in range(q0, q1):
-                g = pcentre[i, q] - pc[q]
+                g = pi[q] - pc[q]
                 low2 += g * g
             idx[kept] = i
             low[kept] = low2
