@@ -1,0 +1,53 @@
+"""The run's store of verified hyperplanes grows in place. Copying hundreds of megabytes
+of normals into fresh memory at each doubling took seconds of a clustering; growth must
+still keep every plane registered so far, leave the new planes untested, and never pull
+memory from under a caller that still holds the old arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ftprobe.geometry.merging.certificates import Planes
+
+
+def _planes(d: int = 5) -> Planes:
+    return Planes(np.zeros((3, d)), scale=1.0)
+
+
+def _register(planes: Planes, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    W = rng.standard_normal((n, planes.w.shape[1]))
+    b = rng.standard_normal(n)
+    for start in range(0, n, 7):
+        planes.add_many(W[start : start + 7], b[start : start + 7])
+    return W, b
+
+
+def test_planes_survive_growth_and_new_ones_are_untested() -> None:
+    planes = _planes()
+    start = len(planes.b)
+    # mark the first planes as tested under stamp 0, as the certificate tests do
+    W, b = _register(planes, 10, np.random.default_rng(0))
+    stamp = planes.stamps(1)
+    planes.memo[:20] = stamp
+    planes.memo_ok[:20] = True
+    more_W, more_b = _register(planes, 3 * start, np.random.default_rng(1))
+    assert len(planes.b) >= 4 * start  # it grew, twice at least
+    n = planes.n
+    assert n == 10 + 3 * start
+    assert np.array_equal(planes.w[:10], W) and np.array_equal(planes.b[:10], b)
+    assert np.array_equal(planes.w[10:n], more_W) and np.array_equal(planes.b[10:n], more_b)
+    # the tests' memory: what was recorded stays, and every plane past it is untested
+    assert (planes.memo[:20] == stamp).all() and planes.memo_ok[:20].all()
+    assert (planes.memo[20:] == -1).all() and not planes.memo_ok[20:].any()
+    assert len(planes.memo) == 2 * len(planes.b) == 2 * len(planes.w)
+
+
+def test_arrays_a_caller_holds_stay_valid_when_the_store_grows() -> None:
+    planes = _planes()
+    W, b = _register(planes, len(planes.b), np.random.default_rng(2))
+    held_w, held_memo = planes.w, planes.memo  # e.g. a compiled test's arguments
+    planes.add_many(np.ones((1, 5)), np.ones(1))
+    assert planes.w is not held_w  # copied, not moved from under the holder
+    assert np.array_equal(held_w, W) and np.array_equal(planes.w[: len(W)], W)
+    assert np.array_equal(planes.w[len(W)], np.ones(5)) and planes.b[len(W)] == 1.0
+    assert (held_memo == -1).all() and (planes.memo[2 * len(W) :] == -1).all()
