@@ -116,9 +116,10 @@ class Planes:
 
         In place (``realloc``: the memory is remapped, not copied) when the attribute is
         the array's only reference, as it is between calls; otherwise (a caller still
-        holds it) as a copy, so that what the caller holds stays valid. A run can register
-        hundreds of thousands of hyperplanes (200 to 400 MB of normals): copying them at
-        each doubling into fresh memory took 2.2 s of POS layer 0's 64 s.
+        holds it, or a profiler's hooks hold references) as a copy, so that what the
+        caller holds stays valid. A run can register hundreds of thousands of hyperplanes
+        (200 to 400 MB of normals): copying them at each doubling into fresh memory took
+        2.2 s of POS layer 0's 64 s.
         """
         a = vars(self).pop(name)  # the attribute's reference, which resize counts, is gone
         try:
