@@ -12,7 +12,7 @@ Glossary:
   kept by the cluster that absorbs it); ``d2`` holds the squared centroid distances between
   slots, ``inf`` for pairs that may never merge;
 - *queue*: a heap of each slot's nearest same-label slot; entries go stale as clusters
-  merge and are checked when they come out.
+  merge and are checked when they come out, or swept out together when they pile up.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ BALL_DIMS = 24
 BALL_SLACK = 1e-6
 # Rows of a label's distance matrix computed at a time.
 _BAND = 512
+# The merge queue's length from which its stale entries are swept out, and how many times
+# what a sweep left it must grow to before the next (see MergeQueue._sweep).
+_SWEEP_MIN = 65_536
+_SWEEP_GROWTH = 4
 
 
 @dataclass(frozen=True)
@@ -317,6 +321,8 @@ class MergeQueue:
     def __init__(self, blocks: dict[int, LabelBlock]) -> None:
         self.blocks = blocks
         self.heap: list[tuple[float, int, int, int, int]] = []
+        # the heap's length past which its stale entries are dropped in one pass
+        self._sweep_at = _SWEEP_MIN
 
     def refresh(self, blk: LabelBlock, s: int) -> None:
         """Look up slot ``s``'s nearest same-label slot again, and queue it."""
@@ -350,6 +356,22 @@ class MergeQueue:
         )
         for entry in entries:
             heapq.heappush(heap, entry)
+        if len(heap) > self._sweep_at:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Drop the entries whose slot has been requeued or merged away since (epoch or
+        creation id changed: neither ever goes back, so :meth:`pop` would skip them).
+
+        A slot is queued again each time a merge brings a cluster nearer, and late in a
+        run nearly all entries are such leftovers (99% of 360,000 on POS layer 0): popped
+        one by one they cost seconds. The entries kept come out in the same order.
+        """
+        epoch = {lab: blk.epoch.tolist() for lab, blk in self.blocks.items()}
+        cid = {lab: blk.cid.tolist() for lab, blk in self.blocks.items()}
+        self.heap = [e for e in self.heap if epoch[e[2]][e[3]] == e[4] and cid[e[2]][e[3]] == e[1]]
+        heapq.heapify(self.heap)
+        self._sweep_at = max(_SWEEP_MIN, _SWEEP_GROWTH * len(self.heap))
 
     def pop(self) -> tuple[LabelBlock, int, int] | None:
         """The closest pair still valid (block, slot, its nearest slot), None when none."""
