@@ -392,7 +392,10 @@ def decide(
         warm is not None and len(warm[0]) + len(warm[1]) >= _WARM_MIN
     )
     skip = start is not None or (wide and warm_start)
-    candidates = [] if skip else [*hints, P.array().mean(axis=0) - Q.array().mean(axis=0)]
+    # the direction between the two means: a candidate, and the seed when nothing better
+    # (a start or a warm set replaces the seed: then the points are not gathered for it)
+    mean_gap = None if skip else P.array().mean(axis=0) - Q.array().mean(axis=0)
+    candidates = [] if skip else [*hints, mean_gap]
     for u in candidates:
         u = np.asarray(u, dtype=np.float64)
         norm = float(np.linalg.norm(u))
@@ -415,9 +418,7 @@ def decide(
     else:
         Pn = Rows((P.array() - centre) / own_scale)
         Qn = Rows((Q.array() - centre) / own_scale)
-    seed = (
-        best if best is not None or warm_start else P.array().mean(axis=0) - Q.array().mean(axis=0)
-    )
+    seed = best if best is not None or warm_start or start is not None else mean_gap
     unverified: list[tuple | None] = []
     # The gap a hyperplane needs to verify, in the local coordinates (a hair more, so that
     # rounding does not fail the check made on the caller's coordinates): the exact method

@@ -312,6 +312,13 @@ def principal_directions(Xc: np.ndarray, k: int, sample: int = 4096) -> np.ndarr
     return np.ascontiguousarray(vt[:k].T)
 
 
+def _current(entry: tuple[float, int, int, int, int], epoch, cid) -> bool:
+    """Is the queue's ``entry`` (distance, creation id, label, slot, epoch) still its
+    slot's (``epoch``, ``cid``: its label's, by slot)? A slot's epoch and creation id only
+    grow, so an entry that is not never will be again."""
+    return epoch[entry[3]] == entry[4] and cid[entry[3]] == entry[1]
+
+
 class MergeQueue:
     """The closest same-label pair of every block, in one heap.
 
@@ -360,16 +367,17 @@ class MergeQueue:
             self._sweep()
 
     def _sweep(self) -> None:
-        """Drop the entries whose slot has been requeued or merged away since (epoch or
-        creation id changed: neither ever goes back, so :meth:`pop` would skip them).
+        """Drop the entries that are no longer their slot's (requeued or merged away
+        since: see :func:`_current`), which :meth:`pop` would skip.
 
         A slot is queued again each time a merge brings a cluster nearer, and late in a
         run nearly all entries are such leftovers (99% of 360,000 on POS layer 0): popped
         one by one they cost seconds. The entries kept come out in the same order.
         """
+        # as lists: indexing them is several times cheaper than indexing arrays
         epoch = {lab: blk.epoch.tolist() for lab, blk in self.blocks.items()}
         cid = {lab: blk.cid.tolist() for lab, blk in self.blocks.items()}
-        self.heap = [e for e in self.heap if epoch[e[2]][e[3]] == e[4] and cid[e[2]][e[3]] == e[1]]
+        self.heap = [e for e in self.heap if _current(e, epoch[e[2]], cid[e[2]])]
         heapq.heapify(self.heap)
         self._sweep_at = max(_SWEEP_MIN, _SWEEP_GROWTH * len(self.heap))
 
@@ -377,9 +385,10 @@ class MergeQueue:
         """The closest pair still valid (block, slot, its nearest slot), None when none."""
         heap = self.heap
         while heap:
-            _, cid, lab, s, epoch = heapq.heappop(heap)
+            entry = heapq.heappop(heap)
+            lab, s = entry[2], entry[3]
             blk = self.blocks[lab]
-            if blk.epoch[s] != epoch or blk.cid[s] != cid:
+            if not _current(entry, blk.epoch, blk.cid):
                 continue
             t = blk.nn[s]
             if t < 0:

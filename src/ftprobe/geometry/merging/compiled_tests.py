@@ -279,7 +279,7 @@ def centroid_directions(
         norm = max(np.sqrt(norm), 1e-300)
         for k in range(d):
             ua[k] /= norm
-        hi[a] = dot(ocentre[slot], U[a]) + oradius[slot] + slack
+        hi[a] = dot(oc, ua) + oradius[slot] + slack
     # The candidate's points a chunk at a time, every direction still standing on each
     # chunk: a big candidate is then read from memory once, not once per direction.
     alive = np.arange(m)
