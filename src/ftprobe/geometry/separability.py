@@ -159,12 +159,18 @@ class Factor:
     ``index``: the points that carried weight, as positions in ``[P; Q]`` (``len(P) + j``
     for Q's point ``j``), in the order of the columns of ``q @ r``, the QR factorisation of
     the dual's columns for them (see :func:`decide`). Only meaningful for problems posed
-    in the same fixed ``frame``.
+    in the same fixed ``frame``. Kept as the solver holds it, ``qt`` (``q`` transposed, C
+    order) and ``r`` (its rows in C order): a start that changes nothing copies it once.
     """
 
     index: np.ndarray
-    q: np.ndarray
+    qt: np.ndarray
     r: np.ndarray
+
+    @property
+    def q(self) -> np.ndarray:
+        """The orthogonal factor (a view of ``qt``)."""
+        return self.qt.T
 
     def renumbered(self, index: np.ndarray, present: np.ndarray, swapped: bool) -> Factor:
         """The same end state posed for another problem of the same frame.
@@ -173,17 +179,24 @@ class Factor:
         ``present``: whether it is still there at all (absent columns are deleted from the
         factorisation), ``swapped``: whether the points of P are now on Q's side and the
         other way round (the dual's columns are then the old ones times a fixed orthogonal
-        map, applied to ``q``).
+        map, applied to ``q``). Shares this factor's arrays when neither changes them: the
+        solver copies what it starts from.
         """
-        q = np.array(self.q, order="F")
-        r = np.array(self.r, order="F")
+        index = np.asarray(index)
+        gone = np.flatnonzero(~present)
+        if not swapped and len(gone) == 0:
+            return Factor(index, self.qt, self.r)
+        qt = np.array(self.qt)
         if swapped:
-            d = q.shape[0] - 2
-            q[:d] *= -1.0
-            q[[d, d + 1]] = q[[d + 1, d]]
-        for i in np.flatnonzero(~present)[::-1].tolist():
+            d = qt.shape[0] - 2
+            qt[:, :d] *= -1.0
+            qt[:, [d, d + 1]] = qt[:, [d + 1, d]]
+        if len(gone) == 0:
+            return Factor(index, qt, self.r)
+        q, r = qt.T, np.array(self.r, order="F")
+        for i in gone[::-1].tolist():
             q, r = qr_delete(q, r, i, 1, which="col", check_finite=False, overwrite_qr=True)
-        return Factor(np.asarray(index)[present], q, r)
+        return Factor(index[present], q.T, r)
 
 
 @dataclass(frozen=True, eq=False)
@@ -595,7 +608,7 @@ def _active_set_nnls(
         R = np.zeros((m, m))
     else:
         # copies: the kernel updates them in place, and the start may serve again
-        Qt = np.array(start.q.T, order="C")
+        Qt = np.array(start.qt, order="C")
         R = np.zeros((m, m))
         R[:, : len(passive)] = start.r
     outcome, u, idx, z, top_p, low_q = active_set.solve(
@@ -617,7 +630,7 @@ def _active_set_nnls(
     )
     on_p = idx < na
     if outcome == active_set.SEP:
-        factor = Factor(idx, Qt.T, np.asfortranarray(R[:, : len(idx)]))
+        factor = Factor(idx, Qt, R[:, : len(idx)].copy())
         return ("sep", -u, (idx[on_p], idx[~on_p] - na), factor, (-top_p, -low_q))
     if outcome == active_set.OVL and on_p.any() and not on_p.all():
         return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
@@ -631,11 +644,11 @@ def _touching(factor: Factor, na: int) -> tuple | None:
     ks = len(factor.index)
     if ks == 0:
         return None
-    m = factor.q.shape[0]
+    m = factor.qt.shape[0]
     R = np.zeros((m, m))
     R[:, :ks] = factor.r
     z = np.zeros(m)
-    if not active_set.passive_solution(np.array(factor.q.T, order="C"), R, ks, z):
+    if not active_set.passive_solution(np.ascontiguousarray(factor.qt), R, ks, z):
         return None
     z = z[:ks]
     idx = np.asarray(factor.index, dtype=np.int64)
