@@ -477,12 +477,12 @@ def test_exact_gram_has_the_same_bits_in_any_column_order() -> None:
     assert np.allclose(G, P @ P.T, rtol=1e-12, atol=1e-12 * np.abs(G).max())
 
 
-def test_exact_gram_in_bands_and_tiles_has_the_whole_products_bits(
+def test_exact_gram_in_tiles_has_the_whole_products_bits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # exact_gram works a band of rows and a pair of tiles at a time to keep two arrays of
-    # n x n; a band or tile skipped or added twice, or the sums taken in another order,
-    # would change bits that the merge order depends on
+    # exact_gram works a pair of tiles at a time, the upper ones only; a tile skipped or
+    # added twice, a lower tile not copied, or the sums taken in another order, would
+    # change bits that the merge order depends on
     from ftprobe.geometry.merging import exact
 
     rng = np.random.default_rng(6)
@@ -490,8 +490,7 @@ def test_exact_gram_in_bands_and_tiles_has_the_whole_products_bits(
     p0, p1, p2 = exact._slices(P, exact._product_bits(P.shape[1]), 3)
     t01, t02 = p0 @ p1.T, p0 @ p2.T
     want = (p0 @ p0.T + (t01 + t01.T)) + ((t02 + t02.T) + p1 @ p1.T)
-    monkeypatch.setattr(exact, "_BAND_BYTES", 8 * 53 * 7)  # bands of 7 rows
-    monkeypatch.setattr(exact, "_TILE", 16)
+    monkeypatch.setattr(exact, "_TILE", 16)  # four rows of tiles, the last one short
     assert exact.exact_gram(P).tobytes() == want.tobytes()
 
 

@@ -20,9 +20,9 @@ import numpy as np
 # Bits kept of the origin below each column's largest entry: coarse enough that
 # ``X - origin`` is exact for float32 vectors and small integers.
 _CENTRE_BITS = 20
-# exact_gram's working sizes: bands of rows of a product (bytes), square tiles (rows).
-_BAND_BYTES = 1 << 24
-_TILE = 256
+# exact_gram's square tiles (rows): products of this size run near the BLAS's peak, and
+# a tile's few arrays stay in cache.
+_TILE = 512
 
 
 def _slices(P: np.ndarray, bits: int, pieces: int, axis: int = 1) -> list[np.ndarray]:
@@ -79,44 +79,57 @@ def exact_gram(P: np.ndarray) -> np.ndarray:
     of layer 0, that rounding alone reorders the merges and changes the partition (POS
     layer 0 of MiniLM did, between two machines). The products of three slices per row
     (:func:`_slices`) are exact whatever the order, and are added elementwise in a fixed
-    one; what is lost is far under float64's own rounding of the result. Four BLAS
-    products instead of one.
+    one; what is lost is far under float64's own rounding of the result. Three BLAS
+    products' work instead of one.
     """
     n = len(P)
     if n == 0 or P.shape[1] == 0:
         return np.zeros((n, n))
     p0, p1, p2 = _slices(P, _product_bits(P.shape[1]), 3)
-    # p0 p0' + (t01 + t01') + ((t02 + t02') + p1 p1'), summed in that order, in two arrays
-    # of n x n: each fresh one costs its first touch of every page (n = 8,600 makes each
-    # 0.6 GB, and the six of a plain evaluation took 11 s where the products take 3 s).
-    # Bands of rows of an exact product have the same bits as the whole product.
-    out = np.matmul(p0, p1.T)
-    _add_transpose(out)
-    low = np.matmul(p0, p2.T)
-    _add_transpose(low)
-    rows = max(1, _BAND_BYTES // (8 * n))
-    for r0 in range(0, n, rows):
-        band = slice(r0, r0 + rows)
-        low[band] += p1[band] @ p1.T
-        t = p0[band] @ p0.T
-        t += out[band]
-        t += low[band]
-        out[band] = t
+    # p0 p0' + (t01 + t01') + ((t02 + t02') + p1 p1'), summed in that order, a pair of
+    # square tiles at a time into the one n x n array that is returned. Every term is
+    # exactly symmetric (exact products; a + b = b + a), so the sum is too: only the tiles
+    # on and right of the diagonal are computed, and the lower triangle is copied from
+    # the upper. Whole products and transposes took four products' work and a second
+    # array of n x n, whose first touch of every page cost as much again (n = 8,200 makes
+    # each 0.5 GB; the 50,241 words spent 15 s here).
+    out = np.empty((n, n))
+    t = _TILE
+    bufs = [np.empty(min(t, n) * min(t, n)) for _ in range(4)]
+    for i0 in range(0, n, t):
+        rows = slice(i0, i0 + t)
+        for j0 in range(i0, n, t):
+            cols = slice(j0, j0 + t)
+            shape = (len(p0[rows]), len(p0[cols]))
+            a, b, c, e = (buf[: shape[0] * shape[1]].reshape(shape) for buf in bufs)
+            np.matmul(p0[rows], p1[cols].T, out=a)
+            np.matmul(p1[rows], p0[cols].T, out=b)  # t01 transposed: p0[cols] p1[rows]'
+            a += b
+            np.matmul(p0[rows], p2[cols].T, out=c)
+            np.matmul(p2[rows], p0[cols].T, out=b)
+            c += b
+            np.matmul(p1[rows], p1[cols].T, out=b)
+            c += b
+            np.matmul(p0[rows], p0[cols].T, out=e)
+            e += a
+            e += c
+            out[rows, cols] = e
+    _lower_from_upper(out)
     return out
 
 
-def _add_transpose(A: np.ndarray) -> None:
-    """``A += A.T`` in place, a pair of square tiles at a time (each entry ``a_ij + a_ji``,
-    as the out-of-place sum has it; a transposed pass over the whole array reads across
-    cache lines and needs a second array)."""
+def _lower_from_upper(A: np.ndarray) -> None:
+    """Copy the upper triangle of the square ``A`` onto its lower one, a pair of square
+    tiles at a time (a transposed pass over the whole array reads across cache lines)."""
     n = len(A)
     for i0 in range(0, n, _TILE):
         rows = slice(i0, i0 + _TILE)
-        for j0 in range(i0, n, _TILE):
+        tile = A[rows, rows]
+        lower = np.tril_indices(len(tile), -1)
+        tile[lower] = tile.T[lower]
+        for j0 in range(i0 + _TILE, n, _TILE):
             cols = slice(j0, j0 + _TILE)
-            s = A[rows, cols] + A[cols, rows].T
-            A[rows, cols] = s
-            A[cols, rows] = s.T
+            A[cols, rows] = A[rows, cols].T
 
 
 def exact_sqnorms(D: np.ndarray) -> np.ndarray:
