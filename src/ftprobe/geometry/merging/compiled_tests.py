@@ -26,8 +26,8 @@ from ftprobe.geometry.compiled import dot, fast
 # directions.
 _LEADING = 4
 # Points of the candidate the centroid directions are tested on at a time (a chunk of
-# 384-d rows stays in the core's cache).
-_CHUNK = 64
+# 384-d rows, and their products with the directions, stay in the core's cache).
+_CHUNK = 256
 
 
 class MemberChains:
@@ -280,38 +280,47 @@ def centroid_directions(
         for k in range(d):
             ua[k] /= norm
         hi[a] = dot(oc, ua) + oradius[slot] + slack
-    # The candidate's points a chunk at a time, every direction still standing on each
-    # chunk: a big candidate is then read from memory once, not once per direction.
+    # The candidate's points a chunk at a time, every direction still standing on each,
+    # as one matrix product (a big candidate is read from memory once, not once per
+    # direction, and the BLAS's product runs several times faster than dot products one
+    # by one: most directions win, and a win projects all of the candidate's points).
     alive = np.arange(m)
     n_alive = m
+    rows = np.empty((min(_CHUNK, mem.shape[0]), d))
+    Ua = U.copy()  # the standing directions, in the order of ``alive``
     for c0 in range(0, mem.shape[0], _CHUNK):
         if n_alive == 0:
             break
         c1 = min(c0 + _CHUNK, mem.shape[0])
+        chunk = rows[: c1 - c0]
+        for r in range(c0, c1):
+            chunk[r - c0] = Xc[mem[r]]
+        V = np.dot(chunk, Ua[:n_alive].T)
         kept = 0
         for ai in range(n_alive):
             a = alive[ai]
+            low = V[0, ai]
+            for r in range(1, c1 - c0):
+                low = min(low, V[r, ai])
             failed = False
-            for r in range(c0, c1):
-                v = dot(Xc[mem[r]], U[a])
-                if v < lo[a]:
-                    lo[a] = v
-                    if lo[a] - hi[a] <= 2.0 * tol:
-                        if not exact[a]:
-                            # the other cluster's side exactly; one of its points as
-                            # close as the candidate's lowest so far already rules the
-                            # direction out (the lowest can only get lower)
-                            exact[a] = True
-                            top = -np.inf
-                            p = head[ocid[close[todo[a]]]]
-                            while p >= 0 and lo[a] - top > 2.0 * tol:
-                                top = max(top, dot(Xc[p], U[a]))
-                                p = nxt[p]
-                            hi[a] = top
-                        if lo[a] - hi[a] <= 2.0 * tol:
-                            failed = True
-                            break
+            if low < lo[a]:
+                lo[a] = low
+                if lo[a] - hi[a] <= 2.0 * tol:
+                    if not exact[a]:
+                        # the other cluster's side exactly; one of its points as close as
+                        # the candidate's lowest so far already rules the direction out
+                        # (the lowest can only get lower)
+                        exact[a] = True
+                        top = -np.inf
+                        p = head[ocid[close[todo[a]]]]
+                        while p >= 0 and lo[a] - top > 2.0 * tol:
+                            top = max(top, dot(Xc[p], U[a]))
+                            p = nxt[p]
+                        hi[a] = top
+                    failed = lo[a] - hi[a] <= 2.0 * tol
             if not failed:
+                if kept != ai:
+                    Ua[kept] = Ua[ai]
                 alive[kept] = a
                 kept += 1
         n_alive = kept
