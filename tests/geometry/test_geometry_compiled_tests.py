@@ -144,14 +144,15 @@ def test_centroid_directions_separate_and_fail_where_numpy_says() -> None:
     tol = 1e-6
     at, U, off, tries = compiled_tests.centroid_directions(
         X, members[0], ocentre[0], ocentre, oradius, ocid, close, codes,
-        chains.head, chains.nxt, tol, 1e-9,
+        chains.head, chains.nxt, tol, 1e-9, 0.0,
     )  # fmt: skip
     assert tries == 5
-    want = []
+    want, margins = [], {}
     for i, c in enumerate(close.tolist()):
         u = ocentre[0] - ocentre[c]
         u /= np.linalg.norm(u)
         lo, hi = (X[members[0]] @ u).min(), (X[members[c]] @ u).max()
+        margins[i] = lo - hi
         ball = ocentre[c] @ u + oradius[c] + 1e-9  # the other side's bound, when it serves
         if lo - ball > 2 * tol:
             hi = ball
@@ -162,6 +163,24 @@ def test_centroid_directions_separate_and_fail_where_numpy_says() -> None:
             assert np.isclose(off[k], -(lo + hi) / 2)
     assert at.tolist() == want
     assert 0 < len(want) < 5
+
+    # The points rounded to float32, every projection widened by a bound on what that
+    # moves it: what is accepted holds on the exact points by the tolerance. A margin
+    # that clears twice the tolerance by 1.5 bounds is no longer accepted (each side is
+    # widened by one; the rounding itself here is far below its bound).
+    Xh = X.astype(np.float32)
+    rounding = 2.0**-24 * float(np.linalg.norm(X, axis=1).max()) * 1.01
+    thin = min(want, key=margins.get)
+    for tol, lost in ((1e-6, None), ((margins[thin] - 1.5 * rounding) / 2, thin)):
+        at, U, off, _ = compiled_tests.centroid_directions(
+            Xh, members[0], ocentre[0], ocentre, oradius, ocid, close, codes,
+            chains.head, chains.nxt, tol, 1e-9, rounding,
+        )  # fmt: skip
+        assert at.tolist() == [i for i in want if i != lost]
+        for k, i in enumerate(at.tolist()):
+            side = X @ U[k] + off[k]
+            c = int(close[i])
+            assert side[members[0]].min() >= tol and side[members[c]].max() <= -tol
 
 
 def test_merge_distances_equal_numpys_bit_for_bit() -> None:

@@ -51,3 +51,28 @@ def test_arrays_a_caller_holds_stay_valid_when_the_store_grows() -> None:
     assert np.array_equal(held_w, W) and np.array_equal(planes.w[: len(W)], W)
     assert np.array_equal(planes.w[len(W)], np.ones(5)) and planes.b[len(W)] == 1.0
     assert (held_memo == -1).all() and (planes.memo[2 * len(W) :] == -1).all()
+
+
+def test_the_tests_float32_points_move_no_product_past_the_bound() -> None:
+    # The certificate tests read the points rounded to float32 and widen every product
+    # with a unit normal by ``rounding``: a bound too small would let a hyperplane pass
+    # that misses an exact point by up to the difference.
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((400, 384)) * np.exp(2 * rng.standard_normal((400, 1)))
+    X[:5] *= 1e-12  # tiny points among big ones: the bound is on the run's scale
+    Xc = X - X.mean(axis=0)
+    scale = float(np.sqrt((Xc**2).sum(axis=1).max()))
+    planes = Planes(Xc, scale)
+    assert planes.Xh.dtype == np.float32
+    W = rng.standard_normal((50, 384))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    # the worst case: a normal along a point's own rounding error (the longest points')
+    err = (planes.Xh.astype(np.float64) - Xc)[np.argsort(-(Xc**2).sum(axis=1))[:20]]
+    W = np.vstack([W, err / np.linalg.norm(err, axis=1, keepdims=True)])
+    moved = np.abs(planes.Xh.astype(np.float64) @ W.T - Xc @ W.T).max()
+    assert 0 < moved <= planes.rounding
+    assert planes.rounding < 0.2 * planes.tol  # a small part of the tolerance
+    # outside float32's range the points are kept as they are, and nothing is widened
+    far = Xc * 1e40
+    huge = Planes(far, scale * 1e40)
+    assert huge.Xh is far and huge.rounding == 0.0

@@ -9,9 +9,12 @@ hyperplane is abandoned at the first point on its wrong side, a centroid directi
 first point of the candidate that comes too close to the other cluster.
 
 What the tests decide is the same as the NumPy code's (the same first hyperplane in the
-same order of trial); the sums are rounded differently, which moves no verdict: a
-hyperplane counts only when it clears every point by ``SEPARATION_TOL``, far above the
-rounding, and the exact decisions do not depend on which certificate settled a pair.
+same order of trial) but for the points' precision: they read the points rounded to
+float32 (the passes are bound by memory), and a hyperplane counts only when it clears
+every point by ``SEPARATION_TOL`` plus a bound on what that rounding moves a product
+(:class:`~ftprobe.geometry.merging.certificates.Planes`), so what they accept holds on the
+exact points; a pair they leave goes to the exact check, and the exact decisions do not
+depend on which certificate settled a pair.
 
 Clusters' points are walked as chains (:class:`MemberChains`): no gather per test.
 """
@@ -156,7 +159,7 @@ def inherited(
 
 @fast
 def pool_certificates(
-    Xc: np.ndarray,
+    Xh: np.ndarray,
     W: np.ndarray,
     B: np.ndarray,
     big_codes: np.ndarray,
@@ -171,6 +174,7 @@ def pool_certificates(
     nxt: np.ndarray,
     tol: float,
     slack: float,
+    rounding: float,
     memo: np.ndarray,
     memo_ok: np.ndarray,
     stamp: int,
@@ -181,8 +185,11 @@ def pool_certificates(
     (slots ``close``, of a block with centroids ``ocentre``, radii ``oradius`` and
     creation ids ``ocid``). A cluster's ball on the right side settles it with no pass
     over its points (``slack`` covers the radius's rounding); a centroid on the wrong side
-    of every hyperplane rules the points' pass out. Uses stamps ``stamp`` and ``stamp +
-    1``; returns how many clusters were settled."""
+    of every hyperplane rules the points' pass out. Points are read from ``Xh`` (float32,
+    see :func:`centroid_directions`): there a hyperplane must clear them by ``tol +
+    rounding``. Uses stamps ``stamp`` and ``stamp + 1``; returns how many clusters were
+    settled."""
+    clear = tol + rounding
     # distinct codes in order of first appearance
     pool = np.empty(min(pool_size, big_codes.shape[0]), dtype=np.int64)
     k = 0
@@ -200,7 +207,7 @@ def pool_certificates(
         k += 1
     n_pool = 0
     for i in range(k):
-        if _code_clears(Xc, W, B, pool[i], small_mem, tol, memo, memo_ok, stamp + 1):
+        if _code_clears(Xh, W, B, pool[i], small_mem, clear, memo, memo_ok, stamp + 1):
             pool[n_pool] = pool[i]
             n_pool += 1
     got = 0
@@ -226,7 +233,7 @@ def pool_certificates(
             for j in range(n_pool):
                 serial = abs(pool[j]) - 1
                 flip = -1.0 if pool[j] > 0 else 1.0
-                if _chain_holds(Xc, W[serial], B[serial], flip, head, nxt, ocid[slot], tol):
+                if _chain_holds(Xh, W[serial], B[serial], flip, head, nxt, ocid[slot], clear):
                     best = j
                     break
         if best >= 0:
@@ -237,7 +244,7 @@ def pool_certificates(
 
 @fast
 def centroid_directions(
-    Xc: np.ndarray,
+    Xh: np.ndarray,
     mem: np.ndarray,
     centre: np.ndarray,
     ocentre: np.ndarray,
@@ -249,6 +256,7 @@ def centroid_directions(
     nxt: np.ndarray,
     tol: float,
     slack: float,
+    rounding: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """For each cluster still without a certificate (``codes`` 0; slots ``close``), the
     direction joining the two centroids, when it separates the candidate (points
@@ -258,7 +266,10 @@ def centroid_directions(
 
     The other cluster's side is first bounded by its ball (its centroid's projection plus
     its radius, ``slack`` covering the radius's rounding); its points are projected only
-    when the candidate comes closer than that bound.
+    when the candidate comes closer than that bound. Points are read from ``Xh``, the
+    run's points rounded to float32 (half the memory to read), and every projection is
+    widened by ``rounding``, a bound on what that rounding moves it: the sides compared
+    are bounds on the exact ones.
     """
     d = centre.shape[0]
     todo = np.flatnonzero(codes == 0)
@@ -294,7 +305,9 @@ def centroid_directions(
         c1 = min(c0 + _CHUNK, mem.shape[0])
         chunk = rows[: c1 - c0]
         for r in range(c0, c1):
-            chunk[r - c0] = Xc[mem[r]]
+            row, point = chunk[r - c0], Xh[mem[r]]
+            for k in range(d):
+                row[k] = point[k]
         V = np.dot(chunk, Ua[:n_alive].T)
         kept = 0
         for ai in range(n_alive):
@@ -302,6 +315,7 @@ def centroid_directions(
             low = V[0, ai]
             for r in range(1, c1 - c0):
                 low = min(low, V[r, ai])
+            low -= rounding
             failed = False
             if low < lo[a]:
                 lo[a] = low
@@ -314,7 +328,7 @@ def centroid_directions(
                         top = -np.inf
                         p = head[ocid[close[todo[a]]]]
                         while p >= 0 and lo[a] - top > 2.0 * tol:
-                            top = max(top, dot(Xc[p], U[a]))
+                            top = max(top, dot(Xh[p], U[a]) + rounding)
                             p = nxt[p]
                         hi[a] = top
                     failed = lo[a] - hi[a] <= 2.0 * tol
