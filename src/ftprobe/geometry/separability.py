@@ -159,8 +159,9 @@ class Factor:
     ``index``: the points that carried weight, as positions in ``[P; Q]`` (``len(P) + j``
     for Q's point ``j``), in the order of the columns of ``q @ r``, the QR factorisation of
     the dual's columns for them (see :func:`decide`). Only meaningful for problems posed
-    in the same fixed ``frame``. Kept as the solver holds it, ``qt`` (``q`` transposed, C
-    order) and ``r`` (its rows in C order): a start that changes nothing copies it once.
+    in the same fixed ``frame``. Kept as the solver holds it, ``qt`` (``q`` transposed)
+    and ``r`` (``m x len(index)``): a start that changes neither is copied once, by the
+    solver.
     """
 
     index: np.ndarray

@@ -89,7 +89,7 @@ class Planes:
         # memory, not arithmetic (the 50,241 words read 300 million rows in the centroid
         # test alone), and half the bytes is about a third less time. Rounding moves a
         # point's product with a unit normal by at most 2**-24 |x| <= 2**-24 scale
-        # (products summed in float64), about a tenth of the tolerance; the tests widen
+        # (products summed in float64), about an eighth of the tolerance; the tests widen
         # every projection by that much, so what they accept holds on the exact points.
         # Outside float32's range (where that bound fails) the points stay as they are.
         if 1e-30 < scale < 1e30:
