@@ -312,7 +312,11 @@ def principal_directions(Xc: np.ndarray, k: int, sample: int = 4096) -> np.ndarr
     return np.ascontiguousarray(vt[:k].T)
 
 
-def _current(entry: tuple[float, int, int, int, int], epoch, cid) -> bool:
+def _current(
+    entry: tuple[float, int, int, int, int],
+    epoch: np.ndarray | list[int],
+    cid: np.ndarray | list[int],
+) -> bool:
     """Is the queue's ``entry`` (distance, creation id, label, slot, epoch) still its
     slot's (``epoch``, ``cid``: its label's, by slot)? A slot's epoch and creation id only
     grow, so an entry that is not never will be again."""

@@ -11,7 +11,8 @@ Glossary:
 - *slot*: a cluster's place in its label's block (see ``blocks``); certificates are kept by
   slot in one table per ordered pair of labels (:class:`CertificateTable`);
 - *clears*: a code clears a set of points when its plane puts every one of them on the side
-  it names, by ``SEPARATION_TOL`` at least;
+  it names, by ``SEPARATION_TOL`` at least (tested on the float32 points by
+  :attr:`Planes.clear`, which covers their rounding);
 - *reuse*: settling a pair of clusters with a known plane: inherited from a parent
   (:func:`inherit`), one of the bigger parent's planes against nearby clusters
   (:func:`try_pool`), or the direction joining the two centroids (:func:`try_centroids`).
@@ -97,6 +98,8 @@ class Planes:
             self.rounding = 2.0**-24 * scale * 1.01
         else:
             self.Xh, self.rounding = Xc, 0.0
+        # what a hyperplane must clear the points of Xh by to clear the exact ones by tol
+        self.clear = self.tol + self.rounding
         self.w = np.empty((1024, Xc.shape[1]))
         self.b = np.empty(1024)
         self.memo = np.full(2 * 1024, -1, dtype=np.int64)
@@ -174,7 +177,7 @@ def inherit(
         from_b,
         mem_a,
         mem_b,
-        planes.tol + planes.rounding,
+        planes.clear,
         planes.memo,
         planes.memo_ok,
         planes.stamps(2),
@@ -218,7 +221,7 @@ def try_pool(
         chains.nxt,
         planes.tol,
         BALL_SLACK * planes.scale,
-        planes.rounding,
+        planes.clear,
         planes.memo,
         planes.memo_ok,
         planes.stamps(2),

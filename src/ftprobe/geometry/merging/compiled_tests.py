@@ -174,7 +174,7 @@ def pool_certificates(
     nxt: np.ndarray,
     tol: float,
     slack: float,
-    rounding: float,
+    clear: float,
     memo: np.ndarray,
     memo_ok: np.ndarray,
     stamp: int,
@@ -186,10 +186,9 @@ def pool_certificates(
     creation ids ``ocid``). A cluster's ball on the right side settles it with no pass
     over its points (``slack`` covers the radius's rounding); a centroid on the wrong side
     of every hyperplane rules the points' pass out. Points are read from ``Xh`` (float32,
-    see :func:`centroid_directions`): there a hyperplane must clear them by ``tol +
-    rounding``. Uses stamps ``stamp`` and ``stamp + 1``; returns how many clusters were
-    settled."""
-    clear = tol + rounding
+    see :func:`centroid_directions`): there a hyperplane must clear them by ``clear``
+    (``tol`` plus a bound on their rounding). Uses stamps ``stamp`` and ``stamp + 1``;
+    returns how many clusters were settled."""
     # distinct codes in order of first appearance
     pool = np.empty(min(pool_size, big_codes.shape[0]), dtype=np.int64)
     k = 0

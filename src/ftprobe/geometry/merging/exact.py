@@ -100,7 +100,7 @@ def exact_gram(P: np.ndarray) -> np.ndarray:
         rows = slice(i0, i0 + t)
         for j0 in range(i0, n, t):
             cols = slice(j0, j0 + t)
-            shape = (len(p0[rows]), len(p0[cols]))
+            shape = (min(t, n - i0), min(t, n - j0))
             a, b, c, e = (buf[: shape[0] * shape[1]].reshape(shape) for buf in bufs)
             np.matmul(p0[rows], p1[cols].T, out=a)
             np.matmul(p1[rows], p0[cols].T, out=b)  # t01 transposed: p0[cols] p1[rows]'
