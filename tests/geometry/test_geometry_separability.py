@@ -11,6 +11,7 @@ from ftprobe.geometry.separability import (
     Overlap,
     Rows,
     Separation,
+    _active_set_nnls,
     _dual_columns,
     decide,
     overlap_holds,
@@ -265,3 +266,31 @@ def test_points_read_where_they_lie_give_the_verdict_of_their_copies(n: int) -> 
             assert np.array_equal(copied.p_index, lying.p_index)
             assert np.array_equal(copied.q_weights, lying.q_weights)
             assert overlap_holds(lying, Y[ip], Y[iq], 1.0)
+
+
+@pytest.mark.parametrize("vanish", [0.1, 0.01, 1e-3])
+def test_an_overlap_proof_stops_at_a_short_residual_and_its_means_meet_within_the_bound(
+    vanish: float,
+) -> None:
+    # Overlap proofs stop once the dual's residual is short enough (decide sets it at a
+    # quarter of the tolerance), not at the exact common point: the weights' means must
+    # then lie within (1 + 2R) rho / (1 - rho) of each other, R the largest norm (1 here),
+    # which is what makes the early stop's certificate verify.
+    rng = np.random.default_rng(3)
+    d = 40
+    X = rng.normal(size=(600, d))
+    X[300:, 0] += 1.0
+    X -= X.mean(axis=0)
+    X /= np.linalg.norm(X, axis=1).max()
+    P, Q = X[:300], X[300:]
+    found = _active_set_nnls(Rows(P), Rows(Q), P.mean(0) - Q.mean(0), vanish=vanish)
+    assert found is not None and found[0] == "ovl"
+    _, ip, lp, iq, lq = found
+    assert np.all(lp >= 0) and np.all(lq >= 0)
+    gap = lp @ P[ip] - lq @ Q[iq]
+    rho = float(np.sqrt(gap @ gap + (1 - lp.sum()) ** 2 + (1 - lq.sum()) ** 2))
+    assert rho <= vanish
+    # it stopped short of the exact common point (which this problem reaches at 1e-16)
+    assert rho > vanish / 100
+    means = lp @ P[ip] / lp.sum() - lq @ Q[iq] / lq.sum()
+    assert np.linalg.norm(means) <= 3 * rho / (1 - rho)

@@ -15,9 +15,10 @@ reflections touch are contiguous) and ``R`` (``m x m``, C order, its first ``ks`
 used, zero below their diagonal).
 
 Outcomes (the first return value): :data:`SEP` (``-v[:d]`` separates every point, P on
-the positive side), :data:`OVL` (the residual vanished, or the optimum does not separate:
-the passive weights are a candidate common point), :data:`FAIL` (a singular triangle, no
-improving point where one was needed, or the step limit).
+the positive side), :data:`OVL` (the residual is no longer than the caller's ``vanish``,
+or the optimum does not separate: the passive weights are a candidate common point),
+:data:`FAIL` (a singular triangle, no improving point where one was needed, or the step
+limit).
 """
 
 from __future__ import annotations
@@ -33,9 +34,6 @@ SEP, OVL, FAIL = 0, 1, -1
 _DEPENDENT = 1e-10
 # Points priced at no more than this are no improvement.
 _IMPROVES = 1e-14
-# A residual this short is zero: the passive weights are a common point.
-_VANISHES = 1e-10
-
 # Fast-math sums (see compiled): 0.9 of the time on the 150 slowest checks of POS layer 0
 # is dot products and updates like these (paired runs). Their loops run over rows taken as
 # one-dimensional views (``Qt[i]``, ``R[j, a:b]``): the compiler vectorises those and not
@@ -298,6 +296,7 @@ def solve(
     max_outer: int,
     optimal: bool,
     min_gap: float,
+    vanish: float,
     working_min: int,
     working_add: int,
 ):
@@ -308,7 +307,9 @@ def solve(
 
     ``first`` (may be empty) is the first block of columns tried; ``unsettled``: the
     passive set's weights are not known yet (a related problem's end state). Stops at the
-    first residual direction that separates by more than ``min_gap`` unless ``optimal``.
+    first residual direction that separates by more than ``min_gap`` unless ``optimal``,
+    and at the first residual no longer than ``vanish`` (its weights, normalised, are then
+    a common point to within the caller's tolerance).
     Problems over ``working_min`` points price most steps only on a working set (the
     passive points and the ``working_add`` best-priced of the last full pass); every
     verdict still rests on a pass over all points.
@@ -443,7 +444,7 @@ def solve(
                     for k in range(m):
                         v[k] -= tj * qj[k]
             fitted = True
-            if np.sqrt(np.dot(v, v)) <= _VANISHES:
+            if np.sqrt(np.dot(v, v)) <= vanish:
                 return OVL, v[:d].copy(), passive[:ks].copy(), z[:ks].copy(), 0.0, 0.0
         u = v[:d].copy()
         unorm = np.sqrt(np.dot(u, u))

@@ -40,7 +40,8 @@ How the verdict is found (cheapest first, each result verified):
    ``d + 2`` points carry weight, so the work is a few dozen steps on small dense
    matrices, whatever the number of points. It stops as soon as the
    current residual direction separates every point (any separating hyperplane is a
-   certificate; the optimal one is not needed) or the residual vanishes;
+   certificate; the optimal one is not needed) or the residual is short enough for the
+   weights to be a common point within the tolerance;
 3. when the first separating hyperplane is too thin to verify, the same method runs on to
    its optimum, the widest hyperplane: it verifies, or the hulls touch and the optimum's
    weights (their nearest points) are the common point;
@@ -85,6 +86,17 @@ widest hyperplane came out no wider than TOUCH_TOL: both are only as accurate as
 optimum, and a pair within that accuracy of the tolerance (5e-5 of it, seen on POS at
 50,241 words) would otherwise verify neither way."""
 
+
+_VANISHES = 1e-10
+"""A residual this short is zero whatever the tolerance: the weights are a common point."""
+
+_EARLY_OVERLAP = 0.25
+"""An overlap proof stops once the dual's residual is this fraction of the overlap
+tolerance (local units) or less. Its weights then give a common point: with ``rho`` the
+residual, each side's weights sum to within ``rho`` of 1 and the weighted sums differ by at
+most ``rho``, so the weighted means differ by at most ``(1 + 2R) rho / (1 - rho)`` for
+points of norm at most ``R`` (1 in the local frame), under the tolerance with room for
+rounding. The certificate is checked like any other."""
 
 _WARM_MIN = 8
 """A warm start of at least this many points replaces the seed block (see below)."""
@@ -437,7 +449,12 @@ def decide(
     # The gap a hyperplane needs to verify, in the local coordinates (a hair more, so that
     # rounding does not fail the check made on the caller's coordinates): the exact method
     # goes on past thinner separating hyperplanes, as their verdict would not stand.
-    min_gap = 2 * SEPARATION_TOL * scale * (1 + 1e-6) / (1.0 if centre is None else own_scale)
+    local_unit = 1.0 if centre is None else own_scale
+    min_gap = 2 * SEPARATION_TOL * scale * (1 + 1e-6) / local_unit
+    # The residual short enough to stop at: its weights are then a common point to within
+    # the tolerance (see _EARLY_OVERLAP), and an overlap proof need not run on to the exact
+    # common point, which took POS layer 0's slowest proofs twice as many steps.
+    vanish = max(_VANISHES, _EARLY_OVERLAP * OVERLAP_TOL * scale / local_unit)
 
     def run_on() -> tuple | None:
         # The first separating hyperplane was too thin to verify (the hulls are close):
@@ -447,7 +464,11 @@ def decide(
         first = unverified[0] if unverified else None
         if first is None or first[0] != "sep" or len(first) < 4:
             return None
-        found = first if wide else _active_set_nnls(Pn, Qn, None, optimal=True, start=first[3])
+        found = (
+            first
+            if wide
+            else _active_set_nnls(Pn, Qn, None, optimal=True, start=first[3], vanish=vanish)
+        )
         if found is None or found[0] != "sep" or len(found) < 4:
             return found
         if found is not first and _to_caller(found, P, Q, scale, local=centre is None):
@@ -458,7 +479,7 @@ def decide(
 
     attempts = (
         lambda: _active_set_nnls(
-            Pn, Qn, seed, optimal=wide, warm=warm, start=start, min_gap=min_gap
+            Pn, Qn, seed, optimal=wide, warm=warm, start=start, min_gap=min_gap, vanish=vanish
         ),
         run_on,
         lambda: _single_column_nnls(Pn.array(), Qn.array()),
@@ -555,12 +576,14 @@ def _active_set_nnls(
     warm: tuple[np.ndarray, np.ndarray] | None = None,
     start: Factor | None = None,
     min_gap: float = 0.0,
+    vanish: float = _VANISHES,
 ) -> tuple | None:
     """Lawson-Hanson active-set NNLS on the dual, adding a block of columns per step.
 
     Stops as soon as the current residual direction separates all points by a gap wider
     than ``min_gap`` (a separable verdict needs a hyperplane that verifies, not the optimal
-    one) or the residual vanishes (the current weights are a common point). The
+    one) or the residual is no longer than ``vanish`` (the current weights are a common
+    point). The
     factorisation of the passive columns is kept up to date with QR insertions and
     deletions; the dual's matrix itself is never formed (its columns are the points, with
     a 1 marking the side). ``seed`` (a normal direction with P on its positive side) picks
@@ -626,6 +649,7 @@ def _active_set_nnls(
         max_outer,
         optimal,
         float(min_gap),
+        float(vanish),
         _WORKING_MIN,
         _WORKING_ADD,
     )
