@@ -50,7 +50,8 @@ def test_verdicts_agree_with_an_lp_and_certificates_hold(seed: int) -> None:
         assert overlap_holds(verdict, P, Q, _scale(P, Q))
         common_p = verdict.p_weights @ P[verdict.p_index]
         common_q = verdict.q_weights @ Q[verdict.q_index]
-        assert np.allclose(common_p, common_q, atol=1e-8)
+        # an overlap proof stops once the common point is within the tolerance
+        assert np.linalg.norm(common_p - common_q) <= TOUCH_TOL * _scale(P, Q)
 
 
 def test_tampered_certificates_are_rejected() -> None:
