@@ -185,6 +185,14 @@ class Factor:
         """The orthogonal factor (a view of ``qt``)."""
         return self.qt.T
 
+    def working_copy(self) -> tuple[np.ndarray, np.ndarray]:
+        """``Qt`` and ``R`` as the solver takes them (it updates both in place): a copy of
+        ``qt`` in C order, and ``r`` with zero columns up to ``m x m``."""
+        m = self.qt.shape[0]
+        R = np.zeros((m, m))
+        R[:, : len(self.index)] = self.r
+        return np.array(self.qt, order="C"), R
+
     def renumbered(self, index: np.ndarray, present: np.ndarray, swapped: bool) -> Factor:
         """The same end state posed for another problem of the same frame.
 
@@ -632,9 +640,7 @@ def _active_set_nnls(
         R = np.zeros((m, m))
     else:
         # copies: the kernel updates them in place, and the start may serve again
-        Qt = np.array(start.qt, order="C")
-        R = np.zeros((m, m))
-        R[:, : len(passive)] = start.r
+        Qt, R = start.working_copy()
     outcome, u, idx, z, top_p, low_q = active_set.solve(
         P.X,
         P.index,
@@ -669,11 +675,9 @@ def _touching(factor: Factor, na: int) -> tuple | None:
     ks = len(factor.index)
     if ks == 0:
         return None
-    m = factor.qt.shape[0]
-    R = np.zeros((m, m))
-    R[:, :ks] = factor.r
-    z = np.zeros(m)
-    if not active_set.passive_solution(np.ascontiguousarray(factor.qt), R, ks, z):
+    Qt, R = factor.working_copy()
+    z = np.zeros(len(Qt))
+    if not active_set.passive_solution(Qt, R, ks, z):
         return None
     z = z[:ks]
     idx = np.asarray(factor.index, dtype=np.int64)

@@ -43,7 +43,7 @@ class Support:
 
 
 def _nbytes(factor: Factor) -> int:
-    return factor.q.nbytes + factor.r.nbytes + factor.index.nbytes
+    return factor.qt.nbytes + factor.r.nbytes + factor.index.nbytes
 
 
 class WarmStarts:
