@@ -8,8 +8,8 @@ Glossary:
 - *code*: a certificate between two clusters: ``serial + 1`` when the plane's positive side
   holds the cluster asked about and the other cluster lies on the negative side, minus that
   the other way round, 0 when none is known;
-- *slot*: a cluster's place in its label's block (see ``blocks``); certificates are kept by
-  slot in one table per ordered pair of labels (:class:`CertificateTable`);
+- *table*: the codes of current cluster pairs, by the clusters' creation ids
+  (:class:`CertificateTable`);
 - *clears*: a code clears a set of points when its plane puts every one of them on the side
   it names, by ``SEPARATION_TOL`` at least (tested on the float32 points by
   :attr:`Planes.clear`, which covers their rounding);
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ftprobe.geometry.compiled import fast
 from ftprobe.geometry.merging import compiled_tests
 from ftprobe.geometry.merging.blocks import BALL_SLACK, LabelBlock
 from ftprobe.geometry.merging.compiled_tests import MemberChains
@@ -33,43 +34,144 @@ _POOL_SIZE = 96
 
 
 class CertificateTable:
-    """Verified hyperplanes between the current clusters of different labels, by slot.
+    """Verified hyperplanes between current clusters of different labels, by the clusters'
+    creation ids.
 
-    Codes are kept in one int32 table per ordered pair of labels (rows: the slots of the
-    first label), the two orientations of a pair mirroring each other, so that every
-    look-up and every change is a row's worth of contiguous memory. Only labels whose hulls
-    overlap as wholes have tables (their clusters are the only ones ever checked against
-    each other: a pair of labels is settled at the first contact of their clusters), made
-    at their first certificate.
+    One open-addressing hash table of (cluster pair, code), each pair once (its code as
+    seen from the lower id; the other side reads it negated). A cluster's certificates are
+    never removed one by one: a merged-away cluster is retired and its entries, which no
+    one asks for again (ids are never reused), are dropped when the table is rebuilt.
+
+    Why not a table per pair of labels, by slot: at most a few tens of thousands of
+    certificates are current at once (74,416 at the peak of POS layer 6 in 128-d), but
+    such tables span every pair of slots (1.8 GB there, 1.4 GB of it written, as the
+    merges touch a column of the mirror on every row), and on these machines first
+    writes to fresh memory cost about 5 s per GB. The hash table stays a few megabytes,
+    in the core's cache.
     """
 
-    def __init__(self, sizes: dict[int, int]) -> None:
-        self.sizes = sizes
-        self.tables: dict[tuple[int, int], np.ndarray] = {}
-        self.partners: dict[int, set[int]] = {}
+    def __init__(self, n_ids: int) -> None:
+        """A table for clusters with creation ids ``0 .. n_ids - 1``."""
+        self.n_ids = n_ids
+        self.retired = np.zeros(n_ids, dtype=bool)
+        self.used = 0  # buckets holding an entry, current or retired
+        self._make(_MIN_BUCKETS)
 
-    def get(self, K: int, s: int, L: int, slots: np.ndarray) -> np.ndarray:
-        """Codes of K's slot ``s`` against L's ``slots`` (int64)."""
-        table = self.tables.get((K, L))
-        if table is None:
-            return np.zeros(len(slots), dtype=np.int64)
-        return table[s, slots].astype(np.int64)
+    def _make(self, buckets: int) -> None:
+        self.keys = np.full(buckets, -1, dtype=np.int64)
+        self.codes = np.zeros(buckets, dtype=np.int32)
+        self.shift = 64 - (buckets.bit_length() - 1)
 
-    def put(self, K: int, s: int, L: int, slots: np.ndarray, codes: np.ndarray) -> None:
-        """Record ``codes`` (as :meth:`get` returns them) of K's slot ``s`` against L's
-        ``slots``."""
-        table = self.tables.get((K, L))
-        if table is None:
-            table = self.tables[(K, L)] = np.zeros((self.sizes[K], self.sizes[L]), np.int32)
-            self.tables[(L, K)] = np.zeros((self.sizes[L], self.sizes[K]), np.int32)
-            self.partners.setdefault(K, set()).add(L)
-            self.partners.setdefault(L, set()).add(K)
-        compiled_tests.put_row(table, self.tables[(L, K)], s, slots, codes)
+    def get(self, a: int, others: np.ndarray) -> np.ndarray:
+        """Codes of cluster ``a`` against the clusters ``others`` (creation ids; int64, 0:
+        none known)."""
+        out = np.zeros(len(others), dtype=np.int64)
+        if self.used:
+            _hash_get(self.keys, self.codes, self.shift, self.n_ids, a, others, out)
+        return out
 
-    def clear(self, K: int, s: int) -> None:
-        """Forget every certificate of K's slot ``s`` (its cluster is merged away)."""
-        for L in self.partners.get(K, ()):
-            compiled_tests.clear_row(self.tables[(K, L)], self.tables[(L, K)], s)
+    def put(self, a: int, others: np.ndarray, codes: np.ndarray) -> None:
+        """Record ``codes`` (as :meth:`get` returns them; 0 records nothing) of cluster
+        ``a`` against ``others``."""
+        # Below half full, every probe ends within a few buckets.
+        if 2 * (self.used + len(others)) > len(self.keys):
+            self.rebuild(len(others))
+        self.used += _hash_put(self.keys, self.codes, self.shift, self.n_ids, a, others, codes)
+
+    def retire(self, *ids: int) -> None:
+        """The clusters ``ids`` were merged away: their certificates are never asked for
+        again."""
+        self.retired[list(ids)] = True
+
+    def rebuild(self, coming: int = 0) -> None:
+        """Drop retired clusters' entries (:meth:`put` does, before the table would be more
+        than half full); twice the buckets while the current entries and ``coming`` more
+        would fill more than a quarter of them."""
+        keys, codes = self.keys, self.codes
+        live = _hash_live(keys, self.retired, self.n_ids)
+        buckets = len(keys)
+        while 4 * (live + coming) > buckets:
+            buckets *= 2
+        self._make(buckets)
+        self.used = _hash_move(
+            keys, codes, self.retired, self.n_ids, self.keys, self.codes, self.shift
+        )
+
+
+# Buckets of a new certificate table (int64 keys and int32 codes: 768 KB).
+_MIN_BUCKETS = 1 << 16
+# Fibonacci hashing: the product's top bits index the buckets.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@fast
+def _bucket(keys: np.ndarray, shift: int, key: int) -> int:
+    """The bucket holding ``key``, or the empty one where it would go (linear probing)."""
+    mask = keys.shape[0] - 1
+    i = np.int64((np.uint64(key) * _GOLDEN) >> np.uint64(shift))
+    while keys[i] != key and keys[i] != -1:
+        i = (i + 1) & mask
+    return i
+
+
+@fast
+def _hash_get(
+    keys: np.ndarray, codes: np.ndarray, shift: int, n_ids: int, a: int,
+    others: np.ndarray, out: np.ndarray,
+) -> None:  # fmt: skip
+    for j in range(others.shape[0]):
+        b = others[j]
+        key = a * n_ids + b if a < b else b * n_ids + a
+        i = _bucket(keys, shift, key)
+        if keys[i] == key:
+            out[j] = codes[i] if a < b else -codes[i]
+
+
+@fast
+def _hash_put(
+    keys: np.ndarray, codes: np.ndarray, shift: int, n_ids: int, a: int,
+    others: np.ndarray, new: np.ndarray,
+) -> int:  # fmt: skip
+    """Write the codes; the number of buckets newly taken."""
+    taken = 0
+    for j in range(others.shape[0]):
+        if new[j] == 0:
+            continue
+        b = others[j]
+        key = a * n_ids + b if a < b else b * n_ids + a
+        i = _bucket(keys, shift, key)
+        taken += keys[i] == -1
+        keys[i] = key
+        codes[i] = new[j] if a < b else -new[j]
+    return taken
+
+
+@fast
+def _hash_live(keys: np.ndarray, retired: np.ndarray, n_ids: int) -> int:
+    live = 0
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        if k >= 0 and not retired[k // n_ids] and not retired[k % n_ids]:
+            live += 1
+    return live
+
+
+@fast
+def _hash_move(
+    keys: np.ndarray, codes: np.ndarray, retired: np.ndarray, n_ids: int,
+    to_keys: np.ndarray, to_codes: np.ndarray, shift: int,
+) -> int:  # fmt: skip
+    """Move the entries of clusters not retired into the empty table ``to_keys``; how many."""
+    moved = 0
+    for i in range(keys.shape[0]):
+        k = keys[i]
+        if k < 0 or retired[k // n_ids] or retired[k % n_ids]:
+            continue
+        j = _bucket(to_keys, shift, k)
+        to_keys[j] = k
+        to_codes[j] = codes[i]
+        moved += 1
+    return moved
 
 
 class Planes:

@@ -413,24 +413,3 @@ def near_slots(
         kept += dd <= reach[j]
     order = np.argsort(dist[:kept], kind="mergesort")
     return idx[:kept][order]
-
-
-@fast
-def clear_row(table: np.ndarray, mirror: np.ndarray, s: int) -> None:
-    """Zero row ``s`` of a certificate table and the matching column of its mirror."""
-    row = table[s]
-    for j in range(row.shape[0]):
-        if row[j] != 0:
-            row[j] = 0
-            mirror[j, s] = 0
-
-
-@fast
-def put_row(
-    table: np.ndarray, mirror: np.ndarray, s: int, slots: np.ndarray, codes: np.ndarray
-) -> None:
-    """Write ``codes`` into row ``s`` of a certificate table at ``slots``, and their
-    negatives into the matching column of its mirror."""
-    for j in range(slots.shape[0]):
-        table[s, slots[j]] = codes[j]
-        mirror[slots[j], s] = -codes[j]

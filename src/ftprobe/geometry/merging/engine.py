@@ -105,11 +105,12 @@ class SupervisedClustering:
     * the other labels in the order of their last rejections (``check_order``): a
       rejected candidate is checked until the first label that overlaps it, usually the
       one that overlapped the last;
-    * certificates (:mod:`~ftprobe.geometry.merging.certificates`), kept by slot in a table
-      per pair of overlapping labels: the hyperplane that separated a parent cluster from D
-      is tried on the other parent's points before any solver runs (it is then verified on
-      every point of the merged cluster and D), then the bigger parent's hyperplanes
-      against nearby clusters, then the direction joining the two centroids;
+    * certificates (:mod:`~ftprobe.geometry.merging.certificates`), kept for every pair of
+      current clusters of different labels that has one: the hyperplane that separated a
+      parent cluster from D is tried on the other parent's points before any solver runs
+      (it is then verified on every point of the merged cluster and D), then the bigger
+      parent's hyperplanes against nearby clusters, then the direction joining the two
+      centroids;
     * the exact decision (:func:`ftprobe.geometry.separability.decide`) only for what
       remains, warm-started from the lineages' last supports
       (:mod:`~ftprobe.geometry.merging.warm`).
@@ -200,7 +201,7 @@ class SupervisedClustering:
                 self._setup_block(lab, units, uid)
         # certificates between current clusters of different labels; one hyperplane serves
         # every pair it was verified for
-        self.certs = CertificateTable({lab: len(b.points) for lab, b in self.blocks.items()})
+        self.certs = CertificateTable(len(self.c_label))
         self.planes = Planes(self.frame.Xc, self.frame.scale)
         self.warm = WarmStarts(self.n)
         # what the accepted check measured, for the merge that follows it
@@ -349,11 +350,9 @@ class SupervisedClustering:
         blk.epoch[t] += 1
         blk.merged(s, t)
         # the merged cluster holds the certificates built for this merge alone
-        K = blk.label
-        self.certs.clear(K, s)
-        self.certs.clear(K, t)
-        for L, (slots, codes) in new_certs.items():
-            self.certs.put(K, s, L, slots, codes)
+        self.certs.retire(ca, cb)
+        for others, codes in new_certs.values():
+            self.certs.put(m, others, codes)
         big, small = (ca, cb) if na >= nb else (cb, ca)  # parents already popped
         self.warm.merged(m, big, small)
         # neighbours: m's own, and everyone for whom m is now closer
@@ -399,7 +398,7 @@ class SupervisedClustering:
         pc = centre @ self.basis if self.basis is not None else None
         off = float(off_span(cn2, pc)) if pc is not None else 0.0
         tol = BALL_SLACK * self.frame.scale
-        # per other label: the slots of its clusters near the candidate and a
+        # per other label: the creation ids of its clusters near the candidate and a
         # certificate for each (see CertificateTable; from the candidate's side)
         new_certs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         status = self.pairs.status
@@ -429,10 +428,11 @@ class SupervisedClustering:
             if key not in status and self.pairs.settle(K, L):
                 continue
             close = view.slots[near]
-            from_a = self.certs.get(K, s, L, close)
-            from_b = self.certs.get(K, t, L, close)
+            close_ids = view.cid[near]
+            from_a = self.certs.get(ca, close_ids)
+            from_b = self.certs.get(cb, close_ids)
             codes = inherit(self.planes, from_a, from_b, mem_a, mem_b, self.stats)
-            new_certs[L] = (close, codes)
+            new_certs[L] = (close_ids, codes)
             if codes.all():
                 continue
             big_codes, small_mem = (from_a, mem_b) if len(mem_a) >= len(mem_b) else (from_b, mem_a)
@@ -576,10 +576,8 @@ class SupervisedClustering:
         if start is None:
             # A start brings its own points and tries no hint: the parents' hyperplanes
             # against these clusters are only looked up without one.
-            slots = self.c_slot[others]
-            held = np.concatenate(
-                [self.certs.get(K, int(self.c_slot[c]), L, slots) for c in (ca, cb)]
-            )
+            ids = np.asarray(others, dtype=np.int64)
+            held = np.concatenate([self.certs.get(c, ids) for c in (ca, cb)])
             held = held[held != 0]
             _, first = np.unique(np.abs(held), return_index=True)
             for code in held[np.sort(first)[:4]].tolist():
