@@ -44,10 +44,10 @@ class CertificateTable:
 
     Why not a table per pair of labels, by slot: at most a few tens of thousands of
     certificates are current at once (74,416 at the peak of POS layer 6 in 128-d), but
-    such tables span every pair of slots (1.8 GB there, 1.4 GB of it written, as the
-    merges touch a column of the mirror on every row), and on these machines first
-    writes to fresh memory cost about 5 s per GB. The hash table stays a few megabytes,
-    in the core's cache.
+    such tables span every pair of slots (1.76 GiB there, 1.45 GiB of it written, as the
+    merges touch a column of the mirror on every row), and on these machines the first
+    write to memory a process has not used before costs 4 to 7 s per GiB. The hash table
+    stays a few MB (6 MB there).
     """
 
     def __init__(self, n_ids: int) -> None:
