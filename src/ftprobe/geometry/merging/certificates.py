@@ -66,8 +66,7 @@ class CertificateTable:
         """Codes of cluster ``a`` against the clusters ``others`` (creation ids; int64, 0:
         none known)."""
         out = np.zeros(len(others), dtype=np.int64)
-        if self.used:
-            _hash_get(self.keys, self.codes, self.shift, self.n_ids, a, others, out)
+        _hash_get(self.keys, self.codes, self.shift, self.n_ids, a, others, out)
         return out
 
     def put(self, a: int, others: np.ndarray, codes: np.ndarray) -> None:
@@ -115,16 +114,28 @@ def _bucket(keys: np.ndarray, shift: int, key: int) -> int:
 
 
 @fast
+def _pair_key(a: int, b: int, n_ids: int) -> tuple[int, int]:
+    """The key of the pair of clusters ``a`` and ``b`` (the lower id first), and the sign
+    that turns the stored code into ``a``'s."""
+    return (a * n_ids + b, 1) if a < b else (b * n_ids + a, -1)
+
+
+@fast
+def _current(key: int, retired: np.ndarray, n_ids: int) -> bool:
+    """Whether the bucket's ``key`` is an entry of two clusters neither retired."""
+    return key >= 0 and not retired[key // n_ids] and not retired[key % n_ids]
+
+
+@fast
 def _hash_get(
     keys: np.ndarray, codes: np.ndarray, shift: int, n_ids: int, a: int,
     others: np.ndarray, out: np.ndarray,
 ) -> None:  # fmt: skip
     for j in range(others.shape[0]):
-        b = others[j]
-        key = a * n_ids + b if a < b else b * n_ids + a
+        key, sign = _pair_key(a, others[j], n_ids)
         i = _bucket(keys, shift, key)
         if keys[i] == key:
-            out[j] = codes[i] if a < b else -codes[i]
+            out[j] = sign * codes[i]
 
 
 @fast
@@ -137,12 +148,11 @@ def _hash_put(
     for j in range(others.shape[0]):
         if new[j] == 0:
             continue
-        b = others[j]
-        key = a * n_ids + b if a < b else b * n_ids + a
+        key, sign = _pair_key(a, others[j], n_ids)
         i = _bucket(keys, shift, key)
         taken += keys[i] == -1
         keys[i] = key
-        codes[i] = new[j] if a < b else -new[j]
+        codes[i] = sign * new[j]
     return taken
 
 
@@ -150,9 +160,7 @@ def _hash_put(
 def _hash_live(keys: np.ndarray, retired: np.ndarray, n_ids: int) -> int:
     live = 0
     for i in range(keys.shape[0]):
-        k = keys[i]
-        if k >= 0 and not retired[k // n_ids] and not retired[k % n_ids]:
-            live += 1
+        live += _current(keys[i], retired, n_ids)
     return live
 
 
@@ -165,7 +173,7 @@ def _hash_move(
     moved = 0
     for i in range(keys.shape[0]):
         k = keys[i]
-        if k < 0 or retired[k // n_ids] or retired[k % n_ids]:
+        if not _current(k, retired, n_ids):
             continue
         j = _bucket(to_keys, shift, k)
         to_keys[j] = k

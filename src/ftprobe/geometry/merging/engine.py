@@ -231,7 +231,6 @@ class SupervisedClustering:
         uid[copies] = n + np.arange(int(copies.sum()))
         cap = 2 * n
         self.c_label = np.full(cap, -1, dtype=np.int64)
-        self.c_slot = np.full(cap, -1, dtype=np.int64)
         self.c_label[uid] = units.label
         by_unit = np.argsort(units.point_unit, kind="stable")  # points ascending per unit
         self.members: dict[int, np.ndarray] = {
@@ -248,7 +247,6 @@ class SupervisedClustering:
         """Label ``lab``'s block of starting clusters (``units``, creation ids ``uid``),
         queued for their first merges."""
         us = np.flatnonzero(units.label == lab)  # in order of first point
-        self.c_slot[uid[us]] = np.arange(len(us))
         blk = LabelBlock.of(
             self.frame, self.frozen, self.basis, lab, units.first[us], uid[us], units.size[us]
         )
@@ -327,7 +325,6 @@ class SupervisedClustering:
         self.chains.join(ca, cb, m)
         self.owner[mem] = m
         self.c_label[m] = blk.label
-        self.c_slot[m] = s
         centre = (na * blk.centre[s] + nb * blk.centre[t]) / nm
         pend = self._pending
         if pend is not None and pend[0] in ((ca, cb), (cb, ca)):
