@@ -295,3 +295,48 @@ def test_an_overlap_proof_stops_at_a_short_residual_and_its_means_meet_within_th
     assert rho > vanish / 100
     means = lp @ P[ip] / lp.sum() - lq @ Q[iq] / lq.sum()
     assert np.linalg.norm(means) <= 3 * rho / (1 - rho)
+
+
+def test_a_large_warm_set_factorised_at_once_ends_where_its_insertions_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Warm sets of _BATCH_MIN points or more are factorised by one library call instead
+    # of one insertion per point (on 384-d clusters they hold about 300 points). The
+    # solver must end where the insertions lead: the same optimal hyperplane and support.
+    from ftprobe.geometry import separability
+
+    rng = np.random.default_rng(21)
+    d = 150
+    shift = np.zeros(d)
+    shift[0] = 2.0
+    P = rng.normal(size=(220, d)) + shift
+    Q = rng.normal(size=(200, d)) - shift
+    scale = float(np.linalg.norm(np.vstack([P, Q]), axis=1).max())
+    P, Q = P / scale, Q / scale
+    # the points of each side nearest the other along the means' direction
+    u = P.mean(axis=0) - Q.mean(axis=0)
+    warm = (np.argsort(P @ u)[:70], np.argsort(-(Q @ u))[:70])
+    m = d + 2
+    idx = np.unique(np.concatenate([warm[0], len(P) + warm[1]]))
+    factor = separability._factored(Rows(P), Rows(Q), idx, m)
+    assert factor is not None and np.array_equal(factor.index, idx)
+    assert np.allclose(factor.q @ factor.r, _dual_columns(P, Q, idx), atol=1e-12)
+    assert np.allclose(factor.qt @ factor.q, np.eye(m), atol=1e-12)
+
+    def solve() -> tuple:
+        return _active_set_nnls(Rows(P), Rows(Q), None, optimal=True, warm=warm)
+
+    batched = solve()
+    monkeypatch.setattr(separability, "_BATCH_MIN", 10**9)
+    one_by_one = solve()
+    assert batched[0] == one_by_one[0] == "sep"
+    assert np.allclose(batched[1], one_by_one[1], atol=1e-9)
+    for side in (0, 1):
+        assert np.array_equal(np.sort(batched[2][side]), np.sort(one_by_one[2][side]))
+    assert isinstance(decide(P, Q, warm=warm, wide=True), Separation) == _lp_separable(P, Q)
+
+    # A point on the segment between two others gives a dependent column: left to the
+    # insertions, which skip it.
+    P_dep = np.vstack([P, (P[warm[0][0]] + P[warm[0][1]]) / 2])
+    with_dep = np.append(idx[idx < len(P)], len(P)).tolist() + (idx[idx >= len(P)] + 1).tolist()
+    assert separability._factored(Rows(P_dep), Rows(Q), np.array(with_dep), m) is None

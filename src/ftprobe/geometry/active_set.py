@@ -31,7 +31,7 @@ SEP, OVL, FAIL = 0, 1, -1
 
 # A column whose diagonal in R would be below this is (numerically) dependent on the passive
 # columns before it: it is skipped until the passive set changes.
-_DEPENDENT = 1e-10
+DEPENDENT = 1e-10
 # Points priced at no more than this are no improvement.
 _IMPROVES = 1e-14
 # Fast-math sums (see compiled): 0.9 of the time on the 150 slowest checks of POS layer 0
@@ -96,7 +96,7 @@ def _insert(Qt: np.ndarray, R: np.ndarray, pos: int, col: np.ndarray, w: np.ndar
     for i in range(pos, m):
         norm2 += w[i] * w[i]
     norm = np.sqrt(norm2)
-    if norm <= _DEPENDENT:
+    if norm <= DEPENDENT:
         return False
     for i in range(pos):
         R[i, pos] = w[i]

@@ -104,6 +104,9 @@ _WARM_MIN = 8
 _WARM_BLOCK = 8
 """Columns added per step after a full warm start (32 from a cold start)."""
 
+_BATCH_MIN = 128
+"""Warm sets of at least this many points are factorised at once (see _factored)."""
+
 _WORKING_MIN = 1024
 """Problems with more points than this price most steps on a working set (see below)."""
 
@@ -597,7 +600,8 @@ def _active_set_nnls(
     a 1 marking the side). ``seed`` (a normal direction with P on its positive side) picks
     the first block: the points nearest the
     other side; ``warm`` (indices into P and into Q, e.g. the points that carried weight in
-    a related problem) joins that first block; ``start`` replaces all that with a related
+    a related problem) joins that first block (a large one is factorised at once, see
+    :func:`_factored`); ``start`` replaces all that with a related
     problem's end state (its passive columns and their factorisation). A separable verdict
     comes with the points carrying weight at the end and the end state, for warm starts of
     later problems.
@@ -632,6 +636,10 @@ def _active_set_nnls(
                 # Near the optimum most of a large block would be dropped again, each drop
                 # a QR deletion and a solve: small blocks are a third faster on such problems.
                 block = min(block, _WARM_BLOCK)
+                start = _factored(P, Q, first, m)
+                if start is not None:
+                    first = None
+                    passive = start.index
             elif len(extra):
                 first = np.unique(extra if first is None else np.concatenate([first, extra]))
 
@@ -666,6 +674,30 @@ def _active_set_nnls(
     if outcome == active_set.OVL and on_p.any() and not on_p.all():
         return ("ovl", idx[on_p], z[on_p], idx[~on_p] - na, z[~on_p])
     return None
+
+
+def _factored(P: Rows, Q: Rows, idx: np.ndarray, m: int) -> Factor | None:
+    """A large warm set as a start: the dual's columns of points ``idx`` (positions in
+    ``[P; Q]``, ascending), factorised at once, or None (too few or too many columns, or
+    one numerically dependent on those before it).
+
+    The solver would insert them one at a time, each a product with all of ``Qt`` and a
+    reflection of its rows: on the near-degenerate pairs of 384-d representations, where
+    warm sets hold about 300 points, those insertions were about a third of such a check's
+    time, and LAPACK's blocked factorisation does the same in a fraction of it (the
+    50,241 POS words' checks without a start, replayed: a quarter less time). The
+    factorisation is the one the insertions would make (the same reflections in the same
+    order, up to rounding); the solver starts from it as from a related problem's end
+    state. Below ``_BATCH_MIN`` columns the library call costs more than it saves (at
+    128-d, about 100 columns: 0.98 s against 0.78 s over 414 replayed checks).
+    """
+    if not _BATCH_MIN <= len(idx) <= m:
+        return None
+    cols = _dual_columns(P, Q, idx)
+    q, r = linalg.qr(cols, mode="full", check_finite=False)
+    if np.any(np.abs(np.diagonal(r)) <= active_set.DEPENDENT):
+        return None  # the insertions would skip that column: leave them to it
+    return Factor(idx, np.ascontiguousarray(q.T), r)
 
 
 def _touching(factor: Factor, na: int) -> tuple | None:
