@@ -610,11 +610,9 @@ def _active_set_nnls(
     na = len(P)
     n = na + len(Q)
     first = None
-    passive: list[int] | np.ndarray = []
     if start is not None:
         # a related problem's end state: its passive columns and their factorisation
         block = min(block, _WARM_BLOCK)
-        passive = start.index
     else:
         if seed is not None and n > block:
             half = block // 2
@@ -639,9 +637,9 @@ def _active_set_nnls(
                 start = _factored(P, Q, first, m)
                 if start is not None:
                     first = None
-                    passive = start.index
             elif len(extra):
                 first = np.unique(extra if first is None else np.concatenate([first, extra]))
+    passive = np.empty(0, dtype=np.int64) if start is None else start.index
 
     if start is None:
         Qt = np.eye(m)
@@ -697,7 +695,8 @@ def _factored(P: Rows, Q: Rows, idx: np.ndarray, m: int) -> Factor | None:
     q, r = linalg.qr(cols, mode="full", check_finite=False)
     if np.any(np.abs(np.diagonal(r)) <= active_set.DEPENDENT):
         return None  # the insertions would skip that column: leave them to it
-    return Factor(idx, np.ascontiguousarray(q.T), r)
+    # q transposed as a view: the solver's working copy is the one copy it needs
+    return Factor(idx, q.T, r)
 
 
 def _touching(factor: Factor, na: int) -> tuple | None:
