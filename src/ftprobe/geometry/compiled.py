@@ -24,8 +24,11 @@ exact = numba.njit(cache=True, nogil=True)
 
 @fast
 def dot(a: np.ndarray, b: np.ndarray) -> float:
-    """``a . b``: the compiled loops' one dot product (a row of points by a direction)."""
+    """``a . b``: the compiled loops' one dot product (a row of points by a direction),
+    summed in float64. Each product is made in float64 too: for two float32 rows (points
+    and normals rounded to float32) it is then exact, as the tests' rounding bounds
+    assume."""
     acc = 0.0
     for k in range(a.shape[0]):
-        acc += a[k] * b[k]
+        acc += np.float64(a[k]) * np.float64(b[k])
     return acc
