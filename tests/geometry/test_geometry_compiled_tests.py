@@ -97,6 +97,25 @@ def _clears(
     return bool((np.sign(code) * (X[pts] @ W[abs(code) - 1] + B[abs(code) - 1])).min() >= tol)
 
 
+def test_a_hyperplane_serving_several_clusters_is_tested_once_per_set_of_points() -> None:
+    # One hyperplane is often the certificate against many clusters: its outcome on a set
+    # of points is remembered under that set's stamp, a failure as much as a success, and
+    # never carried over to another set.
+    X = np.array([[1.0, 1.0], [2.0, 1.5], [-1.0, 1.0], [2.0, 2.0]])
+    W = np.array([[1.0, 0.0], [0.0, 1.0]])
+    B = np.zeros(2)
+    mem_a = np.array([0, 1])  # right of x = 0 and above y = 0
+    from_a = np.array([1, 1, 2, 2, 1])  # planes x = 0 and y = 0, each against several
+    from_b = np.zeros(5, dtype=np.int64)
+    memo = np.full(4, -1)
+    # the other parent's point lies left of x = 0: that plane fails, for every cluster
+    found = compiled_tests.inherited(X, W, B, from_a, from_b, mem_a, np.array([2]), 0.1, memo, 0)
+    assert found.tolist() == [0, 0, 2, 2, 0]
+    # a new set of points (a new stamp) is tested afresh, not answered from the last one
+    found = compiled_tests.inherited(X, W, B, from_a, from_b, mem_a, np.array([3]), 0.1, memo, 2)
+    assert found.tolist() == [1, 1, 2, 2, 1]
+
+
 def test_inherited_certificates_hold_on_every_point_of_the_merged_cluster() -> None:
     rng = np.random.default_rng(2)
     X = rng.normal(size=(80, 4))
@@ -107,8 +126,8 @@ def test_inherited_certificates_hold_on_every_point_of_the_merged_cluster() -> N
     mem_a, mem_b = np.arange(0, 3), np.arange(3, 5)
     from_a = _certificates(X, W, B, mem_a, tol)
     from_b = _certificates(X, W, B, mem_b, tol)
-    memo, memo_ok = np.full(80, -1), np.zeros(80, dtype=bool)
-    found = compiled_tests.inherited(X, W, B, from_a, from_b, mem_a, mem_b, tol, memo, memo_ok, 0)
+    memo = np.full(80, -1)
+    found = compiled_tests.inherited(X, W, B, from_a, from_b, mem_a, mem_b, tol, memo, 0)
     mem = np.concatenate([mem_a, mem_b])
     for i, code in enumerate(found.tolist()):
         # what NumPy says: a parent's plane that clears the merged cluster is found (the

@@ -29,8 +29,7 @@ def test_planes_survive_growth_and_new_ones_are_untested() -> None:
     # mark the first planes as tested under stamp 0, as the certificate tests do
     W, b = _register(planes, 10, np.random.default_rng(0))
     stamp = planes.stamps(1)
-    planes.memo[:20] = stamp
-    planes.memo_ok[:20] = True
+    planes.memo[:20] = 2 * stamp + 1  # tested under that stamp, and held
     more_W, more_b = _register(planes, 3 * start, np.random.default_rng(1))
     assert len(planes.b) >= 4 * start  # it grew, twice at least
     n = planes.n
@@ -40,8 +39,8 @@ def test_planes_survive_growth_and_new_ones_are_untested() -> None:
     assert np.array_equal(planes.w[10:n], more_W.astype(np.float32))
     assert np.array_equal(planes.b[10:n], more_b)
     # the tests' memory: what was recorded stays, and every plane past it is untested
-    assert (planes.memo[:20] == stamp).all() and planes.memo_ok[:20].all()
-    assert (planes.memo[20:] == -1).all() and not planes.memo_ok[20:].any()
+    assert (planes.memo[:20] == 2 * stamp + 1).all()
+    assert (planes.memo[20:] == -1).all()
     assert len(planes.memo) == 2 * len(planes.b) == 2 * len(planes.w)
 
 

@@ -187,7 +187,8 @@ class Planes:
     points that carried weight when each was found (None: not found by a solver).
 
     It also holds the tests' memory (see :mod:`compiled_tests`): per orientation of each
-    hyperplane, the stamp of the last set of points it was tested on, and the outcome;
+    hyperplane, the stamp of the last set of points it was tested on and the outcome (one
+    number, see ``compiled_tests._memo_key``);
     and the points and normals as the tests read them, rounded to float32 (``Xh``: the
     run's centred points ``Xc``; ``w``), each rounding moving a product within
     ``rounding`` of the exact one.
@@ -221,7 +222,6 @@ class Planes:
         self.w = np.empty((1024, Xc.shape[1]), dtype=self.Xh.dtype)
         self.b = np.empty(1024)
         self.memo = np.full(2 * 1024, -1, dtype=np.int64)
-        self.memo_ok = np.zeros(2 * 1024, dtype=bool)
         self._stamp = 0
         self.n = 0
         self.support: list[np.ndarray | None] = []
@@ -237,7 +237,7 @@ class Planes:
         first one's serial (the others follow in order)."""
         k, m = self.n, len(b)
         while k + m > len(self.b):
-            for name in ("w", "b", "memo", "memo_ok"):
+            for name in ("w", "b", "memo"):
                 self._double(name)
             self.memo[len(self.memo) // 2 :] = -1
         self.w[k : k + m] = W
@@ -297,7 +297,6 @@ def inherit(
         mem_b,
         planes.clear,
         planes.memo,
-        planes.memo_ok,
         planes.stamps(2),
     )
     stats.certificate_reuses += int(np.count_nonzero(found))
@@ -342,7 +341,6 @@ def try_pool(
         BALL_SLACK * planes.scale + planes.rounding,
         planes.clear,
         planes.memo,
-        planes.memo_ok,
         planes.stamps(2),
     )
 

@@ -90,7 +90,10 @@ def _chain_holds(
 @fast
 def _memo_key(code: int) -> int:
     """Where a certificate's hyperplane, in the orientation the code names, is remembered
-    in the tests' memory (two entries per hyperplane)."""
+    in the tests' memory (two entries per hyperplane). An entry is ``2 * stamp + ok``:
+    the stamp of the last set of points tested and the outcome, in one number, so that a
+    look-up reads one place in memory (the entries of hundreds of thousands of
+    hyperplanes are mostly read from outside any cache)."""
     return 2 * (abs(code) - 1) + (1 if code < 0 else 0)
 
 
@@ -103,19 +106,18 @@ def _code_clears(
     pts: np.ndarray,
     tol: float,
     memo: np.ndarray,
-    memo_ok: np.ndarray,
     stamp: int,
 ) -> bool:
     """Does certificate ``code``'s hyperplane put every point of ``pts`` on the side it
     names? Remembered under ``stamp`` (one stamp per set of points), so that a hyperplane
     serving many clusters is tested once."""
     key = _memo_key(code)
-    if memo[key] == stamp:
-        return memo_ok[key]
+    seen = memo[key]
+    if seen >> 1 == stamp:
+        return (seen & 1) == 1
     serial = abs(code) - 1
     ok = _holds(Xc, W[serial], B[serial], 1.0 if code > 0 else -1.0, pts, tol)
-    memo[key] = stamp
-    memo_ok[key] = ok
+    memo[key] = 2 * stamp + (1 if ok else 0)
     return ok
 
 
@@ -130,7 +132,6 @@ def inherited(
     mem_b: np.ndarray,
     tol: float,
     memo: np.ndarray,
-    memo_ok: np.ndarray,
     stamp: int,
 ) -> np.ndarray:
     """The merged cluster's certificates from its parents' (``from_a``/``from_b``, against
@@ -151,7 +152,7 @@ def inherited(
             if (
                 found[i] == 0
                 and codes[i] != 0
-                and _code_clears(Xc, W, B, codes[i], other, tol, memo, memo_ok, stamp + r)
+                and _code_clears(Xc, W, B, codes[i], other, tol, memo, stamp + r)
             ):
                 found[i] = codes[i]
     return found
@@ -176,7 +177,6 @@ def pool_certificates(
     slack: float,
     clear: float,
     memo: np.ndarray,
-    memo_ok: np.ndarray,
     stamp: int,
 ) -> int:
     """Fill ``codes`` (0: none yet) from the bigger parent's hyperplanes against nearby
@@ -199,14 +199,14 @@ def pool_certificates(
         if code == 0:
             continue
         key = _memo_key(code)
-        if memo[key] == stamp:
+        if memo[key] >> 1 == stamp:
             continue
-        memo[key] = stamp
+        memo[key] = 2 * stamp
         pool[k] = code
         k += 1
     n_pool = 0
     for i in range(k):
-        if _code_clears(Xh, W, B, pool[i], small_mem, clear, memo, memo_ok, stamp + 1):
+        if _code_clears(Xh, W, B, pool[i], small_mem, clear, memo, stamp + 1):
             pool[n_pool] = pool[i]
             n_pool += 1
     got = 0
