@@ -230,3 +230,53 @@ def test_merge_distances_equal_numpys_bit_for_bit() -> None:
     assert D[s].tobytes() == want.tobytes()
     assert D[live, s].tobytes() == want[live].tobytes()
     assert np.isinf(D[live, t]).all()
+
+
+def _along(rng: np.random.Generator, w: np.ndarray, lo: float, hi: float, n: int) -> np.ndarray:
+    """n points whose products with the unit ``w`` are uniform in [lo, hi]."""
+    across = rng.normal(size=(n, len(w)))
+    across -= np.outer(across @ w, w)
+    return rng.uniform(lo, hi, size=(n, 1)) * w + across
+
+
+def test_a_certificate_the_smaller_parent_breaks_is_moved_only_where_there_is_room() -> None:
+    # The bigger parent's hyperplane against a cluster, which the smaller parent's points
+    # no longer clear, moved towards that cluster: the moved hyperplane must clear the
+    # whole merged cluster and the other cluster by tol, on the exact points and with
+    # the exact normal (the test reads both rounded to float32), and be found wherever
+    # the bounds leave room for it.
+    rng = np.random.default_rng(11)
+    tol = 1e-3
+    found = 0
+    for trial in range(40):
+        w = rng.normal(size=6)
+        w /= np.linalg.norm(w)
+        # on the positive side, one point of it barely
+        big = np.vstack([_along(rng, w, 0.5, 2.0, 7), _along(rng, w, 1.5 * tol, 1.5 * tol, 1)])
+        small = _along(rng, w, -0.6, 0.4, 2)  # across the hyperplane, some of it
+        others = [_along(rng, w, lo, lo + 0.25, 5) for lo in rng.uniform(-1.5, -0.3, size=6)]
+        X = np.vstack([big, small, *others])
+        chains = MemberChains(len(X), {c: np.arange(10 + 5 * c, 15 + 5 * c) for c in range(6)})
+        rounding = 2.0**-24 * float(np.linalg.norm(X, axis=1).max()) * 1.01
+        big_codes = np.array([1, 1, 1, 1, 0, 1])  # the fifth: no certificate to move
+        codes = np.zeros(6, dtype=np.int64)
+        codes[3] = 7  # already settled
+        at, off = compiled_tests.shifted_planes(
+            X.astype(np.float32), w[None, :].astype(np.float32), np.zeros(1), big_codes,
+            np.array([8, 9]), np.arange(6), np.arange(6), codes, chains.head, chains.nxt,
+            tol, rounding,
+        )  # fmt: skip
+        assert not set(at.tolist()) & {3, 4}
+        merged = np.vstack([big, small])
+        for i, b in zip(at.tolist(), off.tolist(), strict=True):
+            assert (merged @ w + b).min() >= tol
+            assert (others[i] @ w + b).max() <= -tol
+        # found wherever the exact sides leave room (with a hair for the bounds' slack)
+        for i in (0, 1, 2, 5):
+            room = min((small @ w).min(), tol) - (others[i] @ w).max()
+            if room > 2 * tol + 8 * rounding:
+                assert i in at.tolist(), (trial, i)
+            elif room <= 2 * tol:
+                assert i not in at.tolist(), (trial, i)
+        found += len(at)
+    assert 0 < found < 40 * 4  # both outcomes were exercised

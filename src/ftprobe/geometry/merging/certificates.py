@@ -15,7 +15,8 @@ Glossary:
   :attr:`Planes.clear`, which covers their rounding);
 - *reuse*: settling a pair of clusters with a known plane: inherited from a parent
   (:func:`inherit`), one of the bigger parent's planes against nearby clusters
-  (:func:`try_pool`), or the direction joining the two centroids (:func:`try_centroids`).
+  (:func:`try_pool`), the bigger parent's plane moved past the smaller parent's points
+  (:func:`try_shifted`), or the direction joining the two centroids (:func:`try_centroids`).
 """
 
 from __future__ import annotations
@@ -343,6 +344,41 @@ def try_pool(
         planes.memo,
         planes.stamps(2),
     )
+
+
+def try_shifted(
+    planes: Planes,
+    chains: MemberChains,
+    big_codes: np.ndarray,
+    small_mem: np.ndarray,
+    oblk: LabelBlock,
+    close: np.ndarray,
+    codes: np.ndarray,
+    stats: ClusteringStats,
+) -> None:
+    """For each cluster still without a certificate, the bigger parent's hyperplane
+    against it (``big_codes``) moved towards it, past the smaller parent's points
+    (``small_mem``), when there is room between the two: a new hyperplane with the same
+    normal (see :func:`compiled_tests.shifted_planes`)."""
+    at, off = compiled_tests.shifted_planes(
+        planes.Xh,
+        planes.w,
+        planes.b,
+        big_codes,
+        small_mem,
+        oblk.cid,
+        close,
+        codes,
+        chains.head,
+        chains.nxt,
+        planes.tol,
+        planes.rounding,
+    )
+    stats.certificate_reuses += len(at)
+    if len(at):
+        old = big_codes[at]
+        first = planes.add_many(planes.w[np.abs(old) - 1], off)
+        codes[at] = np.sign(old) * (first + 1 + np.arange(len(at)))
 
 
 def try_centroids(

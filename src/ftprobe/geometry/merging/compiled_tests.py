@@ -242,6 +242,68 @@ def pool_certificates(
 
 
 @fast
+def shifted_planes(
+    Xh: np.ndarray,
+    W: np.ndarray,
+    B: np.ndarray,
+    big_codes: np.ndarray,
+    small_mem: np.ndarray,
+    ocid: np.ndarray,
+    close: np.ndarray,
+    codes: np.ndarray,
+    head: np.ndarray,
+    nxt: np.ndarray,
+    tol: float,
+    rounding: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each cluster still without a certificate (``codes`` 0; slots ``close`` of a
+    block with creation ids ``ocid``) that the bigger parent's certificate (``big_codes``)
+    no longer settles because the smaller parent's points (``small_mem``) are not on its
+    side by ``tol``: the same hyperplane moved towards the other cluster, when there is
+    room for it between that cluster and those points. Returns the positions in
+    ``close`` where it fits and the moved hyperplanes' offsets (in the code's
+    orientation's terms: the serial's offset plus a shift along the code's side).
+
+    The bigger parent is on the code's side by ``tol`` at least (a certificate), and the
+    other cluster on the other side; moving the hyperplane towards the other cluster
+    keeps the bigger parent on its side, so only the smaller parent's points and the
+    other cluster's need reading. Products are read through the float32 points and
+    normals, each within ``rounding`` of the exact one (two roundings per product); the
+    sides compared are bounds on the exact ones, and the hyperplane goes midway.
+    """
+    m = codes.shape[0]
+    at = np.empty(m, dtype=np.int64)
+    off = np.empty(m)
+    k = 0
+    slack = 2.0 * rounding
+    for i in range(m):
+        code = big_codes[i]
+        if codes[i] != 0 or code == 0:
+            continue
+        serial = abs(code) - 1
+        sign = 1.0 if code > 0 else -1.0
+        w = W[serial]
+        # the lowest the candidate's points can be on the code's side: the bigger
+        # parent's are at tol or more
+        lo = tol
+        for j in range(small_mem.shape[0]):
+            lo = min(lo, sign * (dot(Xh[small_mem[j]], w) + B[serial]) - slack)
+        # the highest the other cluster's points can be; the walk stops once there is
+        # no room left
+        hi = -np.inf
+        p = head[ocid[close[i]]]
+        while p >= 0 and lo - hi > 2.0 * tol:
+            hi = max(hi, sign * (dot(Xh[p], w) + B[serial]) + slack)
+            p = nxt[p]
+        if p < 0 and lo - hi > 2.0 * tol:
+            at[k] = i
+            # the side's value at the new hyperplane is midway between the two bounds
+            off[k] = B[serial] - sign * (lo + hi) / 2.0
+            k += 1
+    return at[:k], off[:k]
+
+
+@fast
 def centroid_directions(
     Xh: np.ndarray,
     mem: np.ndarray,

@@ -40,6 +40,7 @@ from ftprobe.geometry.merging.certificates import (
     inherit,
     try_centroids,
     try_pool,
+    try_shifted,
 )
 from ftprobe.geometry.merging.compiled_tests import MemberChains
 from ftprobe.geometry.merging.frame import Frame
@@ -109,8 +110,9 @@ class SupervisedClustering:
       current clusters of different labels that has one: the hyperplane that separated a
       parent cluster from D is tried on the other parent's points before any solver runs
       (it is then verified on every point of the merged cluster and D), then the bigger
-      parent's hyperplanes against nearby clusters, then the direction joining the two
-      centroids;
+      parent's hyperplanes against nearby clusters, then the bigger parent's hyperplane
+      against D moved towards D past the smaller parent's points, then the direction
+      joining the two centroids;
     * the exact decision (:func:`ftprobe.geometry.separability.decide`) only for what
       remains, warm-started from the lineages' last supports
       (:mod:`~ftprobe.geometry.merging.warm`).
@@ -434,6 +436,11 @@ class SupervisedClustering:
                 continue
             big_codes, small_mem = (from_a, mem_b) if len(mem_a) >= len(mem_b) else (from_b, mem_a)
             try_pool(self.planes, self.chains, big_codes, small_mem, oblk, close, codes, self.stats)
+            if codes.all():
+                continue
+            try_shifted(
+                self.planes, self.chains, big_codes, small_mem, oblk, close, codes, self.stats
+            )
             if codes.all():
                 continue
             try_centroids(self.planes, self.chains, mem, centre, oblk, close, codes, self.stats)
