@@ -264,7 +264,7 @@ def test_a_certificate_the_smaller_parent_breaks_is_moved_only_where_there_is_ro
         at, off = compiled_tests.shifted_planes(
             X.astype(np.float32), w[None, :].astype(np.float32), np.zeros(1), big_codes,
             np.array([8, 9]), np.arange(6), np.arange(6), codes, chains.head, chains.nxt,
-            tol, rounding,
+            tol, 2 * rounding,
         )  # fmt: skip
         assert not set(at.tolist()) & {3, 4}
         merged = np.vstack([big, small])

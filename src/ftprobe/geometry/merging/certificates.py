@@ -217,9 +217,11 @@ class Planes:
         # most ``scale`` by at most 2**-24 scale again (the products of two float32 numbers
         # are exact in float64, see ``dot``); only directions are read from these rows
         # elsewhere (the exact checks' hints, which are verified like any direction).
-        # What a hyperplane must clear the points of Xh by, read through its rounded
-        # normal, to clear the exact points by tol with its exact one:
-        self.clear = self.tol + 2.0 * self.rounding
+        # What a product of a point of Xh and a rounded normal may be off by (both
+        # roundings), and so what a hyperplane must clear the points of Xh by, read
+        # through its rounded normal, to clear the exact points by tol with its exact one:
+        self.both_rounded = 2.0 * self.rounding
+        self.clear = self.tol + self.both_rounded
         self.w = np.empty((1024, Xc.shape[1]), dtype=self.Xh.dtype)
         self.b = np.empty(1024)
         self.memo = np.full(2 * 1024, -1, dtype=np.int64)
@@ -372,7 +374,7 @@ def try_shifted(
         chains.head,
         chains.nxt,
         planes.tol,
-        planes.rounding,
+        planes.both_rounded,
     )
     stats.certificate_reuses += len(at)
     if len(at):

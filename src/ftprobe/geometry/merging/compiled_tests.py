@@ -254,28 +254,27 @@ def shifted_planes(
     head: np.ndarray,
     nxt: np.ndarray,
     tol: float,
-    rounding: float,
+    both_rounded: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each cluster still without a certificate (``codes`` 0; slots ``close`` of a
     block with creation ids ``ocid``) that the bigger parent's certificate (``big_codes``)
     no longer settles because the smaller parent's points (``small_mem``) are not on its
     side by ``tol``: the same hyperplane moved towards the other cluster, when there is
     room for it between that cluster and those points. Returns the positions in
-    ``close`` where it fits and the moved hyperplanes' offsets (in the code's
-    orientation's terms: the serial's offset plus a shift along the code's side).
+    ``close`` where it fits and the moved hyperplanes' offsets (their normals are the
+    serials').
 
     The bigger parent is on the code's side by ``tol`` at least (a certificate), and the
     other cluster on the other side; moving the hyperplane towards the other cluster
     keeps the bigger parent on its side, so only the smaller parent's points and the
     other cluster's need reading. Products are read through the float32 points and
-    normals, each within ``rounding`` of the exact one (two roundings per product); the
+    normals, within ``both_rounded`` of the exact ones (see ``Planes.both_rounded``); the
     sides compared are bounds on the exact ones, and the hyperplane goes midway.
     """
     m = codes.shape[0]
     at = np.empty(m, dtype=np.int64)
     off = np.empty(m)
     k = 0
-    slack = 2.0 * rounding
     for i in range(m):
         code = big_codes[i]
         if codes[i] != 0 or code == 0:
@@ -287,13 +286,13 @@ def shifted_planes(
         # parent's are at tol or more
         lo = tol
         for j in range(small_mem.shape[0]):
-            lo = min(lo, sign * (dot(Xh[small_mem[j]], w) + B[serial]) - slack)
+            lo = min(lo, sign * (dot(Xh[small_mem[j]], w) + B[serial]) - both_rounded)
         # the highest the other cluster's points can be; the walk stops once there is
         # no room left
         hi = -np.inf
         p = head[ocid[close[i]]]
         while p >= 0 and lo - hi > 2.0 * tol:
-            hi = max(hi, sign * (dot(Xh[p], w) + B[serial]) + slack)
+            hi = max(hi, sign * (dot(Xh[p], w) + B[serial]) + both_rounded)
             p = nxt[p]
         if p < 0 and lo - hi > 2.0 * tol:
             at[k] = i
