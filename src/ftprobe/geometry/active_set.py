@@ -151,6 +151,43 @@ def _delete(Qt: np.ndarray, R: np.ndarray, ks: int, i: int) -> None:
 
 
 @_jit
+def renumber(
+    qt: np.ndarray, r: np.ndarray, present: np.ndarray, swapped: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """An end state's factorisation (``qt``, ``r``: ``m x k``) as the solver's working
+    arrays for a related problem (``Qt``, ``R``: ``m x m``, C order, fresh): the columns
+    not ``present`` deleted, and with ``swapped`` the sides exchanged (P's columns
+    ``[p; 1; 0]`` become ``[-p; 0; 1]``: a fixed orthogonal map of the rows, applied to
+    the orthogonal factor alone).
+
+    One compiled pass instead of a copy, a column shuffle and a library deletion per
+    absent column, each with its own call overhead: a warm start is made before nearly
+    every check of a run (30,918 of 35,046 on POS layer 6 in 128-d).
+    """
+    m = qt.shape[0]
+    d = m - 2
+    k = r.shape[1]
+    Qt = np.empty((m, m))
+    for i in range(m):
+        for c in range(m):
+            Qt[i, c] = qt[i, c]
+        if swapped:
+            for c in range(d):
+                Qt[i, c] = -Qt[i, c]
+            Qt[i, d], Qt[i, d + 1] = Qt[i, d + 1], Qt[i, d]
+    R = np.zeros((m, m))
+    for i in range(m):
+        for c in range(k):
+            R[i, c] = r[i, c]
+    ks = k
+    for c in range(k - 1, -1, -1):
+        if not present[c]:
+            _delete(Qt, R, ks, c)
+            ks -= 1
+    return Qt, R
+
+
+@_jit
 def _rotate(a: np.ndarray, b: np.ndarray, c: float, s: float, lo: int, hi: int) -> None:
     """Rotate entries ``lo:hi`` of the rows ``a``, ``b`` by the Givens pair ``c, s``."""
     for k in range(lo, hi):

@@ -64,11 +64,6 @@ from scipy import linalg
 from ftprobe.errors import FtprobeError
 from ftprobe.geometry import active_set
 
-# SciPy wraps its linear algebra in a decorator that broadcasts over stacks of matrices;
-# its argument checks cost as much as a small update itself (Factor.renumbered deletes
-# columns once per warm start). The function it wraps is the same one, without them.
-qr_delete = getattr(linalg.qr_delete, "__wrapped__", linalg.qr_delete)
-
 TOUCH_TOL = 1e-6
 """Hulls closer than this, relative to the scale, touch, and touching counts as overlap.
 It is about float32's resolution, the precision the vectors have."""
@@ -175,13 +170,17 @@ class Factor:
     for Q's point ``j``), in the order of the columns of ``q @ r``, the QR factorisation of
     the dual's columns for them (see :func:`decide`). Only meaningful for problems posed
     in the same fixed ``frame``. Kept as the solver holds it, ``qt`` (``q`` transposed)
-    and ``r`` (``m x len(index)``): a start that changes neither is copied once, by the
-    solver.
+    and ``r`` (``m x len(index)``).
+
+    A factor made for one start (:meth:`renumbered`) holds the solver's working arrays
+    themselves (``qt`` and ``r`` are views of them, in ``work``): the solver takes them
+    over instead of copying them again, and the factor serves that one start.
     """
 
     index: np.ndarray
     qt: np.ndarray
     r: np.ndarray
+    work: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
 
     @property
     def q(self) -> np.ndarray:
@@ -190,37 +189,29 @@ class Factor:
 
     def working_copy(self) -> tuple[np.ndarray, np.ndarray]:
         """``Qt`` and ``R`` as the solver takes them (it updates both in place): a copy of
-        ``qt`` in C order, and ``r`` with zero columns up to ``m x m``."""
+        ``qt`` in C order, and ``r`` with zero columns up to ``m x m`` (for a factor made
+        for one start, the arrays themselves)."""
+        if self.work:
+            return self.work.pop()
         m = self.qt.shape[0]
         R = np.zeros((m, m))
         R[:, : len(self.index)] = self.r
         return np.array(self.qt, order="C"), R
 
     def renumbered(self, index: np.ndarray, present: np.ndarray, swapped: bool) -> Factor:
-        """The same end state posed for another problem of the same frame.
+        """The same end state posed for another problem of the same frame, for one start.
 
         ``index``: the new position (in the new ``[P; Q]``) of each column's point,
         ``present``: whether it is still there at all (absent columns are deleted from the
         factorisation), ``swapped``: whether the points of P are now on Q's side and the
         other way round (the dual's columns are then the old ones times a fixed orthogonal
-        map, applied to ``q``). Shares this factor's arrays when neither changes them: the
-        solver copies what it starts from.
+        map, applied to ``q``). The result holds fresh working arrays that the solver takes
+        over (see the class); this factor is left as it is.
         """
-        index = np.asarray(index)
-        gone = np.flatnonzero(~present)
-        if not swapped and len(gone) == 0:
-            return Factor(index, self.qt, self.r)
-        qt = np.array(self.qt)
-        if swapped:
-            d = qt.shape[0] - 2
-            qt[:, :d] *= -1.0
-            qt[:, [d, d + 1]] = qt[:, [d + 1, d]]
-        if len(gone) == 0:
-            return Factor(index, qt, self.r)
-        q, r = qt.T, np.array(self.r, order="F")
-        for i in gone[::-1].tolist():
-            q, r = qr_delete(q, r, i, 1, which="col", check_finite=False, overwrite_qr=True)
-        return Factor(index[present], q.T, r)
+        present = np.asarray(present, dtype=np.bool_)
+        Qt, R = active_set.renumber(self.qt, self.r, present, bool(swapped))
+        index = np.asarray(index)[present]
+        return Factor(index, Qt, R[:, : len(index)], [(Qt, R)])
 
 
 @dataclass(frozen=True, eq=False)

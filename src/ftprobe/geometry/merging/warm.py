@@ -18,6 +18,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ftprobe.geometry.compiled import fast
 from ftprobe.geometry.separability import Factor
 
 # The memory the supports' factorisations may take together (about 2 MB each at 384-d,
@@ -122,14 +123,9 @@ class WarmStarts:
         self, ids: np.ndarray, mem: np.ndarray, union: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Where each point of ``ids`` stands in ``mem`` and in ``union`` (-1: not there)."""
-        pos = self._scratch
-        pos[mem] = np.arange(len(mem))
-        at_p = pos[ids]
-        pos[mem] = -1
-        pos[union] = np.arange(len(union))
-        at_q = pos[ids]
-        pos[union] = -1
-        return at_p, at_q
+        at = _stand(ids, mem, union, self._scratch)
+        na = len(mem)
+        return np.where(at < na, at, -1), np.where(at >= na, at - na, -1)
 
     def start(self, support: Support, mem: np.ndarray, union: np.ndarray) -> Factor | None:
         """The lineage's last end state, renumbered for the problem (mem, union)."""
@@ -137,19 +133,10 @@ class WarmStarts:
             return None
         self._factored.move_to_end(id(support))
         gids, on_p, factor = support.factor
-        at_p, at_q = self.positions(gids, mem, union)
-        in_p = at_p >= 0
-        present = in_p | (at_q >= 0)
-        if (~present).sum() > _FACTOR_MISSING:
-            return None  # too far from this problem: its support alone is a better start
-        if np.array_equal(in_p[present], on_p[present]):
-            swapped = False
-        elif np.array_equal(in_p[present], ~on_p[present]):
-            swapped = True
-        else:
+        sides, index, present = _placed(gids, on_p, mem, union, self._scratch, _FACTOR_MISSING)
+        if sides < 0:
             return None
-        index = np.where(in_p, at_p, len(mem) + at_q)
-        return factor.renumbered(index, present, swapped)
+        return factor.renumbered(index, present, sides == 1)
 
     def merged(self, m: int, big: int, small: int) -> None:
         """Parents ``big`` and ``small`` became cluster ``m``: it inherits their supports,
@@ -186,3 +173,61 @@ class WarmStarts:
     def _link(self, a: int, b: int, support: tuple[Support, bool]) -> None:
         self.supports.setdefault(a, {})[b] = support
         self.supports.setdefault(b, {})[a] = support
+
+
+@fast
+def _stand(ids: np.ndarray, mem: np.ndarray, union: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Where each point of ``ids`` (global ids) stands in ``[P; Q]`` for P = ``mem``,
+    Q = ``union`` (``len(mem) + j`` for Q's point ``j``; -1: in neither). ``scratch``: -1
+    at every point, and left so."""
+    na = mem.shape[0]
+    at = np.empty(ids.shape[0], dtype=np.int64)
+    for i in range(na):
+        scratch[mem[i]] = i
+    for c in range(ids.shape[0]):
+        at[c] = scratch[ids[c]]
+    for i in range(na):
+        scratch[mem[i]] = -1
+    for i in range(union.shape[0]):
+        scratch[union[i]] = na + i
+    for c in range(ids.shape[0]):
+        if at[c] < 0:
+            at[c] = scratch[ids[c]]
+    for i in range(union.shape[0]):
+        scratch[union[i]] = -1
+    return at
+
+
+@fast
+def _placed(
+    gids: np.ndarray,
+    on_p: np.ndarray,
+    mem: np.ndarray,
+    union: np.ndarray,
+    scratch: np.ndarray,
+    max_missing: int,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Where a kept end state's points (global ids ``gids``; ``on_p``: whether each was on
+    P's side) stand in the problem P = ``mem``, Q = ``union``: their positions in
+    ``[P; Q]`` and whether each is there at all, and a verdict on the sides: 0 the same,
+    1 exchanged, -1 no start (more than ``max_missing`` points gone: the support alone is
+    the better start; or points on both sides moved). ``scratch`` as for :func:`_stand`.
+    Compiled: made before nearly every check of a run, in NumPy it was a dozen calls on
+    small arrays.
+    """
+    at = _stand(gids, mem, union, scratch)
+    na = mem.shape[0]
+    present = at >= 0
+    missing = 0
+    same = True
+    exchanged = True
+    for c in range(at.shape[0]):
+        if not present[c]:
+            missing += 1
+        elif (at[c] < na) == on_p[c]:
+            exchanged = False
+        else:
+            same = False
+    if missing > max_missing or not (same or exchanged):
+        return -1, at, present
+    return (0 if same else 1), at, present
