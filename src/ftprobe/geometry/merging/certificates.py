@@ -286,8 +286,9 @@ def inherit(
     mem_a: np.ndarray,
     mem_b: np.ndarray,
     stats: ClusteringStats,
-) -> np.ndarray:
-    """Certificates for the merged cluster inherited from its parents (0: none).
+) -> tuple[np.ndarray, int]:
+    """Certificates for the merged cluster inherited from its parents (0: none), and how
+    many there are.
 
     ``from_a``/``from_b``: the parents' certificates against the same clusters. A
     hyperplane that separated parent A from D is tested on parent B's points; when both
@@ -307,8 +308,9 @@ def inherit(
         planes.memo,
         planes.stamps(2),
     )
-    stats.certificate_reuses += int(np.count_nonzero(found))
-    return found
+    held = int(np.count_nonzero(found))
+    stats.certificate_reuses += held
+    return found, held
 
 
 def try_pool(
@@ -320,17 +322,17 @@ def try_pool(
     close: np.ndarray,
     codes: np.ndarray,
     stats: ClusteringStats,
-) -> None:
+) -> int:
     """Try the hyperplanes that separate the bigger parent from the clusters near the
     candidate (``big_codes``) on the merged cluster and the clusters still without a
-    certificate (``codes`` 0; filled in where one holds).
+    certificate (``codes`` 0; filled in where one holds); how many were settled.
 
     A hyperplane that separated the bigger parent from one cluster often also separates
     the merged cluster from another one nearby, and testing them all is much cheaper than
     a solver call. They already hold on the bigger parent, so only the smaller one's
     points need testing.
     """
-    stats.certificate_reuses += compiled_tests.pool_certificates(
+    settled = compiled_tests.pool_certificates(
         planes.Xh,
         planes.w,
         planes.b,
@@ -351,6 +353,8 @@ def try_pool(
         planes.memo,
         planes.stamps(2),
     )
+    stats.certificate_reuses += settled
+    return settled
 
 
 def try_shifted(
@@ -362,11 +366,11 @@ def try_shifted(
     close: np.ndarray,
     codes: np.ndarray,
     stats: ClusteringStats,
-) -> None:
+) -> int:
     """For each cluster still without a certificate, the bigger parent's hyperplane
     against it (``big_codes``) moved towards it, past the smaller parent's points
     (``small_mem``), when there is room between the two: a new hyperplane with the same
-    normal (see :func:`compiled_tests.shifted_planes`)."""
+    normal (see :func:`compiled_tests.shifted_planes`). How many were settled."""
     at, off = compiled_tests.shifted_planes(
         planes.Xh,
         planes.w,
@@ -386,6 +390,7 @@ def try_shifted(
         old = big_codes[at]
         first = planes.add_many(planes.w[np.abs(old) - 1], off)
         codes[at] = np.sign(old) * (first + 1 + np.arange(len(at)))
+    return len(at)
 
 
 def try_centroids(
@@ -397,9 +402,10 @@ def try_centroids(
     close: np.ndarray,
     codes: np.ndarray,
     stats: ClusteringStats,
-) -> None:
+) -> int:
     """Try, for each cluster still without a certificate, the direction joining the two
-    centroids; ``mem`` are the merged cluster's points, ``centre`` its centroid."""
+    centroids; ``mem`` are the merged cluster's points, ``centre`` its centroid. How many
+    were settled."""
     at, U, off, tries = compiled_tests.centroid_directions(
         planes.Xh,
         mem,
@@ -420,3 +426,4 @@ def try_centroids(
     stats.certificate_reuses += len(at)
     if len(at):
         codes[at] = planes.add_many(U, off) + 1 + np.arange(len(at))
+    return len(at)

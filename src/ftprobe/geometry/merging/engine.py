@@ -430,21 +430,25 @@ class SupervisedClustering:
             close_ids = view.cid[near]
             from_a = self.certs.get(ca, close_ids)
             from_b = self.certs.get(cb, close_ids)
-            codes = inherit(self.planes, from_a, from_b, mem_a, mem_b, self.stats)
+            codes, held = inherit(self.planes, from_a, from_b, mem_a, mem_b, self.stats)
             new_certs[L] = (close_ids, codes)
-            if codes.all():
+            # the pairs still open, counted down from what each test settles (an array's
+            # all() per test cost more than some of the tests)
+            open_pairs = len(codes) - held
+            if open_pairs == 0:
                 continue
             big_codes, small_mem = (from_a, mem_b) if len(mem_a) >= len(mem_b) else (from_b, mem_a)
-            try_pool(self.planes, self.chains, big_codes, small_mem, oblk, close, codes, self.stats)
-            if codes.all():
+            tried = (self.planes, self.chains, big_codes, small_mem, oblk, close, codes, self.stats)
+            open_pairs -= try_pool(*tried)
+            if open_pairs == 0:
                 continue
-            try_shifted(
-                self.planes, self.chains, big_codes, small_mem, oblk, close, codes, self.stats
+            open_pairs -= try_shifted(*tried)
+            if open_pairs == 0:
+                continue
+            open_pairs -= try_centroids(
+                self.planes, self.chains, mem, centre, oblk, close, codes, self.stats
             )
-            if codes.all():
-                continue
-            try_centroids(self.planes, self.chains, mem, centre, oblk, close, codes, self.stats)
-            if codes.all():
+            if open_pairs == 0:
                 continue
             if not self._check_against(ca, cb, points, oblk, close, codes):
                 order.remove(L)
