@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ftprobe.geometry.merging import compiled_tests
-from ftprobe.geometry.merging.blocks import _lance_williams, off_span
+from ftprobe.geometry.merging.blocks import _lance_williams, _nearest, off_span
 from ftprobe.geometry.merging.compiled_tests import MemberChains
 
 
@@ -220,16 +220,32 @@ def test_merge_distances_equal_numpys_bit_for_bit() -> None:
     want[(cid < 0) | frozen] = np.inf
     want[[s, t]] = np.inf
     D = d2.copy()
+    # the live view's slots: every live one, and an empty one it has not dropped yet
+    slots = np.setdiff1d(np.arange(m), [3])
     row, closer = _lance_williams(
-        D, s, t, float(na), float(nb), float(nm), na * nb / (nm * nm), cid, frozen, nn_d2
+        D, s, t, float(na), float(nb), float(nm), na * nb / (nm * nm), cid, frozen, nn_d2, slots
     )
-    assert row.tobytes() == want.tobytes()
+    here = cid >= 0
+    assert row[here].tobytes() == want[here].tobytes()
     assert closer.tolist() == np.flatnonzero(want < nn_d2).tolist()
     # the rows read again: the merged slot's and those of the other live, unfrozen slots
-    live = (cid >= 0) & ~frozen
-    assert D[s].tobytes() == want.tobytes()
+    live = here & ~frozen
+    assert D[s, here].tobytes() == want[here].tobytes()
     assert D[live, s].tobytes() == want[live].tobytes()
-    assert np.isinf(D[live, t]).all()
+    # t is emptied by the merge; its stale column is never a nearest neighbour
+    cid[t] = -1
+    for j in np.flatnonzero(live & (cid >= 0)).tolist():
+        masked = np.where(cid >= 0, D[j], np.inf)
+        expect = int(np.argmin(masked)) if np.isfinite(masked).any() else -1
+        assert _nearest(D[j], slots, cid) == expect
+
+
+def test_the_nearest_live_slot_skips_empty_slots_and_takes_the_first_of_equals() -> None:
+    cid = np.array([0, -1, 2, 3, -1, 5])
+    slots = np.arange(6)
+    row = np.array([4.0, 1.0, 2.0, 2.0, 0.5, np.inf])  # empty slots hold stale values
+    assert _nearest(row, slots, cid) == 2
+    assert _nearest(np.array([np.inf, 0.0, np.inf, np.inf, 0.0, np.inf]), slots, cid) == -1
 
 
 def _along(rng: np.random.Generator, w: np.ndarray, lo: float, hi: float, n: int) -> np.ndarray:

@@ -174,7 +174,7 @@ class LabelBlock:
         nm = na + nb
         return _lance_williams(
             self.d2, s, t, float(na), float(nb), float(nm), na * nb / (nm * nm),
-            self.cid, self.frozen, self.nn_d2,
+            self.cid, self.frozen, self.nn_d2, self.live().slots,
         )  # fmt: skip
 
     @classmethod
@@ -255,20 +255,30 @@ def _lance_williams(
     cid: np.ndarray,
     frozen: np.ndarray,
     nn_d2: np.ndarray,
+    slots: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """See :meth:`LabelBlock.merge_distances`. The arithmetic is NumPy's
+    """See :meth:`LabelBlock.merge_distances`; ``slots``: ascending, every live slot among
+    them (the block's live view). The arithmetic is NumPy's
     ``(wa * d2[s] + wb * d2[t]) / nm - c * d2[s, t]``, operation for operation: the merge
-    order depends on these values and their ties."""
+    order depends on these values and their ties.
+
+    Only live slots are visited: an empty slot's entries are never read again (the
+    nearest-neighbour scan skips empty slots, see :func:`_nearest`), and a label's slots
+    end mostly empty, so a pass over all of them cost every late merge as much as the
+    first ones. The returned row holds the live slots' distances (others undefined).
+    """
     m = d2.shape[0]
     dab = d2[s, t]
     row = np.empty(m)
-    closer = np.empty(m, dtype=np.int64)
+    closer = np.empty(len(slots), dtype=np.int64)
     k = 0
-    for j in range(m):
+    for j in slots:
+        if cid[j] < 0:
+            continue
         v = (wa * d2[s, j] + wb * d2[t, j]) / nm - c * dab
         if v < 0.0:
             v = 0.0
-        if cid[j] < 0 or frozen[j] or j in (s, t):
+        if frozen[j] or j in (s, t):
             v = np.inf
         row[j] = v
         if v < nn_d2[j]:
@@ -276,13 +286,29 @@ def _lance_williams(
             k += 1
     # Only the rows of live, unfrozen slots are read again (t's row dies with it), and a
     # column write misses the cache at every row: on the 8,600 slots of the biggest label
-    # of 50,241 words they were most of a merge's update.
-    for j in range(m):
+    # of 50,241 words they were most of a merge's update. Column t needs no write: t is
+    # empty from now on.
+    for j in slots:
+        if cid[j] < 0:
+            continue
         d2[s, j] = row[j]
-        if cid[j] >= 0 and not frozen[j]:
+        if not frozen[j]:
             d2[j, s] = row[j]
-            d2[j, t] = np.inf
     return row, closer[:k]
+
+
+@exact
+def _nearest(row: np.ndarray, slots: np.ndarray, cid: np.ndarray) -> int:
+    """The live slot among ``slots`` (ascending) with the least finite entry of ``row``,
+    the first of equals (-1: none finite): ``argmin`` over the live slots, whose entries
+    alone are kept up to date (:func:`_lance_williams`)."""
+    best = -1
+    low = np.inf
+    for j in slots:
+        if cid[j] >= 0 and row[j] < low:
+            low = row[j]
+            best = j
+    return best
 
 
 def off_span(cnorm2: np.ndarray | float, pcentre: np.ndarray) -> np.ndarray:
@@ -338,9 +364,9 @@ class MergeQueue:
     def refresh(self, blk: LabelBlock, s: int) -> None:
         """Look up slot ``s``'s nearest same-label slot again, and queue it."""
         row = blk.d2[s]
-        t = int(np.argmin(row))
+        t = _nearest(row, blk.live().slots, blk.cid)
         blk.epoch[s] += 1
-        if not np.isfinite(row[t]):
+        if t < 0:
             blk.nn[s] = -1
             blk.nn_d2[s] = np.inf
             return
