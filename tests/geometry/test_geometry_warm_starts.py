@@ -6,6 +6,7 @@ take gigabytes at 768-d."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ftprobe.geometry.merging import warm
 from ftprobe.geometry.merging.warm import WarmStarts
@@ -67,6 +68,12 @@ def test_a_kept_end_state_starts_the_next_problem_where_its_points_now_stand(
         assert np.allclose(factor.q @ factor.r, cols, atol=1e-12)
         assert set(np.concatenate([p, q])[factor.index]) == set(gids) - {on_q[0]}
         assert (starts._scratch == -1).all()
+    # a start is handed to the solver once (it changes those arrays); a second use is an
+    # error, not a wrong start
+    Qt, R = factor.working_copy()
+    assert Qt.shape == R.shape == (d + 2, d + 2)
+    with pytest.raises(RuntimeError, match="one problem"):
+        factor.working_copy()
     # the kept end state itself is untouched by the starts made from it
     assert np.array_equal(verdict.factor.qt, kept_qt)
     # more points gone than a start may miss: none

@@ -180,7 +180,7 @@ class Factor:
     index: np.ndarray
     qt: np.ndarray
     r: np.ndarray
-    work: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
+    work: list[tuple[np.ndarray, np.ndarray] | None] = field(default_factory=list, repr=False)
 
     @property
     def q(self) -> np.ndarray:
@@ -192,7 +192,12 @@ class Factor:
         ``qt`` in C order, and ``r`` with zero columns up to ``m x m`` (for a factor made
         for one start, the arrays themselves)."""
         if self.work:
-            return self.work.pop()
+            handed = self.work[0]
+            if handed is None:
+                # the solver has changed those arrays: they no longer hold this start
+                raise RuntimeError("a renumbered end state starts one problem only")
+            self.work[0] = None
+            return handed
         m = self.qt.shape[0]
         R = np.zeros((m, m))
         R[:, : len(self.index)] = self.r

@@ -54,8 +54,9 @@ class CertificateTable:
     def __init__(self, n_ids: int) -> None:
         """A table for clusters with creation ids ``0 .. n_ids - 1``."""
         # a pair's key is the lower id's bits above the higher id's: splitting a key back
-        # into its ids (every bucket, at every rebuild) is then a shift and a mask, where
-        # a division and a remainder were most of a rebuild's time
+        # into its ids (every bucket, at every rebuild) is then a shift and a mask instead
+        # of a division and a remainder (the rebuilds' time is mostly their reads and
+        # writes of memory all the same: about 10 ns a bucket either way)
         self.bits = max(1, (n_ids - 1).bit_length())
         self.retired = np.zeros(n_ids, dtype=bool)
         self.used = 0  # buckets holding an entry, current or retired
