@@ -10,7 +10,7 @@ import pytest
 
 from ftprobe.geometry.merging import warm
 from ftprobe.geometry.merging.warm import WarmStarts
-from ftprobe.geometry.separability import Factor
+from ftprobe.geometry.separability import Factor, Rows, Separation, _dual_columns, decide
 
 
 def _factor(d: int, ks: int) -> Factor:
@@ -40,8 +40,6 @@ def test_a_kept_end_state_starts_the_next_problem_where_its_points_now_stand(
     # renamed, sometimes the sides exchanged): the start must put each kept column where
     # its point now stands, delete the columns of points that are gone, and still be a
     # factorisation of the new problem's columns; a start that no longer fits is refused.
-    from ftprobe.geometry.separability import Rows, Separation, _dual_columns, decide
-
     rng = np.random.default_rng(3)
     d = 6
     X = rng.normal(size=(120, d))

@@ -133,10 +133,10 @@ class WarmStarts:
             return None
         self._factored.move_to_end(id(support))
         gids, on_p, factor = support.factor
-        sides, index, present = _placed(gids, on_p, mem, union, self._scratch, _FACTOR_MISSING)
+        sides, index = _placed(gids, on_p, mem, union, self._scratch, _FACTOR_MISSING)
         if sides < 0:
             return None
-        return factor.renumbered(index, present, sides == 1)
+        return factor.renumbered(index, index >= 0, sides == 1)
 
     def merged(self, m: int, big: int, small: int) -> None:
         """Parents ``big`` and ``small`` became cluster ``m``: it inherits their supports,
@@ -206,10 +206,10 @@ def _placed(
     union: np.ndarray,
     scratch: np.ndarray,
     max_missing: int,
-) -> tuple[int, np.ndarray, np.ndarray]:
+) -> tuple[int, np.ndarray]:
     """Where a kept end state's points (global ids ``gids``; ``on_p``: whether each was on
-    P's side) stand in the problem P = ``mem``, Q = ``union``: their positions in
-    ``[P; Q]`` and whether each is there at all, and a verdict on the sides: 0 the same,
+    P's side) stand in the problem P = ``mem``, Q = ``union``: a verdict on the sides and
+    their positions in ``[P; Q]`` (as :func:`_stand`); the verdict: 0 the same,
     1 exchanged, -1 no start (more than ``max_missing`` points gone: the support alone is
     the better start; or points on both sides moved). ``scratch`` as for :func:`_stand`.
     Compiled: made before nearly every check of a run, in NumPy it was a dozen calls on
@@ -217,17 +217,16 @@ def _placed(
     """
     at = _stand(gids, mem, union, scratch)
     na = mem.shape[0]
-    present = at >= 0
     missing = 0
     same = True
     exchanged = True
     for c in range(at.shape[0]):
-        if not present[c]:
+        if at[c] < 0:
             missing += 1
         elif (at[c] < na) == on_p[c]:
             exchanged = False
         else:
             same = False
     if missing > max_missing or not (same or exchanged):
-        return -1, at, present
-    return (0 if same else 1), at, present
+        return -1, at
+    return (0 if same else 1), at
